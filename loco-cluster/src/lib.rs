@@ -1,0 +1,437 @@
+//! `cluster.toml`: which nodes make up a LOCO cluster, how they talk, and how
+//! the shared region is laid out.
+//!
+//! Every node parses the same file; [`ClusterConfig::fingerprint`] lets the
+//! nodes check at bootstrap that they really agree. Errors name the file and
+//! the offending entry so a user can fix the file without guessing.
+
+mod size;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use size::{parse_size, ByteSize};
+
+/// The first port of the embedded default cluster (node `i` listens on `DEFAULT_BASE_PORT + i`).
+pub const DEFAULT_BASE_PORT: u16 = 7470;
+/// Where the shared region is mapped in every node unless cluster.toml says otherwise:
+/// far below the addresses Linux hands to mmap (0x7f..) and to PIE executables (0x55..).
+pub const DEFAULT_REGION_BASE: u64 = 0x4000_0000_0000;
+const DEFAULT_NODE_MEMORY: u64 = 1 << 30;
+const DEFAULT_CACHE_SIZE: u64 = 1 << 30;
+const DEFAULT_PAGE_SIZE: u64 = 4096;
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 30_000;
+const DEFAULT_OP_TIMEOUT_MS: u64 = 10_000;
+/// The highest user-space address on x86_64 (47-bit) and aarch64 (48-bit with 4 KB pages
+/// is larger, but 47 bits is what both give every process).
+const USER_ADDRESS_LIMIT: u64 = 1 << 47;
+
+/// How nodes reach each other's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// Plain TCP: each node serves one-sided operations from its own threads.
+    Tcp,
+    /// RDMA verbs: RC queue pairs, real RDMA READ/WRITE/ATOMIC.
+    Verbs,
+}
+
+/// Which node is the home of each page of the shared region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Page `p` lives on node `p mod N`.
+    Interleaved,
+    /// A page lives on the first node that touches it.
+    FirstTouch,
+    /// A page lives on the node whose allocator handed it out.
+    AllocatingNode,
+}
+
+/// One node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Host name or IP address the node listens on and others connect to.
+    pub host: String,
+    /// TCP port of the node's transport server (and, for verbs, its connection setup).
+    pub port: u16,
+    /// Bytes of the shared region this node is home to.
+    pub memory: u64,
+    /// RDMA device to use (verbs only); `None` picks the first device.
+    pub rdma_device: Option<String>,
+    /// RDMA port number on the device (verbs only).
+    pub rdma_port: u8,
+    /// GID table index (verbs only; RoCE needs a GID).
+    pub gid_index: u8,
+}
+
+impl NodeConfig {
+    /// `host:port`, as given to a socket connect.
+    pub fn address(&self) -> String {
+        match self.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// A checked description of the whole cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub transport: TransportKind,
+    /// How long bootstrap waits for every node to come up.
+    pub connect_timeout: Duration,
+    /// How long a single remote read/write/atomic may take before it is an error
+    /// (a node that stopped answering). Barriers wait without a limit, but fail
+    /// as soon as a node is known dead.
+    pub op_timeout: Duration,
+    /// Virtual address of the shared region, the same in every node.
+    pub region_base: u64,
+    pub page_size: u64,
+    pub placement: Placement,
+    /// Bytes of remote pages a node may keep cached.
+    pub cache_size: u64,
+    pub nodes: Vec<NodeConfig>,
+}
+
+/// What is wrong with a cluster description, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or "built-in default") the description came from.
+    pub origin: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// The file's shape, before checking. Unknown keys are errors: a misspelt
+// key silently ignored is a setting the user thinks they made.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    cluster: RawCluster,
+    #[serde(default)]
+    memory: RawMemory,
+    #[serde(default, rename = "node")]
+    nodes: Vec<RawNode>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    transport: Option<TransportKind>,
+    connect_timeout_ms: Option<u64>,
+    op_timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMemory {
+    region_base: Option<RawNumber>,
+    page_size: Option<RawNumber>,
+    placement: Option<Placement>,
+    cache_size: Option<RawNumber>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    host: String,
+    port: i64,
+    memory: Option<RawNumber>,
+    rdma_device: Option<String>,
+    rdma_port: Option<u8>,
+    gid_index: Option<u8>,
+}
+
+/// A number written either as a TOML integer or as a string ("4GiB", "0x4000_0000_0000").
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawNumber {
+    Int(i64),
+    Text(String),
+}
+
+impl ClusterConfig {
+    /// The embedded default: `n` nodes on 127.0.0.1, ports from [`DEFAULT_BASE_PORT`], tcp.
+    pub fn localhost(n: usize) -> Result<Self, ConfigError> {
+        let ports: Vec<u16> = (0..n)
+            .map(|i| {
+                u16::try_from(i)
+                    .ok()
+                    .and_then(|i| DEFAULT_BASE_PORT.checked_add(i))
+                    .ok_or_else(|| ConfigError {
+                        origin: "built-in default".into(),
+                        message: format!("{n} nodes do not fit in the port range"),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Self::localhost_with_ports(&ports)
+    }
+
+    /// Nodes on 127.0.0.1 at the given ports (tests pick free ports), tcp, defaults elsewhere.
+    pub fn localhost_with_ports(ports: &[u16]) -> Result<Self, ConfigError> {
+        let config = ClusterConfig {
+            transport: TransportKind::Tcp,
+            connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+            op_timeout: Duration::from_millis(DEFAULT_OP_TIMEOUT_MS),
+            region_base: DEFAULT_REGION_BASE,
+            page_size: DEFAULT_PAGE_SIZE,
+            placement: Placement::Interleaved,
+            cache_size: DEFAULT_CACHE_SIZE,
+            nodes: ports
+                .iter()
+                .map(|&port| NodeConfig {
+                    host: "127.0.0.1".into(),
+                    port,
+                    memory: DEFAULT_NODE_MEMORY,
+                    rdma_device: None,
+                    rdma_port: 1,
+                    gid_index: 0,
+                })
+                .collect(),
+        };
+        config.validate("built-in default")?;
+        Ok(config)
+    }
+
+    /// Reads and checks a cluster.toml file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Self::from_toml_str(&text, &origin)
+    }
+
+    /// Parses and checks cluster.toml text; `origin` names it in error messages.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let err = |message: String| ConfigError {
+            origin: origin.to_string(),
+            message,
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+
+        let mut nodes = Vec::with_capacity(raw.nodes.len());
+        for (i, n) in raw.nodes.into_iter().enumerate() {
+            let port = u16::try_from(n.port)
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| err(format!("node {i}: port {} is not in 1..=65535", n.port)))?;
+            let memory = match n.memory {
+                None => DEFAULT_NODE_MEMORY,
+                Some(m) => number(&m).map_err(|e| err(format!("node {i}: memory: {e}")))?,
+            };
+            nodes.push(NodeConfig {
+                host: n.host,
+                port,
+                memory,
+                rdma_device: n.rdma_device,
+                rdma_port: n.rdma_port.unwrap_or(1),
+                gid_index: n.gid_index.unwrap_or(0),
+            });
+        }
+        let field = |value: Option<RawNumber>, default: u64, name: &str| -> Result<u64, ConfigError> {
+            match value {
+                None => Ok(default),
+                Some(v) => number(&v).map_err(|e| err(format!("memory.{name}: {e}"))),
+            }
+        };
+        let config = ClusterConfig {
+            transport: raw.cluster.transport.unwrap_or(TransportKind::Tcp),
+            connect_timeout: Duration::from_millis(
+                raw.cluster
+                    .connect_timeout_ms
+                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS),
+            ),
+            op_timeout: Duration::from_millis(
+                raw.cluster.op_timeout_ms.unwrap_or(DEFAULT_OP_TIMEOUT_MS),
+            ),
+            region_base: field(raw.memory.region_base, DEFAULT_REGION_BASE, "region_base")?,
+            page_size: field(raw.memory.page_size, DEFAULT_PAGE_SIZE, "page_size")?,
+            placement: raw.memory.placement.unwrap_or(Placement::Interleaved),
+            cache_size: field(raw.memory.cache_size, DEFAULT_CACHE_SIZE, "cache_size")?,
+            nodes,
+        };
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks the rules a loaded or built config must keep.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let err = |message: String| {
+            Err(ConfigError {
+                origin: origin.to_string(),
+                message,
+            })
+        };
+        if self.nodes.is_empty() {
+            return err("no [[node]] entries: a cluster needs at least one node".into());
+        }
+        if self.nodes.len() > u16::MAX as usize {
+            return err(format!("{} nodes: at most 65535 are supported", self.nodes.len()));
+        }
+        if !self.page_size.is_power_of_two() || self.page_size < 4096 {
+            return err(format!(
+                "memory.page_size {} must be a power of two of at least 4096",
+                self.page_size
+            ));
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Err(why) = check_host(&node.host) {
+                return err(format!("node {i}: host {:?} is not a valid address: {why}", node.host));
+            }
+            if node.port == 0 {
+                return err(format!("node {i}: port 0 is not a valid port"));
+            }
+            if node.memory == 0 || node.memory % self.page_size != 0 {
+                return err(format!(
+                    "node {i}: memory {} must be a positive multiple of the page size ({})",
+                    node.memory, self.page_size
+                ));
+            }
+            if let Some(j) = self.nodes[..i]
+                .iter()
+                .position(|other| same_endpoint(other, node))
+            {
+                return err(format!(
+                    "node {i} ({}) is a duplicate of node {j}: every node needs its own host:port",
+                    node.address()
+                ));
+            }
+        }
+        if self.transport == TransportKind::Tcp {
+            if let Some(i) = self.nodes.iter().position(|n| n.rdma_device.is_some()) {
+                return err(format!(
+                    "node {i}: rdma_device is set but cluster.transport is \"tcp\"; \
+                     set transport = \"verbs\" or remove rdma_device"
+                ));
+            }
+        }
+        if self.region_base == 0 || self.region_base % self.page_size != 0 {
+            return err(format!(
+                "memory.region_base {:#x} must be a non-zero multiple of the page size",
+                self.region_base
+            ));
+        }
+        let end = self.region_base.checked_add(self.region_size());
+        if end.is_none_or(|end| end > USER_ADDRESS_LIMIT) {
+            return err(format!(
+                "the shared region ({:#x} + {} bytes of node memory) does not fit below {:#x}, \
+                 the top of user address space",
+                self.region_base,
+                self.region_size(),
+                USER_ADDRESS_LIMIT
+            ));
+        }
+        if self.cache_size < self.page_size {
+            return err(format!(
+                "memory.cache_size {} is smaller than one page ({})",
+                self.cache_size, self.page_size
+            ));
+        }
+        if self.connect_timeout.is_zero() || self.op_timeout.is_zero() {
+            return err("cluster.connect_timeout_ms and cluster.op_timeout_ms must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Size of the shared region: the sum of what every node contributes.
+    pub fn region_size(&self) -> u64 {
+        self.nodes.iter().map(|n| n.memory).sum()
+    }
+
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// A hash of everything the nodes must agree on. Nodes compare it at
+    /// bootstrap, so a node started with another file is refused.
+    pub fn fingerprint(&self) -> u64 {
+        // FNV-1a over a canonical text: stable across builds and platforms
+        // (std's hashers are not).
+        let canonical = format!(
+            "{:?}|{}|{}|{:#x}|{}|{:?}|{}|{}",
+            self.transport,
+            self.connect_timeout.as_millis(),
+            self.op_timeout.as_millis(),
+            self.region_base,
+            self.page_size,
+            self.placement,
+            self.cache_size,
+            self.nodes
+                .iter()
+                .map(|n| format!(
+                    "{}:{}:{}:{:?}:{}:{}",
+                    n.host, n.port, n.memory, n.rdma_device, n.rdma_port, n.gid_index
+                ))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        canonical.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+}
+
+fn number(value: &RawNumber) -> Result<u64, String> {
+    match value {
+        RawNumber::Int(i) => u64::try_from(*i).map_err(|_| format!("{i} is negative")),
+        RawNumber::Text(s) => parse_size(s),
+    }
+}
+
+fn same_endpoint(a: &NodeConfig, b: &NodeConfig) -> bool {
+    fn canonical(host: &str) -> String {
+        match host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_loopback() => "loopback".into(),
+            Ok(ip) => ip.to_string(),
+            Err(_) if host.eq_ignore_ascii_case("localhost") => "loopback".into(),
+            Err(_) => host.to_ascii_lowercase(),
+        }
+    }
+    a.port == b.port && canonical(&a.host) == canonical(&b.host)
+}
+
+/// An IP literal, or a host name made of RFC 1123 labels.
+fn check_host(host: &str) -> Result<(), &'static str> {
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if host.is_empty() {
+        return Err("it is empty");
+    }
+    if host.len() > 253 {
+        return Err("a host name is at most 253 characters");
+    }
+    if host.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit())) {
+        return Err("it looks like an IPv4 address but is not one");
+    }
+    for label in host.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each dot-separated label must have 1 to 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a label may not start or end with '-'");
+        }
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err("only letters, digits, '-' and '.' are allowed in a host name");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! LOCO's transport: what the distributed shared memory needs from the network.
+//!
+//! Every node registers memory; any node can then read, write, scatter many
+//! small runs into, and atomically update that memory on any other node
+//! without the target's application threads taking part (one-sided), and all
+//! nodes can meet at a barrier. [`Transport`] is the one interface; it has two
+//! backends:
+//!
+//! - [`tcp::TcpTransport`]: each node serves the operations from its own
+//!   server threads; works on any network (and on loopback for tests).
+//! - `verbs::VerbsTransport` (feature `verbs`): RDMA RC queue pairs with real
+//!   RDMA READ, WRITE and ATOMIC; connection setup and the barrier use the tcp
+//!   backend as their control plane.
+//!
+//! Nodes find each other from the [`loco_cluster::ClusterConfig`] and check
+//! that they were all given the same one.
+
+pub mod memory;
+pub mod tcp;
+#[cfg(feature = "verbs")]
+pub mod verbs;
+mod wire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use loco_cluster::{ClusterConfig, TransportKind};
+pub use memory::MemoryRegion;
+
+/// A node's index in the cluster (its position in cluster.toml).
+pub type NodeId = usize;
+
+/// Names a registered region. Registration is collective, so the same id
+/// names the corresponding region on every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RegionId(pub u32);
+
+/// One piece of a scatter write: `data` goes to `offset` in the target region.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub offset: u64,
+    pub data: &'a [u8],
+}
+
+/// Why a transport operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Bootstrap could not reach a node.
+    #[error("node {node} ({address}) is unreachable: {why}")]
+    Unreachable {
+        node: NodeId,
+        address: String,
+        why: String,
+    },
+    /// A node died or closed its connections without saying goodbye.
+    #[error("node {node} has failed: {why}")]
+    NodeFailed { node: NodeId, why: String },
+    /// A node did not answer an operation in time.
+    #[error("node {node} did not answer within {timeout:?} ({op})")]
+    Timeout {
+        node: NodeId,
+        timeout: Duration,
+        op: &'static str,
+    },
+    /// The target refused the operation (bad region, out of bounds, misaligned atomic).
+    #[error("node {node} refused {op}: {why}")]
+    Refused {
+        node: NodeId,
+        op: &'static str,
+        why: String,
+    },
+    /// The caller asked for something impossible before anything was sent.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The nodes disagree about the cluster (different cluster.toml, another protocol version).
+    #[error("node {node} disagrees about the cluster: {why}")]
+    Mismatch { node: NodeId, why: String },
+    /// This machine has no usable RDMA device (only the verbs backend says this).
+    #[error("no RDMA device: {0}")]
+    NoDevice(String),
+    /// The RDMA stack reported an error.
+    #[error("RDMA: {0}")]
+    Verbs(String),
+    /// A local I/O error (binding the listen socket, for instance).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = TransportError> = std::result::Result<T, E>;
+
+/// Counts of what a node asked of the network (for LOCO_STATS and benchmarks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    pub reads: u64,
+    pub bytes_read: u64,
+    pub writes: u64,
+    pub bytes_written: u64,
+    pub scatters: u64,
+    pub scatter_runs: u64,
+    pub atomics: u64,
+    pub barriers: u64,
+}
+
+/// The operations the DSM needs from the network.
+///
+/// All methods may be called from any thread at any time, concurrently.
+/// Operations addressed to this node itself are served locally.
+pub trait Transport: Send + Sync {
+    /// This node's index.
+    fn rank(&self) -> NodeId;
+
+    /// How many nodes the cluster has.
+    fn num_nodes(&self) -> usize;
+
+    /// Makes `region` reachable from every node. Collective: every node calls
+    /// it, in the same order, once per region; it returns when all have, and
+    /// the returned id names this node's region on every node. Sizes may differ
+    /// between nodes; each operation is checked against the target's size.
+    fn register(&self, region: Arc<MemoryRegion>) -> Result<RegionId>;
+
+    /// Reads `buf.len()` bytes at `offset` of `region` on `node`.
+    fn read(&self, node: NodeId, region: RegionId, offset: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// Writes `data` at `offset` of `region` on `node`; done when it returns.
+    fn write(&self, node: NodeId, region: RegionId, offset: u64, data: &[u8]) -> Result<()>;
+
+    /// Writes every run into `region` on `node`, as one network operation where
+    /// the backend allows; done (all runs visible at the target) when it returns.
+    /// Runs are applied in order, so a later run wins where runs overlap.
+    fn scatter(&self, node: NodeId, region: RegionId, runs: &[Run<'_>]) -> Result<()>;
+
+    /// Atomically adds `delta` to the u64 at `offset` (8-byte aligned); returns the old value.
+    fn fetch_add(&self, node: NodeId, region: RegionId, offset: u64, delta: u64) -> Result<u64>;
+
+    /// Atomically sets the u64 at `offset` to `new` if it is `expected`;
+    /// returns the value found (the swap happened if it equals `expected`).
+    fn compare_swap(
+        &self,
+        node: NodeId,
+        region: RegionId,
+        offset: u64,
+        expected: u64,
+        new: u64,
+    ) -> Result<u64>;
+
+    /// Waits until every node has called `barrier` the same number of times.
+    /// Fails, instead of waiting forever, once any node is known to have died.
+    fn barrier(&self) -> Result<()>;
+
+    /// What this node has asked of the network so far.
+    fn stats(&self) -> TransportStats;
+
+    /// Says goodbye to every node so that their later failure detection does
+    /// not count this node's exit as a crash. Call once every node is done
+    /// (after a final barrier); further operations fail.
+    fn shutdown(&self);
+}
+
+/// Starts the backend cluster.toml names and joins the cluster as node `rank`.
+/// Returns once every node is reachable and agrees on the configuration.
+pub fn connect(config: &ClusterConfig, rank: NodeId) -> Result<Arc<dyn Transport>> {
+    match config.transport {
+        TransportKind::Tcp => Ok(Arc::new(tcp::TcpTransport::connect(config, rank)?)),
+        #[cfg(feature = "verbs")]
+        TransportKind::Verbs => verbs::VerbsTransport::connect(config, rank),
+        #[cfg(not(feature = "verbs"))]
+        TransportKind::Verbs => Err(TransportError::Invalid(
+            "cluster.toml asks for transport \"verbs\" but LOCO was built without the verbs feature"
+                .into(),
+        )),
+    }
+}
+
+/// Checks the arguments every backend checks the same way before sending anything.
+pub(crate) fn check_node(rank_count: usize, node: NodeId) -> Result<()> {
+    if node >= rank_count {
+        return Err(TransportError::Invalid(format!(
+            "node {node} does not exist (the cluster has {rank_count} nodes)"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_atomic_offset(offset: u64) -> Result<()> {
+    if offset % 8 != 0 {
+        return Err(TransportError::Invalid(format!(
+            "atomic operations need an 8-byte aligned offset, got {offset}"
+        )));
+    }
+    Ok(())
+}
+
+/// Lock-free counters behind [`TransportStats`].
+#[derive(Default)]
+pub(crate) struct StatCounters {
+    reads: AtomicU64,
+    bytes_read: AtomicU64,
+    writes: AtomicU64,
+    bytes_written: AtomicU64,
+    scatters: AtomicU64,
+    scatter_runs: AtomicU64,
+    atomics: AtomicU64,
+    barriers: AtomicU64,
+}
+
+impl StatCounters {
+    pub(crate) fn read(&self, bytes: usize) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.bytes_read.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn write(&self, bytes: usize) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.bytes_written.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn scatter(&self, runs: &[Run<'_>]) {
+        self.scatters.fetch_add(1, Ordering::Relaxed);
+        self.scatter_runs.fetch_add(runs.len() as u64, Ordering::Relaxed);
+        let bytes: usize = runs.iter().map(|r| r.data.len()).sum();
+        self.bytes_written.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn atomic(&self) {
+        self.atomics.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn barrier(&self) {
+        self.barriers.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn snapshot(&self) -> TransportStats {
+        TransportStats {
+            reads: self.reads.load(Ordering::Relaxed),
+            bytes_read: self.bytes_read.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            bytes_written: self.bytes_written.load(Ordering::Relaxed),
+            scatters: self.scatters.load(Ordering::Relaxed),
+            scatter_runs: self.scatter_runs.load(Ordering::Relaxed),
+            atomics: self.atomics.load(Ordering::Relaxed),
+            barriers: self.barriers.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Memory that remote nodes may read, write and update atomically.
+//!
+//! A registered region is touched by remote nodes behind the back of this
+//! process's threads, exactly as an RDMA NIC would touch it. It is therefore
+//! never handed out as a Rust reference: every access goes through a raw
+//! pointer here, bounds-checked first. Concurrent access to the same bytes
+//! from two places without synchronisation is the program's race, as it is
+//! on real RDMA hardware; the bytes involved may then hold either value but
+//! nothing outside the region is ever touched.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A range of this process's memory made available to remote nodes.
+pub struct MemoryRegion {
+    ptr: NonNull<u8>,
+    len: usize,
+    // Keeps an owned mapping alive for as long as the region exists.
+    _mapping: Option<memmap2::MmapMut>,
+}
+
+// SAFETY: the region is plain memory addressed through a raw pointer; all
+// accesses are bounds-checked copies or atomic operations, so sharing the
+// pointer between threads is as safe as the RDMA NIC doing the same.
+unsafe impl Send for MemoryRegion {}
+// SAFETY: see `Send`: no method hands out references into the memory.
+unsafe impl Sync for MemoryRegion {}
+
+impl std::fmt::Debug for MemoryRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MemoryRegion({:p}, {} bytes)", self.ptr, self.len)
+    }
+}
+
+impl MemoryRegion {
+    /// Fresh zero-filled anonymous memory of `len` bytes (page-aligned).
+    pub fn anonymous(len: usize) -> io::Result<Self> {
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a memory region cannot be empty",
+            ));
+        }
+        let mut mapping = memmap2::MmapMut::map_anon(len)?;
+        let ptr = NonNull::new(mapping.as_mut_ptr()).expect("mmap never returns null");
+        Ok(MemoryRegion {
+            ptr,
+            len,
+            _mapping: Some(mapping),
+        })
+    }
+
+    /// Wraps memory this process already owns (the shared heap's home pages).
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must be mapped, readable and writable for as long as the
+    /// returned region (and any transport it is registered with) exists.
+    pub unsafe fn from_raw(ptr: NonNull<u8>, len: usize) -> Self {
+        MemoryRegion {
+            ptr,
+            len,
+            _mapping: None,
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Checks that `offset..offset+len` lies inside the region.
+    pub fn check_range(&self, offset: u64, len: usize) -> Result<usize, String> {
+        let start = usize::try_from(offset).map_err(|_| format!("offset {offset} is too large"))?;
+        match start.checked_add(len) {
+            Some(end) if end <= self.len => Ok(start),
+            _ => Err(format!(
+                "range {offset}..{} is outside the region of {} bytes",
+                offset as u128 + len as u128,
+                self.len
+            )),
+        }
+    }
+
+    fn atomic_at(&self, offset: u64) -> Result<&AtomicU64, String> {
+        if offset % 8 != 0 {
+            return Err(format!(
+                "atomic at offset {offset} is not 8-byte aligned"
+            ));
+        }
+        let start = self.check_range(offset, 8)?;
+        // SAFETY: the range is inside the region (checked above), 8-byte aligned
+        // (the region's base is page-aligned or, for from_raw, the caller's
+        // memory; we check the address itself below), and AtomicU64 has the
+        // size and alignment of u64. The reference lives no longer than &self.
+        let p = unsafe { self.ptr.as_ptr().add(start) };
+        if (p as usize) % 8 != 0 {
+            return Err(format!("atomic at address {p:p} is not 8-byte aligned"));
+        }
+        // SAFETY: as above; p is aligned and in bounds.
+        Ok(unsafe { AtomicU64::from_ptr(p.cast::<u64>()) })
+    }
+
+    /// Copies `buf.len()` bytes starting at `offset` out of the region.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
+        let start = self.check_range(offset, buf.len())?;
+        // SAFETY: source range checked in bounds; `buf` is a distinct Rust
+        // buffer, so the ranges cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(start), buf.as_mut_ptr(), buf.len())
+        };
+        Ok(())
+    }
+
+    /// Copies `data` into the region at `offset`.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), String> {
+        let start = self.check_range(offset, data.len())?;
+        // SAFETY: destination range checked in bounds; `data` is a Rust slice
+        // and never points into a registered region handed out by us, so the
+        // ranges cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(start), data.len())
+        };
+        Ok(())
+    }
+
+    /// Atomically adds `delta` to the little-endian u64 at `offset`; returns the old value.
+    pub fn fetch_add(&self, offset: u64, delta: u64) -> Result<u64, String> {
+        Ok(self.atomic_at(offset)?.fetch_add(delta, Ordering::AcqRel))
+    }
+
+    /// Atomically replaces the u64 at `offset` with `new` if it equals `expected`;
+    /// returns the value found (equal to `expected` when the swap happened).
+    pub fn compare_swap(&self, offset: u64, expected: u64, new: u64) -> Result<u64, String> {
+        let cell = self.atomic_at(offset)?;
+        Ok(match cell.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(v) | Err(v) => v,
+        })
+    }
+
+    /// Atomically loads the u64 at `offset` (for polling a word remote nodes update).
+    pub fn load_u64(&self, offset: u64) -> Result<u64, String> {
+        Ok(self.atomic_at(offset)?.load(Ordering::Acquire))
+    }
+}

@@ -1,0 +1,324 @@
+//! The serving half of the tcp backend: one thread per incoming connection
+//! performs the peer's operations on this node's registered memory, so the
+//! application's threads never take part (the operations stay one-sided).
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use crate::memory::MemoryRegion;
+use crate::wire::{self, Op, Purpose, Request, Response, Status, PROTOCOL_VERSION, REQUEST_LEN};
+use crate::NodeId;
+
+/// A handler for [`Op::Call`]: gets the calling node and the request bytes,
+/// returns the reply bytes or a refusal. Backends built on tcp (verbs) use
+/// these for their connection set-up.
+pub type Service = Arc<dyn Fn(NodeId, &[u8]) -> Result<Vec<u8>, String> + Send + Sync>;
+
+/// State the serving threads share with the node's own transport.
+pub(crate) struct NodeState {
+    pub rank: NodeId,
+    pub nodes: usize,
+    pub fingerprint: u64,
+    pub regions: RwLock<Vec<Arc<MemoryRegion>>>,
+    pub services: RwLock<HashMap<u32, Service>>,
+    /// Only node 0 coordinates barriers; the others' coordinator stays unused.
+    pub barrier: BarrierCoordinator,
+    /// Why each peer is known to be dead, if it is.
+    pub dead: Mutex<Vec<Option<String>>>,
+    pub closing: AtomicBool,
+}
+
+impl NodeState {
+    pub fn new(rank: NodeId, nodes: usize, fingerprint: u64) -> Self {
+        NodeState {
+            rank,
+            nodes,
+            fingerprint,
+            regions: RwLock::new(Vec::new()),
+            services: RwLock::new(HashMap::new()),
+            barrier: BarrierCoordinator::new(nodes),
+            dead: Mutex::new(vec![None; nodes]),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn region(&self, id: u32) -> Result<Arc<MemoryRegion>, String> {
+        self.regions
+            .read()
+            .unwrap()
+            .get(id as usize)
+            .cloned()
+            .ok_or_else(|| format!("region {id} is not registered"))
+    }
+
+    pub fn dead_reason(&self, node: NodeId) -> Option<String> {
+        self.dead.lock().unwrap()[node].clone()
+    }
+
+    /// Records that `node` died; a barrier in progress fails instead of waiting for it.
+    pub fn peer_failed(&self, node: NodeId, why: String) {
+        if self.closing.load(Ordering::Acquire) {
+            return;
+        }
+        let mut dead = self.dead.lock().unwrap();
+        if dead[node].is_none() {
+            dead[node] = Some(why.clone());
+        }
+        drop(dead);
+        self.barrier.fail(node, why);
+    }
+}
+
+/// A central barrier: every node reports to node 0's coordinator, which
+/// answers all of them when the last arrives.
+pub(crate) struct BarrierCoordinator {
+    nodes: usize,
+    state: Mutex<BarrierState>,
+    released: Condvar,
+}
+
+struct BarrierState {
+    generation: u64,
+    arrived: usize,
+    failed: Option<(NodeId, String)>,
+}
+
+impl BarrierCoordinator {
+    fn new(nodes: usize) -> Self {
+        BarrierCoordinator {
+            nodes,
+            state: Mutex::new(BarrierState {
+                generation: 0,
+                arrived: 0,
+                failed: None,
+            }),
+            released: Condvar::new(),
+        }
+    }
+
+    /// Waits for the current barrier to fill; fails if a node is dead.
+    pub fn arrive(&self) -> Result<(), (NodeId, String)> {
+        let mut s = self.state.lock().unwrap();
+        if let Some(f) = &s.failed {
+            return Err(f.clone());
+        }
+        let generation = s.generation;
+        s.arrived += 1;
+        if s.arrived == self.nodes {
+            s.arrived = 0;
+            s.generation += 1;
+            self.released.notify_all();
+            return Ok(());
+        }
+        while s.generation == generation && s.failed.is_none() {
+            s = self.released.wait(s).unwrap();
+        }
+        match &s.failed {
+            Some(f) if s.generation == generation => Err(f.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    fn fail(&self, node: NodeId, why: String) {
+        let mut s = self.state.lock().unwrap();
+        if s.failed.is_none() {
+            s.failed = Some((node, why));
+        }
+        self.released.notify_all();
+    }
+}
+
+/// Accepts connections until the listener is shut down.
+pub(crate) fn accept_loop(listener: Arc<TcpListener>, node: Arc<NodeState>) {
+    for stream in listener.incoming() {
+        if node.closing.load(Ordering::Acquire) {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // Transient (EMFILE, ECONNABORTED) or the listener was shut down.
+            if node.closing.load(Ordering::Acquire) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            continue;
+        };
+        let node = node.clone();
+        let spawned = std::thread::Builder::new()
+            .name("loco-tcp-serve".into())
+            .spawn(move || serve_connection(stream, node));
+        if let Err(e) = spawned {
+            eprintln!("loco-rdma: cannot start a serving thread: {e}");
+        }
+    }
+}
+
+fn serve_connection(mut stream: TcpStream, node: Arc<NodeState>) {
+    let _ = stream.set_nodelay(true);
+    let mut scratch = Vec::new();
+    let (peer, purpose) = match handshake(&mut stream, &node, &mut scratch) {
+        Ok(Some(p)) => p,
+        _ => return,
+    };
+    let mut payload = Vec::new();
+    let ended = loop {
+        let mut h = [0u8; REQUEST_LEN];
+        if let Err(e) = stream.read_exact(&mut h) {
+            break Err(e);
+        }
+        let req = match Request::decode(&h) {
+            Ok(r) => r,
+            Err(e) => break Err(wire::invalid(e)),
+        };
+        if req.op == Op::Bye {
+            break Ok(());
+        }
+        if let Err(e) = serve_request(&mut stream, &node, peer, req, &mut payload, &mut scratch) {
+            break Err(e);
+        }
+    };
+    if let (Err(e), Purpose::Liveness) = (ended, purpose) {
+        let why = if e.kind() == io::ErrorKind::UnexpectedEof {
+            "its connection closed without a goodbye (process exited or crashed)".to_string()
+        } else {
+            format!("its connection failed: {e}")
+        };
+        node.peer_failed(peer, why);
+    }
+}
+
+/// Checks the peer's Hello: same protocol, same cluster.toml, a valid rank.
+fn handshake(
+    stream: &mut TcpStream,
+    node: &NodeState,
+    scratch: &mut Vec<u8>,
+) -> io::Result<Option<(NodeId, Purpose)>> {
+    let mut h = [0u8; REQUEST_LEN];
+    stream.read_exact(&mut h)?;
+    let req = Request::decode(&h).map_err(wire::invalid)?;
+    let refuse = |stream: &mut TcpStream, scratch: &mut Vec<u8>, why: String| {
+        wire::send_error(stream, scratch, Status::Refused, 0, &why).map(|_| None)
+    };
+    if req.op != Op::Hello {
+        return refuse(stream, scratch, "the first message must be a hello".into());
+    }
+    if req.region != PROTOCOL_VERSION {
+        return refuse(
+            stream,
+            scratch,
+            format!(
+                "protocol version {} differs from node {}'s version {PROTOCOL_VERSION} \
+                 (nodes run different LOCO builds)",
+                req.region, node.rank
+            ),
+        );
+    }
+    if req.offset != node.fingerprint {
+        return refuse(
+            stream,
+            scratch,
+            format!(
+                "its cluster description differs from node {}'s (fingerprint {:#x} vs {:#x}): \
+                 give every node the same cluster.toml",
+                node.rank, req.offset, node.fingerprint
+            ),
+        );
+    }
+    let peer = match usize::try_from(req.a) {
+        Ok(p) if p < node.nodes => p,
+        _ => return refuse(stream, scratch, format!("rank {} is not in the cluster", req.a)),
+    };
+    let purpose = if req.b == Purpose::Liveness as u64 {
+        Purpose::Liveness
+    } else {
+        Purpose::Data
+    };
+    stream.write_all(&Response::ok(0).encode())?;
+    Ok(Some((peer, purpose)))
+}
+
+fn serve_request(
+    stream: &mut TcpStream,
+    node: &NodeState,
+    peer: NodeId,
+    req: Request,
+    payload: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    // Requests that carry bytes are read in full first, so that a refusal
+    // leaves the connection in step.
+    let carried = match req.op {
+        Op::Write | Op::Scatter | Op::Call => req.a,
+        _ => 0,
+    };
+    if carried > 0 {
+        let len = usize::try_from(carried).map_err(|_| wire::invalid("payload too large".into()))?;
+        payload.resize(len, 0);
+        stream.read_exact(payload)?;
+    }
+    let outcome: Result<u64, String> = match req.op {
+        Op::Read => {
+            let len = usize::try_from(req.a).unwrap_or(usize::MAX);
+            let served = node.region(req.region).and_then(|r| {
+                r.check_range(req.offset, len)?;
+                payload.resize(len, 0);
+                r.read(req.offset, payload)
+            });
+            return match served {
+                Ok(()) => wire::send(stream, scratch, &Response::ok(len as u64).encode(), payload),
+                Err(why) => wire::send_error(stream, scratch, Status::Refused, 0, &why),
+            };
+        }
+        Op::Write => node
+            .region(req.region)
+            .and_then(|r| r.write(req.offset, payload))
+            .map(|()| 0),
+        Op::Scatter => node.region(req.region).and_then(|r| {
+            let runs = wire::parse_runs(payload, req.b)?;
+            // All runs are checked before any is applied: a bad run changes nothing.
+            for &(offset, data) in &runs {
+                r.check_range(offset, data.len())?;
+            }
+            for (offset, data) in runs {
+                r.write(offset, data)?;
+            }
+            Ok(0)
+        }),
+        Op::FetchAdd => node
+            .region(req.region)
+            .and_then(|r| r.fetch_add(req.offset, req.a)),
+        Op::CompareSwap => node
+            .region(req.region)
+            .and_then(|r| r.compare_swap(req.offset, req.a, req.b)),
+        Op::Barrier => {
+            if node.rank != 0 {
+                Err(format!("node {} does not coordinate barriers (node 0 does)", node.rank))
+            } else {
+                match node.barrier.arrive() {
+                    Ok(()) => Ok(0),
+                    Err((failed, why)) => {
+                        return wire::send_error(stream, scratch, Status::NodeFailed, failed as u32, &why)
+                    }
+                }
+            }
+        }
+        Op::Call => {
+            let service = node.services.read().unwrap().get(&req.region).cloned();
+            let reply = match service {
+                Some(service) => service(peer, payload),
+                None => Err(format!("node {} offers no service {}", node.rank, req.region)),
+            };
+            return match reply {
+                Ok(bytes) => wire::send(stream, scratch, &Response::ok(bytes.len() as u64).encode(), &bytes),
+                Err(why) => wire::send_error(stream, scratch, Status::Refused, 0, &why),
+            };
+        }
+        Op::Hello | Op::Bye => Err(format!("unexpected {:?} in the middle of a connection", req.op)),
+    };
+    match outcome {
+        Ok(value) => stream.write_all(&Response::ok(value).encode()),
+        Err(why) => wire::send_error(stream, scratch, Status::Refused, 0, &why),
+    }
+}
