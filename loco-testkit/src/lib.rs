@@ -1,1 +1,227 @@
+//! Runs multi-process tests: N node processes on this machine, over
+//! loopback, each with a deadline; whatever happens, no process outlives
+//! the run (each node is the leader of its own process group, and the group
+//! is killed on timeout, on a panic in the parent, and at the end).
 
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How one node process ended.
+#[derive(Debug)]
+pub struct NodeOutcome {
+    pub rank: usize,
+    /// `None` if the process was still running at the deadline and was killed.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl NodeOutcome {
+    pub fn timed_out(&self) -> bool {
+        self.status.is_none()
+    }
+
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// The signal that ended the process, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        self.status.and_then(|s| s.signal())
+    }
+
+    /// One line saying how the node ended, for failure messages.
+    pub fn describe(&self) -> String {
+        let how = match self.status {
+            None => "killed at the deadline (it hung)".to_string(),
+            Some(s) => match (s.code(), s.signal()) {
+                (Some(c), _) => format!("exited with {c}"),
+                (_, Some(sig)) => format!("killed by signal {sig}"),
+                _ => format!("{s}"),
+            },
+        };
+        format!(
+            "node {} {how}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.rank, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `n` TCP ports on 127.0.0.1 that were free a moment ago. Each is bound
+/// and released in turn; the kernel does not hand a just-released listening
+/// port out again as an ephemeral port right away, so the race is slight.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound socket has an address").port())
+        .collect()
+}
+
+struct Running {
+    rank: usize,
+    child: Child,
+    readers: Vec<JoinHandle<String>>,
+    status: Option<ExitStatus>,
+}
+
+/// Kills every still-running node's process group when dropped.
+struct Group(Vec<Running>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        for node in &mut self.0 {
+            if node.status.is_none() {
+                kill_group(&mut node.child);
+            }
+        }
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) with a negative pid signals the process group the child
+    // leads (set up by process_group(0) at spawn); it touches no memory.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts `n` node processes, `command(rank)` each, and waits for all of them
+/// until `deadline` after the start; those still running then are killed.
+/// Output is captured per node.
+pub fn run_nodes(n: usize, deadline: Duration, command: impl Fn(usize) -> Command) -> Vec<NodeOutcome> {
+    let start = Instant::now();
+    let mut group = Group(Vec::with_capacity(n));
+    for rank in 0..n {
+        let mut cmd = command(rank);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start node {rank}: {e}"));
+        let readers = [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = pipe.read_to_end(&mut out);
+                String::from_utf8_lossy(&out).into_owned()
+            })
+        })
+        .collect();
+        group.0.push(Running {
+            rank,
+            child,
+            readers,
+            status: None,
+        });
+    }
+    loop {
+        let mut running = 0;
+        for node in &mut group.0 {
+            if node.status.is_none() {
+                match node.child.try_wait() {
+                    Ok(Some(status)) => node.status = Some(status),
+                    Ok(None) => running += 1,
+                    Err(e) => panic!("cannot wait for node {}: {e}", node.rank),
+                }
+            }
+        }
+        if running == 0 || start.elapsed() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for node in &mut group.0 {
+        if node.status.is_none() {
+            kill_group(&mut node.child);
+        }
+    }
+    let nodes = std::mem::take(&mut group.0);
+    nodes
+        .into_iter()
+        .map(|mut node| {
+            let mut texts = node.readers.drain(..).map(|r| r.join().unwrap_or_default());
+            NodeOutcome {
+                rank: node.rank,
+                status: node.status,
+                stdout: texts.next().unwrap_or_default(),
+                stderr: texts.next().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// A command that runs this same executable again, for tests that play
+/// every node themselves: the child sees `env` and decides its role from it.
+pub fn this_executable(env: &[(&str, String)]) -> Command {
+    let exe = std::env::current_exe().expect("the running test has a path");
+    let mut cmd = Command::new(exe);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        c
+    }
+
+    #[test]
+    fn collects_output_and_exit_codes() {
+        let out = run_nodes(3, Duration::from_secs(10), |r| sh(&format!("echo node{r}; exit {r}")));
+        assert_eq!(out.len(), 3);
+        for (r, o) in out.iter().enumerate() {
+            assert_eq!(o.stdout, format!("node{r}\n"));
+            assert_eq!(o.status.unwrap().code(), Some(r as i32));
+        }
+        assert!(out[0].success() && !out[1].success());
+    }
+
+    #[test]
+    fn a_hung_node_and_its_children_are_killed_at_the_deadline() {
+        let t = Instant::now();
+        // The child shell starts a grandchild; both must die with the group.
+        let out = run_nodes(2, Duration::from_millis(500), |r| {
+            if r == 0 {
+                sh("exit 0")
+            } else {
+                sh("sleep 30 & echo $!; wait")
+            }
+        });
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(out[0].success());
+        assert!(out[1].timed_out(), "{}", out[1].describe());
+        let grandchild: i32 = out[1].stdout.trim().parse().expect("grandchild pid");
+        std::thread::sleep(Duration::from_millis(100));
+        // Gone, or a zombie waiting for init to reap it: either way not running.
+        let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+        assert!(matches!(state, None | Some("Z")), "the grandchild {grandchild} survived: {stat}");
+    }
+
+    #[test]
+    fn free_ports_are_distinct() {
+        let p = free_ports(8);
+        let mut q = p.clone();
+        q.sort();
+        q.dedup();
+        assert_eq!(q.len(), 8);
+    }
+}

@@ -457,6 +457,8 @@ impl Transport for TcpTransport {
         if self.node.closing.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Answers still being written (a final barrier's, at node 0) go out first.
+        self.node.wait_answered(self.op_timeout);
         let bye = Request::new(Op::Bye, 0, 0, 0, 0).encode();
         for peer in &self.peers {
             let liveness = peer.liveness.lock().unwrap().take();

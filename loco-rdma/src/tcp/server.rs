@@ -29,6 +29,10 @@ pub(crate) struct NodeState {
     /// Why each peer is known to be dead, if it is.
     pub dead: Mutex<Vec<Option<String>>>,
     pub closing: AtomicBool,
+    /// Requests being served right now; shutdown waits for them to be answered
+    /// (node 0 answers the final barrier after its own caller has moved on).
+    in_flight: Mutex<usize>,
+    answered: Condvar,
 }
 
 impl NodeState {
@@ -42,6 +46,8 @@ impl NodeState {
             barrier: BarrierCoordinator::new(nodes),
             dead: Mutex::new(vec![None; nodes]),
             closing: AtomicBool::new(false),
+            in_flight: Mutex::new(0),
+            answered: Condvar::new(),
         }
     }
 
@@ -56,6 +62,24 @@ impl NodeState {
 
     pub fn dead_reason(&self, node: NodeId) -> Option<String> {
         self.dead.lock().unwrap()[node].clone()
+    }
+
+    /// Waits until no request is being served, or `limit` has passed.
+    pub fn wait_answered(&self, limit: std::time::Duration) {
+        let guard = self.in_flight.lock().unwrap();
+        let _ = self.answered.wait_timeout_while(guard, limit, |n| *n > 0).unwrap();
+    }
+
+    fn begin_request(&self) {
+        *self.in_flight.lock().unwrap() += 1;
+    }
+
+    fn end_request(&self) {
+        let mut n = self.in_flight.lock().unwrap();
+        *n -= 1;
+        if *n == 0 {
+            self.answered.notify_all();
+        }
     }
 
     /// Records that `node` died; a barrier in progress fails instead of waiting for it.
@@ -175,7 +199,10 @@ fn serve_connection(mut stream: TcpStream, node: Arc<NodeState>) {
         if req.op == Op::Bye {
             break Ok(());
         }
-        if let Err(e) = serve_request(&mut stream, &node, peer, req, &mut payload, &mut scratch) {
+        node.begin_request();
+        let served = serve_request(&mut stream, &node, peer, req, &mut payload, &mut scratch);
+        node.end_request();
+        if let Err(e) = served {
             break Err(e);
         }
     };
@@ -253,11 +280,9 @@ fn serve_request(
         Op::Write | Op::Scatter | Op::Call => req.a,
         _ => 0,
     };
-    if carried > 0 {
-        let len = usize::try_from(carried).map_err(|_| wire::invalid("payload too large".into()))?;
-        payload.resize(len, 0);
-        stream.read_exact(payload)?;
-    }
+    let len = usize::try_from(carried).map_err(|_| wire::invalid("payload too large".into()))?;
+    payload.resize(len, 0);
+    stream.read_exact(payload)?;
     let outcome: Result<u64, String> = match req.op {
         Op::Read => {
             let len = usize::try_from(req.a).unwrap_or(usize::MAX);
