@@ -1,0 +1,94 @@
+//! Shared pieces of LOCO's benchmarks: latency samples summarised as
+//! percentiles, printed as aligned tables.
+
+use std::time::{Duration, Instant};
+
+/// Latency samples of one operation.
+pub struct Samples {
+    pub name: String,
+    nanos: Vec<u64>,
+}
+
+impl Samples {
+    /// Times `op` `count` times after `warmup` untimed calls.
+    pub fn measure<E: std::fmt::Debug>(
+        name: &str,
+        warmup: usize,
+        count: usize,
+        mut op: impl FnMut() -> Result<(), E>,
+    ) -> Samples {
+        for _ in 0..warmup {
+            op().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+        let mut nanos = Vec::with_capacity(count);
+        for _ in 0..count {
+            let t = Instant::now();
+            op().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            nanos.push(t.elapsed().as_nanos() as u64);
+        }
+        nanos.sort_unstable();
+        Samples {
+            name: name.to_string(),
+            nanos,
+        }
+    }
+
+    /// The value below which `p` percent of the samples fall.
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.nanos.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.nanos.len() - 1) as f64 * p / 100.0).round() as usize;
+        Duration::from_nanos(self.nanos[i])
+    }
+
+    pub fn median(&self) -> Duration {
+        self.percentile(50.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nanos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nanos.is_empty()
+    }
+}
+
+/// Prints samples as a table of microseconds: median, p10, p90, p99, count.
+pub fn print_table(title: &str, rows: &[Samples]) {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(9);
+    println!("{title}");
+    println!(
+        "{:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>7}",
+        "operation", "median µs", "p10 µs", "p90 µs", "p99 µs", "samples"
+    );
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    for r in rows {
+        println!(
+            "{:<width$}  {:>10.1}  {:>10.1}  {:>10.1}  {:>10.1}  {:>7}",
+            r.name,
+            us(r.median()),
+            us(r.percentile(10.0)),
+            us(r.percentile(90.0)),
+            us(r.percentile(99.0)),
+            r.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_right_samples() {
+        let mut k = 0u64;
+        let s = Samples::measure::<()>("x", 0, 101, || {
+            k += 1;
+            Ok(())
+        });
+        assert_eq!(s.len(), 101);
+        assert!(s.percentile(0.0) <= s.median() && s.median() <= s.percentile(100.0));
+    }
+}
