@@ -23,9 +23,16 @@ fn main() {
         return;
     }
     let ports = free_ports(3);
-    let list = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+    let list = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let outcomes = run_nodes(2, Duration::from_secs(600), |rank| {
-        this_executable(&[("LOCO_BENCH_RANK", rank.to_string()), ("LOCO_BENCH_PORTS", list.clone())])
+        this_executable(&[
+            ("LOCO_BENCH_RANK", rank.to_string()),
+            ("LOCO_BENCH_PORTS", list.clone()),
+        ])
     });
     for o in &outcomes {
         if !o.success() {
@@ -74,30 +81,61 @@ fn node() {
         let mut page = vec![0u8; 4096];
         let mut raw = TcpStream::connect(("127.0.0.1", raw_port)).unwrap();
         raw.set_nodelay(true).unwrap();
-        rows.push(Samples::measure("raw tcp 4 KB request/response", warmup, samples, || {
-            raw.write_all(&[1u8; 32])?;
-            raw.read_exact(&mut page)
-        }));
+        rows.push(Samples::measure(
+            "raw tcp 4 KB request/response",
+            warmup,
+            samples,
+            || {
+                raw.write_all(&[1u8; 32])?;
+                raw.read_exact(&mut page)
+            },
+        ));
         drop(raw);
-        rows.push(Samples::measure("read 8 B", warmup, samples, || t.read(0, id, 64, &mut small)));
-        rows.push(Samples::measure("read 4 KB", warmup, samples, || t.read(0, id, 4096, &mut page)));
-        rows.push(Samples::measure("write 4 KB", warmup, samples, || t.write(0, id, 8192, &page)));
+        rows.push(Samples::measure("read 8 B", warmup, samples, || {
+            t.read(0, id, 64, &mut small)
+        }));
+        rows.push(Samples::measure("read 4 KB", warmup, samples, || {
+            t.read(0, id, 4096, &mut page)
+        }));
+        rows.push(Samples::measure("write 4 KB", warmup, samples, || {
+            t.write(0, id, 8192, &page)
+        }));
         let bytes = [9u8; 8];
-        let runs: Vec<Run> = (0..64).map(|i| Run { offset: 16384 + i * 64, data: &bytes }).collect();
-        rows.push(Samples::measure("scatter 64 runs x 8 B", warmup, samples, || t.scatter(0, id, &runs)));
-        rows.push(Samples::measure("fetch_add", warmup, samples, || t.fetch_add(0, id, 0, 1).map(|_| ())));
+        let runs: Vec<Run> = (0..64)
+            .map(|i| Run {
+                offset: 16384 + i * 64,
+                data: &bytes,
+            })
+            .collect();
+        rows.push(Samples::measure(
+            "scatter 64 runs x 8 B",
+            warmup,
+            samples,
+            || t.scatter(0, id, &runs),
+        ));
+        rows.push(Samples::measure("fetch_add", warmup, samples, || {
+            t.fetch_add(0, id, 0, 1).map(|_| ())
+        }));
         rows.push(Samples::measure("compare_swap", warmup, samples, || {
             t.compare_swap(0, id, 8, 0, 0).map(|_| ())
         }));
         t.barrier().unwrap();
-        rows.push(Samples::measure("barrier (2 nodes)", warmup, samples, || t.barrier()));
+        rows.push(Samples::measure(
+            "barrier (2 nodes)",
+            warmup,
+            samples,
+            || t.barrier(),
+        ));
         print_table(
             &format!("loco-rdma tcp backend, 2 node processes on loopback, node 1 -> node 0 ({samples} samples each)"),
             &rows,
         );
         let raw = rows[0].median().as_secs_f64();
         let read = rows[2].median().as_secs_f64();
-        println!("read 4 KB / raw tcp 4 KB round trip (medians): {:.2}", read / raw);
+        println!(
+            "read 4 KB / raw tcp 4 KB round trip (medians): {:.2}",
+            read / raw
+        );
     } else {
         // Node 0 only serves, then joins the barrier phase.
         t.barrier().unwrap();

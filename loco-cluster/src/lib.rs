@@ -243,12 +243,13 @@ impl ClusterConfig {
                 gid_index: n.gid_index.unwrap_or(0),
             });
         }
-        let field = |value: Option<RawNumber>, default: u64, name: &str| -> Result<u64, ConfigError> {
-            match value {
-                None => Ok(default),
-                Some(v) => number(&v).map_err(|e| err(format!("memory.{name}: {e}"))),
-            }
-        };
+        let field =
+            |value: Option<RawNumber>, default: u64, name: &str| -> Result<u64, ConfigError> {
+                match value {
+                    None => Ok(default),
+                    Some(v) => number(&v).map_err(|e| err(format!("memory.{name}: {e}"))),
+                }
+            };
         let config = ClusterConfig {
             transport: raw.cluster.transport.unwrap_or(TransportKind::Tcp),
             connect_timeout: Duration::from_millis(
@@ -281,7 +282,10 @@ impl ClusterConfig {
             return err("no [[node]] entries: a cluster needs at least one node".into());
         }
         if self.nodes.len() > u16::MAX as usize {
-            return err(format!("{} nodes: at most 65535 are supported", self.nodes.len()));
+            return err(format!(
+                "{} nodes: at most 65535 are supported",
+                self.nodes.len()
+            ));
         }
         if !self.page_size.is_power_of_two() || self.page_size < 4096 {
             return err(format!(
@@ -291,7 +295,10 @@ impl ClusterConfig {
         }
         for (i, node) in self.nodes.iter().enumerate() {
             if let Err(why) = check_host(&node.host) {
-                return err(format!("node {i}: host {:?} is not a valid address: {why}", node.host));
+                return err(format!(
+                    "node {i}: host {:?} is not a valid address: {why}",
+                    node.host
+                ));
             }
             if node.port == 0 {
                 return err(format!("node {i}: port 0 is not a valid port"));
@@ -343,7 +350,9 @@ impl ClusterConfig {
             ));
         }
         if self.connect_timeout.is_zero() || self.op_timeout.is_zero() {
-            return err("cluster.connect_timeout_ms and cluster.op_timeout_ms must be positive".into());
+            return err(
+                "cluster.connect_timeout_ms and cluster.op_timeout_ms must be positive".into(),
+            );
         }
         Ok(())
     }
@@ -416,7 +425,10 @@ fn check_host(host: &str) -> Result<(), &'static str> {
     if host.len() > 253 {
         return Err("a host name is at most 253 characters");
     }
-    if host.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit())) {
+    if host
+        .split('.')
+        .all(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err("it looks like an IPv4 address but is not one");
     }
     for label in host.split('.') {

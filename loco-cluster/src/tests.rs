@@ -6,7 +6,9 @@ fn parse(text: &str) -> Result<ClusterConfig, ConfigError> {
 }
 
 fn message(text: &str) -> String {
-    parse(text).expect_err("the config should be refused").to_string()
+    parse(text)
+        .expect_err("the config should be refused")
+        .to_string()
 }
 
 const TWO_NODES: &str = r#"
@@ -56,8 +58,13 @@ fn default_is_n_nodes_on_loopback() {
 
 #[test]
 fn rejects_duplicate_nodes_including_loopback_aliases() {
-    let m = message("[[node]]\nhost=\"127.0.0.1\"\nport=7000\n[[node]]\nhost=\"localhost\"\nport=7000\n");
-    assert!(m.contains("node 1") && m.contains("duplicate of node 0"), "{m}");
+    let m = message(
+        "[[node]]\nhost=\"127.0.0.1\"\nport=7000\n[[node]]\nhost=\"localhost\"\nport=7000\n",
+    );
+    assert!(
+        m.contains("node 1") && m.contains("duplicate of node 0"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -75,7 +82,10 @@ fn rejects_bad_addresses() {
 #[test]
 fn rejects_memory_sizes_that_do_not_parse() {
     let m = message("[[node]]\nhost=\"127.0.0.1\"\nport=7000\nmemory=\"lots\"\n");
-    assert!(m.contains("node 0: memory") && m.contains("does not start with a number"), "{m}");
+    assert!(
+        m.contains("node 0: memory") && m.contains("does not start with a number"),
+        "{m}"
+    );
     let m = message("[[node]]\nhost=\"127.0.0.1\"\nport=7000\nmemory=\"4 furlongs\"\n");
     assert!(m.contains("unknown unit"), "{m}");
     let m = message("[[node]]\nhost=\"127.0.0.1\"\nport=7000\nmemory=-5\n");
@@ -107,8 +117,10 @@ fn rejects_inconsistent_settings() {
     let node = "[[node]]\nhost=\"127.0.0.1\"\nport=7000\n";
     assert!(message(&format!("[memory]\npage_size=5000\n{node}")).contains("power of two"));
     assert!(message(&format!("[memory]\nregion_base=\"0x1001\"\n{node}")).contains("region_base"));
-    assert!(message(&format!("[memory]\nregion_base=\"0x7fff_ffff_0000\"\n{node}"))
-        .contains("does not fit"));
+    assert!(message(&format!(
+        "[memory]\nregion_base=\"0x7fff_ffff_0000\"\n{node}"
+    ))
+    .contains("does not fit"));
     assert!(message(&format!("[memory]\ncache_size=100\n{node}")).contains("cache_size"));
     assert!(message(&format!("{node}rdma_device=\"mlx5_0\"\n")).contains("rdma_device is set"));
 }
@@ -116,7 +128,11 @@ fn rejects_inconsistent_settings() {
 #[test]
 fn missing_file_is_a_clear_error() {
     let e = ClusterConfig::load(Path::new("/nonexistent/cluster.toml")).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/cluster.toml: cannot read the file"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/cluster.toml: cannot read the file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -139,7 +155,9 @@ fn sizes_parse_with_units() {
     assert_eq!(parse_size("1G"), Ok(1 << 30));
     assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
     assert_eq!(parse_size("0x4000_0000_0000"), Ok(0x4000_0000_0000));
-    assert!(parse_size("99999999999TiB").unwrap_err().contains("64 bits"));
+    assert!(parse_size("99999999999TiB")
+        .unwrap_err()
+        .contains("64 bits"));
     assert_eq!(ByteSize(3 << 30).to_string(), "3 GiB");
     assert_eq!(ByteSize(1536 << 10).to_string(), "1536 KiB");
     assert_eq!(ByteSize(100).to_string(), "100 B");

@@ -19,8 +19,12 @@ fn main() {
         node(rank.parse().expect("rank"));
         return;
     }
-    let nodes: usize = args.get(1).map_or(4, |a| a.parse().expect("NODES must be a number"));
-    let samples: u64 = args.get(2).map_or(2_000_000, |a| a.parse().expect("SAMPLES must be a number"));
+    let nodes: usize = args
+        .get(1)
+        .map_or(4, |a| a.parse().expect("NODES must be a number"));
+    let samples: u64 = args
+        .get(2)
+        .map_or(2_000_000, |a| a.parse().expect("SAMPLES must be a number"));
     let config = ClusterConfig::localhost(nodes).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)
@@ -96,7 +100,15 @@ fn node(rank: usize) {
     entry[..8].copy_from_slice(&hits.to_le_bytes());
     entry[8..].copy_from_slice(&samples.to_le_bytes());
     for target in 0..nodes {
-        t.scatter(target, id, &[Run { offset: 64 + 16 * rank as u64, data: &entry }]).unwrap();
+        t.scatter(
+            target,
+            id,
+            &[Run {
+                offset: 64 + 16 * rank as u64,
+                data: &entry,
+            }],
+        )
+        .unwrap();
     }
     t.barrier().unwrap();
 
@@ -108,13 +120,23 @@ fn node(rank: usize) {
     }
     if rank == 0 {
         let total = mem.load_u64(0).unwrap();
-        assert_eq!(total, table_hits, "fetch-add total and scattered table disagree");
+        assert_eq!(
+            total, table_hits,
+            "fetch-add total and scattered table disagree"
+        );
         let pi = 4.0 * total as f64 / (samples * nodes as u64) as f64;
-        println!("pi ~ {pi:.6} from {} samples on {nodes} nodes", samples * nodes as u64);
+        println!(
+            "pi ~ {pi:.6} from {} samples on {nodes} nodes",
+            samples * nodes as u64
+        );
     } else {
         let mut counter = [0u8; 8];
         t.read(0, id, 0, &mut counter).unwrap();
-        assert_eq!(u64::from_le_bytes(counter), table_hits, "remote counter and local table disagree");
+        assert_eq!(
+            u64::from_le_bytes(counter),
+            table_hits,
+            "remote counter and local table disagree"
+        );
     }
     let s = t.stats();
     println!(

@@ -167,7 +167,7 @@ pub fn connect(config: &ClusterConfig, rank: NodeId) -> Result<Arc<dyn Transport
     match config.transport {
         TransportKind::Tcp => Ok(Arc::new(tcp::TcpTransport::connect(config, rank)?)),
         #[cfg(feature = "verbs")]
-        TransportKind::Verbs => verbs::VerbsTransport::connect(config, rank),
+        TransportKind::Verbs => Ok(Arc::new(verbs::VerbsTransport::connect(config, rank)?)),
         #[cfg(not(feature = "verbs"))]
         TransportKind::Verbs => Err(TransportError::Invalid(
             "cluster.toml asks for transport \"verbs\" but LOCO was built without the verbs feature"
@@ -215,13 +215,16 @@ impl StatCounters {
     }
     pub(crate) fn write(&self, bytes: usize) {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        self.bytes_written.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
     pub(crate) fn scatter(&self, runs: &[Run<'_>]) {
         self.scatters.fetch_add(1, Ordering::Relaxed);
-        self.scatter_runs.fetch_add(runs.len() as u64, Ordering::Relaxed);
+        self.scatter_runs
+            .fetch_add(runs.len() as u64, Ordering::Relaxed);
         let bytes: usize = runs.iter().map(|r| r.data.len()).sum();
-        self.bytes_written.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
     pub(crate) fn atomic(&self) {
         self.atomics.fetch_add(1, Ordering::Relaxed);

@@ -91,9 +91,7 @@ impl MemoryRegion {
 
     fn atomic_at(&self, offset: u64) -> Result<&AtomicU64, String> {
         if offset % 8 != 0 {
-            return Err(format!(
-                "atomic at offset {offset} is not 8-byte aligned"
-            ));
+            return Err(format!("atomic at offset {offset} is not 8-byte aligned"));
         }
         let start = self.check_range(offset, 8)?;
         // SAFETY: the range is inside the region (checked above), 8-byte aligned
@@ -140,9 +138,11 @@ impl MemoryRegion {
     /// returns the value found (equal to `expected` when the swap happened).
     pub fn compare_swap(&self, offset: u64, expected: u64, new: u64) -> Result<u64, String> {
         let cell = self.atomic_at(offset)?;
-        Ok(match cell.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(v) | Err(v) => v,
-        })
+        Ok(
+            match cell.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(v) | Err(v) => v,
+            },
+        )
     }
 
     /// Atomically loads the u64 at `offset` (for polling a word remote nodes update).

@@ -161,7 +161,12 @@ pub fn invalid(msg: String) -> io::Error {
 }
 
 /// Sends a header and its payload, in one write when the payload is small.
-pub fn send(stream: &mut impl Write, scratch: &mut Vec<u8>, header: &[u8], payload: &[u8]) -> io::Result<()> {
+pub fn send(
+    stream: &mut impl Write,
+    scratch: &mut Vec<u8>,
+    header: &[u8],
+    payload: &[u8],
+) -> io::Result<()> {
     if payload.len() <= COALESCE_LIMIT {
         scratch.clear();
         scratch.extend_from_slice(header);
@@ -223,7 +228,10 @@ pub fn parse_runs(payload: &[u8], count: u64) -> Result<Vec<(u64, &[u8])>, Strin
         let len = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
         rest = &rest[12..];
         if rest.len() < len {
-            return Err(format!("scatter run {i} claims {len} bytes, {} remain", rest.len()));
+            return Err(format!(
+                "scatter run {i} claims {len} bytes, {} remain",
+                rest.len()
+            ));
         }
         runs.push((offset, &rest[..len]));
         rest = &rest[len..];
@@ -258,7 +266,10 @@ mod tests {
         push_run(&mut p, 100, b"").unwrap();
         push_run(&mut p, 9, b"xy").unwrap();
         let runs = parse_runs(&p, 3).unwrap();
-        assert_eq!(runs, vec![(5, &b"abc"[..]), (100, &b""[..]), (9, &b"xy"[..])]);
+        assert_eq!(
+            runs,
+            vec![(5, &b"abc"[..]), (100, &b""[..]), (9, &b"xy"[..])]
+        );
         assert!(parse_runs(&p[..p.len() - 1], 3).is_err());
         assert!(parse_runs(&p, 2).is_err());
         assert!(parse_runs(&p, 4).is_err());

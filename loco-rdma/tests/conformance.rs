@@ -5,9 +5,7 @@
 //!
 //! `cargo test -p loco-rdma --test conformance [-- FILTER]`
 //!
-//! The test executable plays every role: the parent spawns itself once per
-//! node with LOCO_CONF_* variables telling the child which scenario, rank and
-//! ports to use.
+//! The test executable plays every node itself (see loco_testkit::suite).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,27 +14,8 @@ use std::time::{Duration, Instant};
 
 use loco_cluster::{ClusterConfig, TransportKind};
 use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport, TransportError};
-use loco_testkit::{free_ports, run_nodes, this_executable, NodeOutcome};
 
-type Check = Result<(), String>;
-
-/// What a scenario's nodes are expected to do.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// Every node exits 0.
-    AllSucceed,
-    /// The last node dies of SIGKILL; the others exit 0 (having seen errors, not hangs).
-    LastNodeKilled,
-    /// Every node exits 0 and at least one printed the given line.
-    SomeNodeSaid(&'static str),
-}
-
-struct Scenario {
-    name: &'static str,
-    expect: Expect,
-    /// Runs on every node.
-    body: fn(&Ctx) -> Check,
-}
+use loco_testkit::suite::{self, ensure, Check, Expect, Node, Scenario, Variant};
 
 struct Ctx {
     rank: NodeId,
@@ -50,154 +29,75 @@ impl Ctx {
     }
 }
 
-const SCENARIOS: &[Scenario] = &[
-    Scenario { name: "read_write_every_pair", expect: Expect::AllSucceed, body: read_write_every_pair },
-    Scenario { name: "large_and_unaligned_ranges", expect: Expect::AllSucceed, body: large_and_unaligned_ranges },
-    Scenario { name: "scatter_thousands_of_runs", expect: Expect::AllSucceed, body: scatter_thousands_of_runs },
-    Scenario { name: "concurrent_fetch_add", expect: Expect::AllSucceed, body: concurrent_fetch_add },
-    Scenario { name: "compare_swap_semantics_and_contention", expect: Expect::AllSucceed, body: compare_swap },
-    Scenario { name: "barrier_orders_rounds", expect: Expect::AllSucceed, body: barrier_orders_rounds },
-    Scenario { name: "bad_requests_are_refused_cleanly", expect: Expect::AllSucceed, body: bad_requests },
-    Scenario { name: "node_disappears_errors_not_hangs", expect: Expect::LastNodeKilled, body: node_disappears },
-    Scenario { name: "unreachable_node_fails_bootstrap", expect: Expect::AllSucceed, body: unreachable_node },
-    Scenario {
-        name: "mismatched_config_is_refused",
-        expect: Expect::SomeNodeSaid("refused: mismatch"),
-        body: mismatched_config,
-    },
+/// Every scenario gets the node's cluster description for the backend under test.
+macro_rules! scenarios {
+    ($($name:ident => $expect:expr),* $(,)?) => {
+        &[$(Scenario {
+            name: stringify!($name),
+            expect: $expect,
+            body: |node: &Node| $name(&ctx(node)),
+        }),*]
+    };
+}
+
+const SCENARIOS: &[Scenario] = scenarios![
+    read_write_every_pair => Expect::AllSucceed,
+    large_and_unaligned_ranges => Expect::AllSucceed,
+    scatter_thousands_of_runs => Expect::AllSucceed,
+    concurrent_fetch_add => Expect::AllSucceed,
+    compare_swap => Expect::AllSucceed,
+    barrier_orders_rounds => Expect::AllSucceed,
+    bad_requests => Expect::AllSucceed,
+    node_disappears => Expect::LastNodeKilled,
+    unreachable_node => Expect::AllSucceed,
+    mismatched_config => Expect::SomeNodeSaid("refused: mismatch"),
 ];
 
-const NODE_COUNTS: &[usize] = &[2, 4];
-const DEADLINE: Duration = Duration::from_secs(60);
-
 fn main() -> ExitCode {
-    if let Ok(name) = std::env::var("LOCO_CONF_SCENARIO") {
-        return child(&name);
-    }
-    // libtest-style arguments: the first free argument filters test names.
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for backend in [TransportKind::Tcp, TransportKind::Verbs] {
-        let label = backend_name(backend);
-        let missing = backend_missing(backend);
-        if let Some(why) = &missing {
-            println!("conformance: {label} backend skipped: {why}");
-        }
-        for &n in NODE_COUNTS {
-            for s in SCENARIOS {
-                let test = format!("{label}/{n}-nodes/{}", s.name);
-                if filter.as_ref().is_some_and(|f| !test.contains(f.as_str())) {
-                    continue;
-                }
-                if missing.is_some() {
-                    println!("test {test} ... skipped");
-                    skipped += 1;
-                    continue;
-                }
-                let t = Instant::now();
-                match run_scenario(backend, n, s) {
-                    Ok(()) => {
-                        println!("test {test} ... ok ({:.2}s)", t.elapsed().as_secs_f64());
-                        passed += 1;
-                    }
-                    Err(why) => {
-                        println!("test {test} ... FAILED ({:.2}s)\n{why}", t.elapsed().as_secs_f64());
-                        failed += 1;
-                    }
-                }
-            }
-        }
-    }
-    println!("conformance: {passed} passed, {failed} failed, {skipped} skipped");
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    let variants = [
+        Variant {
+            name: "tcp",
+            unavailable: None,
+        },
+        Variant {
+            name: "verbs",
+            unavailable: verbs_missing(),
+        },
+    ];
+    suite::main(
+        "conformance",
+        &variants,
+        &[2, 4],
+        SCENARIOS,
+        Duration::from_secs(60),
+    )
 }
 
-fn backend_name(b: TransportKind) -> &'static str {
-    match b {
-        TransportKind::Tcp => "tcp",
-        TransportKind::Verbs => "verbs",
+/// Why the verbs backend cannot run here, if it cannot.
+fn verbs_missing() -> Option<String> {
+    if !cfg!(feature = "verbs") {
+        return Some("loco-rdma was built without the verbs feature".into());
     }
+    // libibverbs finds devices through this sysfs class.
+    let devices = std::fs::read_dir("/sys/class/infiniband")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (devices == 0)
+        .then(|| "no RDMA device on this machine (/sys/class/infiniband is empty or absent)".into())
 }
 
-/// Why a backend cannot run here, if it cannot.
-fn backend_missing(b: TransportKind) -> Option<String> {
-    match b {
-        TransportKind::Tcp => None,
-        TransportKind::Verbs if !cfg!(feature = "verbs") => {
-            Some("loco-rdma was built without the verbs feature".into())
-        }
-        TransportKind::Verbs => {
-            // libibverbs finds devices through this sysfs class.
-            let devices = std::fs::read_dir("/sys/class/infiniband")
-                .map(|d| d.count())
-                .unwrap_or(0);
-            (devices == 0).then(|| {
-                "no RDMA device on this machine (/sys/class/infiniband is empty or absent)".into()
-            })
-        }
-    }
-}
-
-fn run_scenario(backend: TransportKind, n: usize, s: &Scenario) -> Check {
-    let ports = free_ports(n);
-    let ports_text = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-    let outcomes = run_nodes(n, DEADLINE, |rank| {
-        this_executable(&[
-            ("LOCO_CONF_SCENARIO", s.name.to_string()),
-            ("LOCO_CONF_BACKEND", backend_name(backend).to_string()),
-            ("LOCO_CONF_RANK", rank.to_string()),
-            ("LOCO_CONF_PORTS", ports_text.clone()),
-        ])
-    });
-    let bad: Vec<&NodeOutcome> = outcomes
-        .iter()
-        .filter(|o| {
-            let killed_on_purpose = s.expect == Expect::LastNodeKilled
-                && o.rank == n - 1
-                && o.signal() == Some(libc::SIGKILL);
-            !(o.success() || killed_on_purpose)
-        })
-        .collect();
-    if let (true, Expect::SomeNodeSaid(line)) = (bad.is_empty(), s.expect) {
-        if !outcomes.iter().any(|o| o.stdout.lines().any(|l| l == line)) {
-            let all: Vec<String> = outcomes.iter().map(|o| o.describe()).collect();
-            return Err(format!("no node printed {line:?}\n{}", all.join("\n")));
-        }
-    }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(bad.iter().map(|o| o.describe()).collect::<Vec<_>>().join("\n"))
-    }
-}
-
-fn child(name: &str) -> ExitCode {
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    let rank: usize = var("LOCO_CONF_RANK").parse().unwrap();
-    let ports: Vec<u16> = var("LOCO_CONF_PORTS").split(',').map(|p| p.parse().unwrap()).collect();
-    let mut config = ClusterConfig::localhost_with_ports(&ports).unwrap();
-    config.transport = match var("LOCO_CONF_BACKEND").as_str() {
+fn ctx(node: &Node) -> Ctx {
+    let mut config = ClusterConfig::localhost_with_ports(&node.ports).unwrap();
+    config.transport = match node.variant.as_str() {
         "verbs" => TransportKind::Verbs,
         _ => TransportKind::Tcp,
     };
     config.connect_timeout = Duration::from_secs(20);
     config.op_timeout = Duration::from_secs(5);
-    let scenario = SCENARIOS.iter().find(|s| s.name == name).expect("known scenario");
-    let ctx = Ctx {
-        rank,
-        n: ports.len(),
+    Ctx {
+        rank: node.rank,
+        n: node.n,
         config,
-    };
-    match (scenario.body)(&ctx) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(why) => {
-            eprintln!("node {rank}: {why}");
-            ExitCode::FAILURE
-        }
     }
 }
 
@@ -226,16 +126,10 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 fn region(t: &dyn Transport, len: usize) -> Result<(Arc<MemoryRegion>, RegionId), String> {
     let mem = Arc::new(MemoryRegion::anonymous(len).map_err(|e| e.to_string())?);
-    let id = t.register(mem.clone()).map_err(|e| format!("register: {e}"))?;
+    let id = t
+        .register(mem.clone())
+        .map_err(|e| format!("register: {e}"))?;
     Ok((mem, id))
-}
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Check {
-    if cond {
-        Ok(())
-    } else {
-        Err(what())
-    }
 }
 
 fn ok<T>(r: Result<T, TransportError>, what: &str) -> Result<T, String> {
@@ -264,15 +158,20 @@ fn read_write_every_pair(c: &Ctx) -> Check {
     for writer in 0..c.n {
         let mut local = vec![0u8; block];
         mem.read((writer * block) as u64, &mut local)?;
-        ensure(local == pattern((writer * 100 + c.rank) as u64, block), || {
-            format!("block from node {writer} is wrong in local memory")
-        })?;
+        ensure(
+            local == pattern((writer * 100 + c.rank) as u64, block),
+            || format!("block from node {writer} is wrong in local memory"),
+        )?;
         for holder in 0..c.n {
             let mut buf = vec![0u8; block];
-            ok(t.read(holder, id, (writer * block) as u64, &mut buf), "read")?;
-            ensure(buf == pattern((writer * 100 + holder) as u64, block), || {
-                format!("block of node {writer} read from node {holder} is wrong")
-            })?;
+            ok(
+                t.read(holder, id, (writer * block) as u64, &mut buf),
+                "read",
+            )?;
+            ensure(
+                buf == pattern((writer * 100 + holder) as u64, block),
+                || format!("block of node {writer} read from node {holder} is wrong"),
+            )?;
         }
     }
     finish(&*t)
@@ -287,7 +186,10 @@ fn large_and_unaligned_ranges(c: &Ctx) -> Check {
     let big = pattern(c.rank as u64 + 7, (3 << 20) + 7);
     ok(t.write(next, id, 13, &big), "large write")?;
     ok(t.write(next, id, 0, &[]), "empty write")?;
-    ok(t.read(next, id, size as u64, &mut []), "empty read at the end")?;
+    ok(
+        t.read(next, id, size as u64, &mut []),
+        "empty read at the end",
+    )?;
     ok(t.barrier(), "barrier")?;
     let mut back = vec![0u8; big.len()];
     ok(t.read(next, id, 13, &mut back), "large read")?;
@@ -305,9 +207,15 @@ fn large_and_unaligned_ranges(c: &Ctx) -> Check {
         })?;
     }
     // The last byte of the region is reachable, one past it is not.
-    ok(t.write(next, id, size as u64 - 1, &[0xab]), "write last byte")?;
+    ok(
+        t.write(next, id, size as u64 - 1, &[0xab]),
+        "write last byte",
+    )?;
     let mut one = [0u8; 1];
-    ok(t.read(next, id, size as u64 - 1, &mut one), "read last byte")?;
+    ok(
+        t.read(next, id, size as u64 - 1, &mut one),
+        "read last byte",
+    )?;
     ensure(one == [0xab], || "last byte differs".into())?;
     ensure(t.read(next, id, size as u64, &mut one).is_err(), || {
         "a read one past the region succeeded".into()
@@ -339,7 +247,13 @@ fn scatter_thousands_of_runs(c: &Ctx) -> Check {
     };
     for target in 0..c.n {
         let (runs, _) = build(c.rank, target);
-        let runs: Vec<Run> = runs.iter().map(|(o, d)| Run { offset: *o, data: d }).collect();
+        let runs: Vec<Run> = runs
+            .iter()
+            .map(|(o, d)| Run {
+                offset: *o,
+                data: d,
+            })
+            .collect();
         ok(t.scatter(target, id, &runs), "scatter")?;
     }
     ok(t.barrier(), "barrier")?;
@@ -348,19 +262,35 @@ fn scatter_thousands_of_runs(c: &Ctx) -> Check {
         let mut got = vec![0u8; slice];
         mem.read((writer * slice) as u64, &mut got)?;
         if let Some(i) = (0..slice).find(|&i| got[i] != expected[i]) {
-            return Err(format!("scatter from node {writer}: byte {i} is {} not {}", got[i], expected[i]));
+            return Err(format!(
+                "scatter from node {writer}: byte {i} is {} not {}",
+                got[i], expected[i]
+            ));
         }
     }
     // A scatter with one bad run changes nothing.
     let next = (c.rank + 1) % c.n;
     let marker = [0xeeu8; 4];
-    let bad = [Run { offset: 0, data: &marker }, Run { offset: size as u64 - 2, data: &marker }];
+    let bad = [
+        Run {
+            offset: 0,
+            data: &marker,
+        },
+        Run {
+            offset: size as u64 - 2,
+            data: &marker,
+        },
+    ];
     ok(t.barrier(), "barrier")?;
-    ensure(t.scatter(next, id, &bad).is_err(), || "scatter past the end succeeded".into())?;
+    ensure(t.scatter(next, id, &bad).is_err(), || {
+        "scatter past the end succeeded".into()
+    })?;
     ok(t.barrier(), "barrier")?;
     let mut first = [0u8; 4];
     mem.read(0, &mut first)?;
-    ensure(first != marker, || "a refused scatter applied its first run".into())?;
+    ensure(first != marker, || {
+        "a refused scatter applied its first run".into()
+    })?;
     finish(&*t)
 }
 
@@ -384,7 +314,8 @@ fn concurrent_fetch_add(c: &Ctx) -> Check {
                     }
                     // The counter only grows, so one thread sees increasing old values per target.
                     for target in 0..c.n {
-                        let mine: Vec<u64> = seen.iter().skip(target).step_by(c.n).copied().collect();
+                        let mine: Vec<u64> =
+                            seen.iter().skip(target).step_by(c.n).copied().collect();
                         ensure(mine.windows(2).all(|w| w[0] < w[1]), || {
                             "fetch_add returned non-increasing old values".into()
                         })?;
@@ -393,19 +324,27 @@ fn concurrent_fetch_add(c: &Ctx) -> Check {
                 })
             })
             .collect();
-        workers.into_iter().try_for_each(|w| w.join().expect("worker panicked"))
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("worker panicked"))
     })?;
     ok(t.barrier(), "barrier")?;
     let total = (c.n * threads) as u64 * iters;
     let sum = (c.n * threads) as u64 * iters * (iters - 1) / 2;
-    ensure(mem.load_u64(8)? == total, || format!("counter is {} not {total}", mem.load_u64(8).unwrap()))?;
-    ensure(mem.load_u64(16)? == sum, || format!("sum is {} not {sum}", mem.load_u64(16).unwrap()))?;
+    ensure(mem.load_u64(8)? == total, || {
+        format!("counter is {} not {total}", mem.load_u64(8).unwrap())
+    })?;
+    ensure(mem.load_u64(16)? == sum, || {
+        format!("sum is {} not {sum}", mem.load_u64(16).unwrap())
+    })?;
     // Wrap-around is modulo 2^64, as on the NIC.
     ok(t.barrier(), "barrier")?;
     if c.rank == 0 {
         ok(t.fetch_add(c.n - 1, id, 24, u64::MAX), "fetch_add")?;
         let old = ok(t.fetch_add(c.n - 1, id, 24, 2), "fetch_add")?;
-        ensure(old == u64::MAX, || format!("old value {old} after adding u64::MAX to 0"))?;
+        ensure(old == u64::MAX, || {
+            format!("old value {old} after adding u64::MAX to 0")
+        })?;
     }
     ok(t.barrier(), "barrier")?;
     if c.rank == c.n - 1 {
@@ -424,13 +363,19 @@ fn compare_swap(c: &Ctx) -> Check {
         let found = ok(t.compare_swap(owner, id, 32, 5, 6), "cas")?;
         ensure(found == 0, || format!("cas on 0 expecting 5 found {found}"))?;
         let found = ok(t.compare_swap(owner, id, 32, 0, 77), "cas")?;
-        ensure(found == 0, || "cas on a match did not report the old value".into())?;
+        ensure(found == 0, || {
+            "cas on a match did not report the old value".into()
+        })?;
         let found = ok(t.compare_swap(owner, id, 32, 0, 99), "cas")?;
-        ensure(found == 77, || format!("cas after swap found {found} not 77"))?;
+        ensure(found == 77, || {
+            format!("cas after swap found {found} not 77")
+        })?;
     }
     ok(t.barrier(), "barrier")?;
     if c.rank == owner {
-        ensure(mem.load_u64(32)? == 77, || "cas wrote the wrong value".into())?;
+        ensure(mem.load_u64(32)? == 77, || {
+            "cas wrote the wrong value".into()
+        })?;
     }
     // Lock word at offset 0 of node 0; plain counter at offset 64 of node 0.
     for _ in 0..100 {
@@ -440,14 +385,18 @@ fn compare_swap(c: &Ctx) -> Check {
         let next = u64::from_le_bytes(v) + 1;
         ok(t.write(0, id, 64, &next.to_le_bytes()), "write counter")?;
         let released = ok(t.compare_swap(0, id, 0, c.rank as u64 + 1, 0), "unlock")?;
-        ensure(released == c.rank as u64 + 1, || format!("lock held by {released} at unlock"))?;
+        ensure(released == c.rank as u64 + 1, || {
+            format!("lock held by {released} at unlock")
+        })?;
     }
     ok(t.barrier(), "barrier")?;
     if c.rank == 0 {
         let mut v = [0u8; 8];
         mem.read(64, &mut v)?;
         let count = u64::from_le_bytes(v);
-        ensure(count == 100 * c.n as u64, || format!("lock-protected counter is {count}"))?;
+        ensure(count == 100 * c.n as u64, || {
+            format!("lock-protected counter is {count}")
+        })?;
     }
     finish(&*t)
 }
@@ -460,15 +409,22 @@ fn barrier_orders_rounds(c: &Ctx) -> Check {
     let next = (c.rank + 1) % c.n;
     let prev = (c.rank + c.n - 1) % c.n;
     for round in 1..=100u64 {
-        ok(t.write(next, id, 8 * c.rank as u64, &round.to_le_bytes()), "write")?;
+        ok(
+            t.write(next, id, 8 * c.rank as u64, &round.to_le_bytes()),
+            "write",
+        )?;
         ok(t.barrier(), "barrier")?;
         let mut v = [0u8; 8];
         mem.read(8 * prev as u64, &mut v)?;
         let seen = u64::from_le_bytes(v);
-        ensure(seen == round, || format!("round {round}: saw {seen} from node {prev}"))?;
+        ensure(seen == round, || {
+            format!("round {round}: saw {seen} from node {prev}")
+        })?;
         ok(t.barrier(), "barrier")?;
     }
-    ensure(t.stats().barriers >= 200, || "barriers were not counted".into())?;
+    ensure(t.stats().barriers >= 200, || {
+        "barriers were not counted".into()
+    })?;
     finish(&*t)
 }
 
@@ -480,22 +436,46 @@ fn bad_requests(c: &Ctx) -> Check {
     let next = (c.rank + 1) % c.n;
     let mut buf = [0u8; 16];
     let checks: Vec<(&str, Result<(), TransportError>, &str)> = vec![
-        ("read past the end", t.read(next, id, 4090, &mut buf), "outside the region"),
-        ("unregistered region", t.read(next, RegionId(42), 0, &mut buf), "not registered"),
-        ("huge offset", t.write(next, id, u64::MAX - 3, &buf), "outside the region"),
-        ("misaligned atomic", t.fetch_add(next, id, 12, 1).map(|_| ()), "8-byte aligned"),
-        ("no such node", t.read(c.n + 3, id, 0, &mut buf), "does not exist"),
+        (
+            "read past the end",
+            t.read(next, id, 4090, &mut buf),
+            "outside the region",
+        ),
+        (
+            "unregistered region",
+            t.read(next, RegionId(42), 0, &mut buf),
+            "not registered",
+        ),
+        (
+            "huge offset",
+            t.write(next, id, u64::MAX - 3, &buf),
+            "outside the region",
+        ),
+        (
+            "misaligned atomic",
+            t.fetch_add(next, id, 12, 1).map(|_| ()),
+            "8-byte aligned",
+        ),
+        (
+            "no such node",
+            t.read(c.n + 3, id, 0, &mut buf),
+            "does not exist",
+        ),
     ];
     for (what, result, needle) in checks {
         match result {
             Ok(()) => return Err(format!("{what}: succeeded")),
-            Err(e) => ensure(e.to_string().contains(needle), || format!("{what}: unclear error {e:?}"))?,
+            Err(e) => ensure(e.to_string().contains(needle), || {
+                format!("{what}: unclear error {e:?}")
+            })?,
         }
     }
     // Still usable afterwards.
     ok(t.write(next, id, 0, b"fine"), "write after errors")?;
     ok(t.read(next, id, 0, &mut buf[..4]), "read after errors")?;
-    ensure(&buf[..4] == b"fine", || "connection out of step after errors".into())?;
+    ensure(&buf[..4] == b"fine", || {
+        "connection out of step after errors".into()
+    })?;
     finish(&*t)
 }
 
@@ -503,7 +483,7 @@ fn bad_requests(c: &Ctx) -> Check {
 /// hang: from the barrier and from operations aimed at the dead node.
 fn node_disappears(c: &Ctx) -> Check {
     let t = c.join()?;
-    let (_mem, id) = region(&*t, 4096)?;
+    let (mem, id) = region(&*t, 4096)?;
     let victim = c.n - 1;
     ok(t.barrier(), "barrier before the kill")?;
     if c.rank == victim {
@@ -516,20 +496,34 @@ fn node_disappears(c: &Ctx) -> Check {
     let start = Instant::now();
     match t.barrier() {
         Ok(()) => return Err("a barrier with a dead node completed".into()),
-        Err(TransportError::NodeFailed { node, why }) => {
-            ensure(node == victim, || format!("barrier blamed node {node} ({why}), not {victim}"))?
-        }
+        Err(TransportError::NodeFailed { node, why }) => ensure(node == victim, || {
+            format!("barrier blamed node {node} ({why}), not {victim}")
+        })?,
         Err(e) => return Err(format!("barrier failed with the wrong error: {e}")),
     }
     let mut buf = [0u8; 8];
     let r = t.read(victim, id, 0, &mut buf);
-    ensure(matches!(r, Err(TransportError::NodeFailed { node, .. }) if node == victim), || {
-        format!("read from the dead node gave {r:?}")
+    ensure(
+        matches!(r, Err(TransportError::NodeFailed { node, .. }) if node == victim),
+        || format!("read from the dead node gave {r:?}"),
+    )?;
+    ensure(t.fetch_add(victim, id, 0, 1).is_err(), || {
+        "atomic on the dead node succeeded".into()
     })?;
-    ensure(t.fetch_add(victim, id, 0, 1).is_err(), || "atomic on the dead node succeeded".into())?;
     ensure(start.elapsed() < Duration::from_secs(10), || {
         format!("noticing the dead node took {:?}", start.elapsed())
     })?;
+    // Node 0 coordinates barriers: it stays until every survivor has checked,
+    // so that nobody sees node 0 gone instead of the victim.
+    ok(t.fetch_add(0, id, 8, 1), "count survivors")?;
+    if c.rank == 0 {
+        while mem.load_u64(8)? < (c.n - 1) as u64 {
+            ensure(start.elapsed() < Duration::from_secs(20), || {
+                "survivors never reported".into()
+            })?;
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
     Ok(())
 }
 
@@ -545,10 +539,11 @@ fn unreachable_node(c: &Ctx) -> Check {
     let start = Instant::now();
     match loco_rdma::connect(&config, c.rank) {
         Ok(_) => Err("joined a cluster with a missing node".into()),
-        Err(TransportError::Unreachable { node, .. }) if node == missing => ensure(
-            start.elapsed() < Duration::from_secs(10),
-            || format!("took {:?} to give up", start.elapsed()),
-        ),
+        Err(TransportError::Unreachable { node, .. }) if node == missing => {
+            ensure(start.elapsed() < Duration::from_secs(10), || {
+                format!("took {:?} to give up", start.elapsed())
+            })
+        }
         // A node that reached node 0 first may instead see the failed bootstrap
         // of another node at the barrier: also an error naming a node, not a hang.
         Err(TransportError::NodeFailed { .. }) => Ok(()),

@@ -95,7 +95,11 @@ fn kill_group(child: &mut Child) {
 /// Starts `n` node processes, `command(rank)` each, and waits for all of them
 /// until `deadline` after the start; those still running then are killed.
 /// Output is captured per node.
-pub fn run_nodes(n: usize, deadline: Duration, command: impl Fn(usize) -> Command) -> Vec<NodeOutcome> {
+pub fn run_nodes(
+    n: usize,
+    deadline: Duration,
+    command: impl Fn(usize) -> Command,
+) -> Vec<NodeOutcome> {
     let start = Instant::now();
     let mut group = Group(Vec::with_capacity(n));
     for rank in 0..n {
@@ -104,10 +108,18 @@ pub fn run_nodes(n: usize, deadline: Duration, command: impl Fn(usize) -> Comman
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start node {rank}: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node {rank}: {e}"));
         let readers = [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -185,7 +197,9 @@ mod tests {
 
     #[test]
     fn collects_output_and_exit_codes() {
-        let out = run_nodes(3, Duration::from_secs(10), |r| sh(&format!("echo node{r}; exit {r}")));
+        let out = run_nodes(3, Duration::from_secs(10), |r| {
+            sh(&format!("echo node{r}; exit {r}"))
+        });
         assert_eq!(out.len(), 3);
         for (r, o) in out.iter().enumerate() {
             assert_eq!(o.stdout, format!("node{r}\n"));
@@ -212,8 +226,14 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         // Gone, or a zombie waiting for init to reap it: either way not running.
         let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
-        assert!(matches!(state, None | Some("Z")), "the grandchild {grandchild} survived: {stat}");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        assert!(
+            matches!(state, None | Some("Z")),
+            "the grandchild {grandchild} survived: {stat}"
+        );
     }
 
     #[test]
@@ -223,5 +243,181 @@ mod tests {
         q.sort();
         q.dedup();
         assert_eq!(q.len(), 8);
+    }
+}
+
+/// Multi-process test suites with their own `main` (`harness = false`):
+/// every scenario runs as real node processes, for each variant (a backend,
+/// a mode) and node count; the test executable plays every node itself.
+pub mod suite {
+    use std::process::ExitCode;
+    use std::time::{Duration, Instant};
+
+    use super::{free_ports, run_nodes, this_executable, NodeOutcome};
+
+    pub type Check = Result<(), String>;
+
+    /// What a scenario's nodes are expected to do.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Expect {
+        /// Every node exits 0.
+        AllSucceed,
+        /// The last node dies of SIGKILL; the others exit 0.
+        LastNodeKilled,
+        /// Every node exits 0 and at least one printed this line.
+        SomeNodeSaid(&'static str),
+    }
+
+    pub struct Scenario {
+        pub name: &'static str,
+        pub expect: Expect,
+        /// Runs in every node process.
+        pub body: fn(&Node) -> Check,
+    }
+
+    /// What a node process knows about its run.
+    pub struct Node {
+        pub rank: usize,
+        pub n: usize,
+        /// One free loopback port per node.
+        pub ports: Vec<u16>,
+        pub variant: String,
+    }
+
+    /// A variant of the suite and, if it cannot run here, why.
+    pub struct Variant {
+        pub name: &'static str,
+        pub unavailable: Option<String>,
+    }
+
+    const ENV_SCENARIO: &str = "LOCO_SUITE_SCENARIO";
+
+    /// The suite's `main`: as a node process, runs its scenario; otherwise
+    /// runs every (variant, node count, scenario) whose name contains the
+    /// first free command-line argument, and prints `N passed, N failed, N skipped`.
+    pub fn main(
+        suite: &str,
+        variants: &[Variant],
+        node_counts: &[usize],
+        scenarios: &[Scenario],
+        deadline: Duration,
+    ) -> ExitCode {
+        if let Ok(name) = std::env::var(ENV_SCENARIO) {
+            return node_main(&name, scenarios);
+        }
+        let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+        let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+        for variant in variants {
+            if let Some(why) = &variant.unavailable {
+                println!("{suite}: {} skipped: {why}", variant.name);
+            }
+            for &n in node_counts {
+                for s in scenarios {
+                    let test = format!("{}/{n}-nodes/{}", variant.name, s.name);
+                    if filter.as_ref().is_some_and(|f| !test.contains(f.as_str())) {
+                        continue;
+                    }
+                    if variant.unavailable.is_some() {
+                        println!("test {test} ... skipped");
+                        skipped += 1;
+                        continue;
+                    }
+                    let t = Instant::now();
+                    match run(variant.name, n, s, deadline) {
+                        Ok(()) => {
+                            println!("test {test} ... ok ({:.2}s)", t.elapsed().as_secs_f64());
+                            passed += 1;
+                        }
+                        Err(why) => {
+                            println!(
+                                "test {test} ... FAILED ({:.2}s)\n{why}",
+                                t.elapsed().as_secs_f64()
+                            );
+                            failed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        println!("{suite}: {passed} passed, {failed} failed, {skipped} skipped");
+        if failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+
+    fn run(variant: &str, n: usize, s: &Scenario, deadline: Duration) -> Check {
+        let ports = free_ports(n);
+        let ports_text = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let outcomes = run_nodes(n, deadline, |rank| {
+            this_executable(&[
+                (ENV_SCENARIO, s.name.to_string()),
+                ("LOCO_SUITE_VARIANT", variant.to_string()),
+                ("LOCO_SUITE_RANK", rank.to_string()),
+                ("LOCO_SUITE_PORTS", ports_text.clone()),
+            ])
+        });
+        let bad: Vec<&NodeOutcome> = outcomes
+            .iter()
+            .filter(|o| {
+                let killed_on_purpose = s.expect == Expect::LastNodeKilled
+                    && o.rank == n - 1
+                    && o.signal() == Some(libc::SIGKILL);
+                !(o.success() || killed_on_purpose)
+            })
+            .collect();
+        if !bad.is_empty() {
+            return Err(bad
+                .iter()
+                .map(|o| o.describe())
+                .collect::<Vec<_>>()
+                .join("\n"));
+        }
+        if let Expect::SomeNodeSaid(line) = s.expect {
+            if !outcomes.iter().any(|o| o.stdout.lines().any(|l| l == line)) {
+                let all: Vec<String> = outcomes.iter().map(|o| o.describe()).collect();
+                return Err(format!("no node printed {line:?}\n{}", all.join("\n")));
+            }
+        }
+        Ok(())
+    }
+
+    fn node_main(name: &str, scenarios: &[Scenario]) -> ExitCode {
+        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+        let ports: Vec<u16> = var("LOCO_SUITE_PORTS")
+            .split(',')
+            .map(|p| p.parse().expect("port"))
+            .collect();
+        let node = Node {
+            rank: var("LOCO_SUITE_RANK").parse().expect("rank"),
+            n: ports.len(),
+            ports,
+            variant: var("LOCO_SUITE_VARIANT"),
+        };
+        let scenario = scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("unknown scenario {name}"));
+        match (scenario.body)(&node) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("node {}: {why}", node.rank);
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// `Err(what())` unless `cond`.
+    pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Check {
+        if cond {
+            Ok(())
+        } else {
+            Err(what())
+        }
     }
 }

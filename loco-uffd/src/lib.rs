@@ -1,3 +1,66 @@
-//! LOCO: the shared heap: userfaultfd demand paging, byte-granular dirty bitmaps, release consistency (issue 3).
+//! LOCO's shared heap: one region at the same address in every node,
+//! paged on demand from each page's home node through userfaultfd, with
+//! byte-granular dirty tracking and release consistency (see DESIGN.md,
+//! "Memory model").
 //!
-//! Not built yet: this crate only reserves its place in the workspace.
+//! - [`SharedRegion`]: mapping, fault handling, dirty bitmap, release/acquire.
+//! - [`SharedHeap`]: malloc/free/realloc/aligned allocation over the region.
+
+mod alloc;
+mod dirty;
+mod layout;
+mod region;
+mod sys;
+
+pub use alloc::{HeapStats, SharedHeap};
+pub use dirty::DirtyBitmap;
+pub use layout::Layout;
+pub use region::{RegionOptions, SharedRegion};
+
+use loco_rdma::TransportError;
+
+/// What can go wrong with the shared heap, said so a user can act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum HeapError {
+    #[error("cannot map the shared region at {base:#x} ({size} bytes): {why}")]
+    Map { base: u64, size: u64, why: String },
+    #[error("userfaultfd: {0}")]
+    Userfaultfd(String),
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    #[error("{0:#x} is not in the shared region")]
+    NotShared(u64),
+    #[error("out of shared memory: cannot allocate {requested} bytes ({why})")]
+    OutOfMemory { requested: u64, why: String },
+    #[error("free({0:#x}): double free (the block is already free)")]
+    DoubleFree(u64),
+    #[error("{op}({addr:#x}): not a block from the shared heap ({why})")]
+    NotAllocated {
+        op: &'static str,
+        addr: u64,
+        why: String,
+    },
+    #[error("invalid allocation request: {0}")]
+    Invalid(String),
+}
+
+/// What this node's region did (for LOCO_STATS and benchmarks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegionStats {
+    /// Faults served by fetching a page from another node.
+    pub remote_faults: u64,
+    /// Faults on this node's own (never touched) home pages.
+    pub home_faults: u64,
+    pub bytes_fetched: u64,
+    /// First writes to write-protected cached pages (uninstrumented writers).
+    pub write_faults: u64,
+    pub releases: u64,
+    pub acquires: u64,
+    /// Bytes scattered home by releases, acquires and evictions.
+    pub bytes_released: u64,
+    pub runs_released: u64,
+    /// Pages compared against their twin.
+    pub pages_diffed: u64,
+    pub pages_invalidated: u64,
+    pub evictions: u64,
+}

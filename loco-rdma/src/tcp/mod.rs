@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use loco_cluster::ClusterConfig;
 
-pub use server::Service;
 use server::NodeState;
+pub use server::Service;
 
 use crate::wire::{self, Op, Purpose, Request, Response, Status, PROTOCOL_VERSION, RESPONSE_LEN};
 use crate::{
@@ -167,8 +167,12 @@ impl TcpTransport {
         };
         let io_err = |e: io::Error| unreachable(format!("handshake failed: {e}"));
         stream.set_nodelay(true).map_err(io_err)?;
-        stream.set_read_timeout(Some(self.op_timeout)).map_err(io_err)?;
-        stream.set_write_timeout(Some(self.op_timeout)).map_err(io_err)?;
+        stream
+            .set_read_timeout(Some(self.op_timeout))
+            .map_err(io_err)?;
+        stream
+            .set_write_timeout(Some(self.op_timeout))
+            .map_err(io_err)?;
         let hello = Request::new(
             Op::Hello,
             PROTOCOL_VERSION,
@@ -199,7 +203,9 @@ impl TcpTransport {
             return Err(TransportError::NodeFailed { node, why });
         }
         if self.node.closing.load(Ordering::Acquire) {
-            return Err(TransportError::Invalid("the transport has been shut down".into()));
+            return Err(TransportError::Invalid(
+                "the transport has been shut down".into(),
+            ));
         }
         let pooled = self.peers[node].idle.lock().unwrap().pop();
         let mut conn = match pooled {
@@ -256,14 +262,21 @@ impl TcpTransport {
     }
 
     fn local_region(&self, region: RegionId) -> Result<Arc<MemoryRegion>> {
-        self.node.region(region.0).map_err(|why| TransportError::Refused {
-            node: self.node.rank,
-            op: "local access",
-            why,
-        })
+        self.node
+            .region(region.0)
+            .map_err(|why| TransportError::Refused {
+                node: self.node.rank,
+                op: "local access",
+                why,
+            })
     }
 
-    fn local<T>(&self, region: RegionId, op: &'static str, f: impl FnOnce(&MemoryRegion) -> Result<T, String>) -> Result<T> {
+    fn local<T>(
+        &self,
+        region: RegionId,
+        op: &'static str,
+        f: impl FnOnce(&MemoryRegion) -> Result<T, String>,
+    ) -> Result<T> {
         let r = self.local_region(region)?;
         f(&r).map_err(|why| TransportError::Refused {
             node: self.node.rank,
@@ -310,7 +323,10 @@ fn read_response(stream: &mut TcpStream, patient: bool) -> io::Result<Result<Res
             Err(e)
                 if patient
                     && got == 0
-                    && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
             Err(e) => return Err(e),
         }
     }
@@ -367,7 +383,11 @@ impl Transport for TcpTransport {
                     c.stream.read_exact(buf)?;
                     Ok(Ok(()))
                 }
-                Ok(r) => Err(wire::invalid(format!("read answered {} bytes, asked {}", r.value, buf.len()))),
+                Ok(r) => Err(wire::invalid(format!(
+                    "read answered {} bytes, asked {}",
+                    r.value,
+                    buf.len()
+                ))),
                 Err(e) => Ok(Err(e)),
             }
         })
@@ -394,14 +414,21 @@ impl Transport for TcpTransport {
                 for run in runs {
                     r.check_range(run.offset, run.data.len())?;
                 }
-                runs.iter().try_for_each(|run| r.write(run.offset, run.data))
+                runs.iter()
+                    .try_for_each(|run| r.write(run.offset, run.data))
             });
         }
         let mut payload = Vec::with_capacity(runs.iter().map(|r| r.data.len() + 12).sum());
         for run in runs {
             wire::push_run(&mut payload, run.offset, run.data).map_err(TransportError::Invalid)?;
         }
-        let req = Request::new(Op::Scatter, region.0, 0, payload.len() as u64, runs.len() as u64);
+        let req = Request::new(
+            Op::Scatter,
+            region.0,
+            0,
+            payload.len() as u64,
+            runs.len() as u64,
+        );
         self.exchange(node, "scatter", |c| {
             wire::send(&mut c.stream, &mut c.scratch, &req.encode(), &payload)?;
             Ok(read_response(&mut c.stream, false)?.map(|_| ()))
@@ -415,15 +442,28 @@ impl Transport for TcpTransport {
         if node == self.node.rank {
             return self.local(region, "fetch_add", |r| r.fetch_add(offset, delta));
         }
-        self.simple_op(node, "fetch_add", Request::new(Op::FetchAdd, region.0, offset, delta, 0))
+        self.simple_op(
+            node,
+            "fetch_add",
+            Request::new(Op::FetchAdd, region.0, offset, delta, 0),
+        )
     }
 
-    fn compare_swap(&self, node: NodeId, region: RegionId, offset: u64, expected: u64, new: u64) -> Result<u64> {
+    fn compare_swap(
+        &self,
+        node: NodeId,
+        region: RegionId,
+        offset: u64,
+        expected: u64,
+        new: u64,
+    ) -> Result<u64> {
         check_node(self.node.nodes, node)?;
         check_atomic_offset(offset)?;
         self.stats.atomic();
         if node == self.node.rank {
-            return self.local(region, "compare_swap", |r| r.compare_swap(offset, expected, new));
+            return self.local(region, "compare_swap", |r| {
+                r.compare_swap(offset, expected, new)
+            });
         }
         self.simple_op(
             node,
@@ -454,21 +494,41 @@ impl Transport for TcpTransport {
     }
 
     fn shutdown(&self) {
+        self.close(true);
+    }
+}
+
+impl TcpTransport {
+    /// Why `node` is known to have died, if it is.
+    pub fn dead_reason(&self, node: NodeId) -> Option<String> {
+        self.node.dead_reason(node)
+    }
+
+    /// Closes every connection and stops serving. With `goodbye`, peers are
+    /// told first that this is an orderly exit; without, they see what a
+    /// crash looks like and fail their barriers instead of waiting for us.
+    fn close(&self, goodbye: bool) {
         if self.node.closing.swap(true, Ordering::AcqRel) {
             return;
         }
-        // Answers still being written (a final barrier's, at node 0) go out first.
-        self.node.wait_answered(self.op_timeout);
+        if goodbye {
+            // Answers still being written (a final barrier's, at node 0) go out first.
+            self.node.wait_answered(self.op_timeout);
+        }
         let bye = Request::new(Op::Bye, 0, 0, 0, 0).encode();
         for peer in &self.peers {
             let liveness = peer.liveness.lock().unwrap().take();
             let idle = std::mem::take(&mut *peer.idle.lock().unwrap());
-            for mut stream in liveness.into_iter().chain(idle.into_iter().map(|c| c.stream)) {
-                let _ = std::io::Write::write_all(&mut stream, &bye);
+            for mut stream in liveness
+                .into_iter()
+                .chain(idle.into_iter().map(|c| c.stream))
+            {
+                if goodbye {
+                    let _ = std::io::Write::write_all(&mut stream, &bye);
+                }
                 let _ = stream.shutdown(Shutdown::Both);
             }
         }
-        // Wakes the accepting thread (accept fails on a shut-down socket) so it exits.
         // SAFETY: the descriptor belongs to a listener this struct holds an Arc
         // of, so it is open for the whole call; shutdown(2) neither closes nor
         // frees it, it only makes the blocked accept(2) return.
@@ -477,7 +537,9 @@ impl Transport for TcpTransport {
 }
 
 impl Drop for TcpTransport {
+    /// Dropped without `shutdown()` (an error path): peers must not take this
+    /// for an orderly exit, or they would wait for us at their next barrier.
     fn drop(&mut self) {
-        self.shutdown();
+        self.close(false);
     }
 }

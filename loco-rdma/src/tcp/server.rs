@@ -67,7 +67,10 @@ impl NodeState {
     /// Waits until no request is being served, or `limit` has passed.
     pub fn wait_answered(&self, limit: std::time::Duration) {
         let guard = self.in_flight.lock().unwrap();
-        let _ = self.answered.wait_timeout_while(guard, limit, |n| *n > 0).unwrap();
+        let _ = self
+            .answered
+            .wait_timeout_while(guard, limit, |n| *n > 0)
+            .unwrap();
     }
 
     fn begin_request(&self) {
@@ -255,7 +258,13 @@ fn handshake(
     }
     let peer = match usize::try_from(req.a) {
         Ok(p) if p < node.nodes => p,
-        _ => return refuse(stream, scratch, format!("rank {} is not in the cluster", req.a)),
+        _ => {
+            return refuse(
+                stream,
+                scratch,
+                format!("rank {} is not in the cluster", req.a),
+            )
+        }
     };
     let purpose = if req.b == Purpose::Liveness as u64 {
         Purpose::Liveness
@@ -319,12 +328,21 @@ fn serve_request(
             .and_then(|r| r.compare_swap(req.offset, req.a, req.b)),
         Op::Barrier => {
             if node.rank != 0 {
-                Err(format!("node {} does not coordinate barriers (node 0 does)", node.rank))
+                Err(format!(
+                    "node {} does not coordinate barriers (node 0 does)",
+                    node.rank
+                ))
             } else {
                 match node.barrier.arrive() {
                     Ok(()) => Ok(0),
                     Err((failed, why)) => {
-                        return wire::send_error(stream, scratch, Status::NodeFailed, failed as u32, &why)
+                        return wire::send_error(
+                            stream,
+                            scratch,
+                            Status::NodeFailed,
+                            failed as u32,
+                            &why,
+                        )
                     }
                 }
             }
@@ -333,14 +351,25 @@ fn serve_request(
             let service = node.services.read().unwrap().get(&req.region).cloned();
             let reply = match service {
                 Some(service) => service(peer, payload),
-                None => Err(format!("node {} offers no service {}", node.rank, req.region)),
+                None => Err(format!(
+                    "node {} offers no service {}",
+                    node.rank, req.region
+                )),
             };
             return match reply {
-                Ok(bytes) => wire::send(stream, scratch, &Response::ok(bytes.len() as u64).encode(), &bytes),
+                Ok(bytes) => wire::send(
+                    stream,
+                    scratch,
+                    &Response::ok(bytes.len() as u64).encode(),
+                    &bytes,
+                ),
                 Err(why) => wire::send_error(stream, scratch, Status::Refused, 0, &why),
             };
         }
-        Op::Hello | Op::Bye => Err(format!("unexpected {:?} in the middle of a connection", req.op)),
+        Op::Hello | Op::Bye => Err(format!(
+            "unexpected {:?} in the middle of a connection",
+            req.op
+        )),
     };
     match outcome {
         Ok(value) => stream.write_all(&Response::ok(value).encode()),

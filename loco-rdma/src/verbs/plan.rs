@@ -1,0 +1,237 @@
+//! The verbs backend's pure logic: how transfers are cut into work requests,
+//! bounds checks against a peer's region, and the control-plane messages.
+//! Nothing here touches the device, so all of it is unit-tested.
+
+use super::ffi::Endpoint;
+
+/// A contiguous range of the target region to transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Segment {
+    /// Offset in the target region.
+    pub remote: u64,
+    pub len: usize,
+}
+
+/// What one batch of work requests may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Limits {
+    /// Bytes of the staging (bounce) buffer.
+    pub staging: usize,
+    /// Largest message one work request may carry (the port's max_msg_sz).
+    pub max_piece: usize,
+    /// Work requests the send queue holds (the queue pair's max_send_wr).
+    pub max_wrs: usize,
+}
+
+/// One work request: `len` bytes between `staging` in the bounce buffer and
+/// `remote` in the target region; it is bytes `seg_off..seg_off+len` of
+/// segment `seg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Piece {
+    pub seg: usize,
+    pub seg_off: usize,
+    pub remote: u64,
+    pub staging: usize,
+    pub len: usize,
+}
+
+impl Piece {
+    fn remote_end(&self) -> u64 {
+        self.remote + self.len as u64
+    }
+}
+
+/// Cuts segments into batches of pieces. Within a batch the pieces' staging
+/// ranges are disjoint and fit the buffer, there are at most `max_wrs` of
+/// them, and their remote ranges do not overlap, so the batch can be posted
+/// as one chain with only the last request signaled. Batches are executed
+/// one after the other (each waits for its completion), which keeps the
+/// order of overlapping writes: a later segment wins.
+///
+/// A segment is split only where it is larger than a piece may be; one that
+/// merely does not fit in what is left of the buffer starts the next batch.
+/// Empty segments produce nothing.
+pub(super) struct Planner<'a> {
+    segs: &'a [Segment],
+    limits: Limits,
+    seg: usize,
+    off: usize,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(segs: &'a [Segment], limits: Limits) -> Self {
+        let limits = Limits {
+            staging: limits.staging.max(1),
+            max_piece: limits.max_piece.clamp(1, limits.staging.max(1)),
+            max_wrs: limits.max_wrs.max(1),
+        };
+        Planner {
+            segs,
+            limits,
+            seg: 0,
+            off: 0,
+        }
+    }
+
+    /// Whether every byte has been planned (the batch just returned was the last).
+    pub fn finished(&self) -> bool {
+        match self.segs.get(self.seg) {
+            None => true,
+            Some(s) => self.off >= s.len && self.segs[self.seg + 1..].iter().all(|s| s.len == 0),
+        }
+    }
+
+    /// Fills `batch` with the next batch; false once everything is planned.
+    pub fn next_batch(&mut self, batch: &mut Vec<Piece>) -> bool {
+        batch.clear();
+        let Limits {
+            staging,
+            max_piece,
+            max_wrs,
+        } = self.limits;
+        let mut used = 0;
+        // The end of the furthest remote range so far: a piece starting at or
+        // after it cannot overlap (the common case of ascending runs).
+        let mut max_end = 0u64;
+        while let Some(s) = self.segs.get(self.seg) {
+            if self.off >= s.len {
+                self.seg += 1;
+                self.off = 0;
+                continue;
+            }
+            if batch.len() == max_wrs {
+                break;
+            }
+            let len = (s.len - self.off).min(max_piece);
+            if len > staging - used {
+                break;
+            }
+            let piece = Piece {
+                seg: self.seg,
+                seg_off: self.off,
+                remote: s.remote + self.off as u64,
+                staging: used,
+                len,
+            };
+            if piece.remote < max_end
+                && batch
+                    .iter()
+                    .any(|p| p.remote < piece.remote_end() && piece.remote < p.remote_end())
+            {
+                break;
+            }
+            max_end = max_end.max(piece.remote_end());
+            batch.push(piece);
+            used += len;
+            self.off += len;
+        }
+        !batch.is_empty()
+    }
+}
+
+/// A registered region as a peer sees it: where it is and how to reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RegionInfo {
+    pub addr: u64,
+    pub len: u64,
+    pub rkey: u32,
+}
+
+const REGION_INFO_LEN: usize = 20;
+const ENDPOINT_LEN: usize = 30;
+
+impl RegionInfo {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(REGION_INFO_LEN);
+        out.extend_from_slice(&self.addr.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.rkey.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<RegionInfo, String> {
+        if bytes.len() != REGION_INFO_LEN {
+            return Err(format!(
+                "region description of {} bytes, expected {REGION_INFO_LEN}",
+                bytes.len()
+            ));
+        }
+        Ok(RegionInfo {
+            addr: u64_at(bytes, 0),
+            len: u64_at(bytes, 8),
+            rkey: u32_at(bytes, 16),
+        })
+    }
+
+    /// The remote address of `len` bytes at `offset`, if they lie inside.
+    /// The wording matches [`crate::MemoryRegion::check_range`].
+    pub fn address_of(&self, offset: u64, len: usize) -> Result<u64, String> {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= self.len => self.addr.checked_add(offset).ok_or_else(|| {
+                format!(
+                    "the region's address {:#x} + offset {offset} overflows",
+                    self.addr
+                )
+            }),
+            _ => Err(format!(
+                "range {offset}..{} is outside the region of {} bytes",
+                offset as u128 + len as u128,
+                self.len
+            )),
+        }
+    }
+}
+
+impl Endpoint {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ENDPOINT_LEN);
+        out.extend_from_slice(&self.qp_num.to_le_bytes());
+        out.extend_from_slice(&self.lid.to_le_bytes());
+        out.extend_from_slice(&self.psn.to_le_bytes());
+        out.extend_from_slice(&self.mtu.to_le_bytes());
+        out.extend_from_slice(&self.gid);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Endpoint, String> {
+        if bytes.len() != ENDPOINT_LEN {
+            return Err(format!(
+                "queue pair description of {} bytes, expected {ENDPOINT_LEN}",
+                bytes.len()
+            ));
+        }
+        let mut gid = [0u8; 16];
+        gid.copy_from_slice(&bytes[14..30]);
+        Ok(Endpoint {
+            qp_num: u32_at(bytes, 0),
+            lid: u16::from_le_bytes([bytes[4], bytes[5]]),
+            psn: u32_at(bytes, 6),
+            mtu: u32_at(bytes, 10),
+            gid,
+        })
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// A random 24-bit initial packet sequence number.
+pub(super) fn random_psn() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    h.write_u64(nanos);
+    (h.finish() as u32) & 0x00ff_ffff
+}

@@ -1,0 +1,200 @@
+//! Byte-granular dirty bitmap: one bit per byte of the shared region.
+//!
+//! Bit `o` (word `o / 64`, bit `o % 64`) says the byte at region offset `o`
+//! was written since the last release. Marking is an atomic OR so threads of
+//! one node never lose each other's bits. Writers must store the data first
+//! and mark afterwards: a release takes (swaps out) a page's bits and then
+//! reads the bytes, so a byte stored before its bit was taken is read fresh,
+//! and one stored later is marked again for the next release.
+//!
+//! The bitmap's memory is reserved for the whole region but only the parts
+//! covering pages that are actually written get backed by memory.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sys::Mapping;
+
+pub struct DirtyBitmap {
+    words: Mapping,
+}
+
+impl DirtyBitmap {
+    /// A bitmap for a region of `size` bytes.
+    pub fn new(size: u64) -> io::Result<DirtyBitmap> {
+        let words = Mapping::anywhere(size.div_ceil(64) as usize * 8)?;
+        Ok(DirtyBitmap { words })
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        self.words.as_atomic_u64()
+    }
+
+    /// Address of the first word, for compiled code that marks inline.
+    pub fn base_ptr(&self) -> *mut u8 {
+        self.words.ptr()
+    }
+
+    /// Marks bytes `offset .. offset+len` dirty.
+    #[inline]
+    pub fn mark(&self, offset: u64, len: u64) {
+        let words = self.words();
+        let end = offset + len;
+        let mut at = offset;
+        while at < end {
+            let bit = at % 64;
+            let n = (64 - bit).min(end - at);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            // Release: the data stored before this mark is visible to whoever
+            // takes the bit. Never skip the OR when the bit looks set: the
+            // store could still be in this core's store buffer while a
+            // release takes the bit and reads the old byte.
+            words[(at / 64) as usize].fetch_or(mask, Ordering::Release);
+            at += n;
+        }
+    }
+
+    /// Takes and clears the bits of `words_per_page` words starting at
+    /// page `page`, into `out`. Returns whether any bit was set.
+    pub fn take_page(&self, page: usize, out: &mut [u64]) -> bool {
+        let words = self.words();
+        let first = page * out.len();
+        let mut any = false;
+        for (i, slot) in out.iter_mut().enumerate() {
+            let w = &words[first + i];
+            // A plain load first: most words of most pages are clean, and
+            // swapping a zero word would dirty the bitmap's cache line for nothing.
+            *slot = if w.load(Ordering::Relaxed) == 0 {
+                0
+            } else {
+                w.swap(0, Ordering::Acquire)
+            };
+            any |= *slot != 0;
+        }
+        any
+    }
+
+    /// Whether the byte at `offset` is marked.
+    pub fn is_marked(&self, offset: u64) -> bool {
+        self.words()[(offset / 64) as usize].load(Ordering::Acquire) & (1 << (offset % 64)) != 0
+    }
+}
+
+/// Calls `f(start, len)` for every run of consecutive set bits in `bits`.
+pub fn for_each_run(bits: &[u64], mut f: impl FnMut(usize, usize)) {
+    let total = bits.len() * 64;
+    let mut i = 0;
+    while i < total {
+        let w = bits[i / 64] >> (i % 64);
+        if w == 0 {
+            i = (i / 64 + 1) * 64;
+            continue;
+        }
+        let start = i + w.trailing_zeros() as usize;
+        let mut end = start;
+        while end < total {
+            let bit = end % 64;
+            let ones = ((!(bits[end / 64] >> bit)).trailing_zeros() as usize).min(64 - bit);
+            end += ones;
+            if ones < 64 - bit {
+                break;
+            }
+        }
+        f(start, end - start);
+        i = end;
+    }
+}
+
+/// Sets in `bits` every byte position where `a` and `b` differ.
+pub fn mark_differences(a: &[u8], b: &[u8], bits: &mut [u64]) {
+    for (w, (ca, cb)) in a.chunks_exact(8).zip(b.chunks_exact(8)).enumerate() {
+        let x =
+            u64::from_ne_bytes(ca.try_into().unwrap()) ^ u64::from_ne_bytes(cb.try_into().unwrap());
+        if x == 0 {
+            continue;
+        }
+        for k in 0..8 {
+            if ca[k] != cb[k] {
+                let bit = w * 8 + k;
+                bits[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn runs(bits: &[u64]) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        for_each_run(bits, |s, l| v.push((s, l)));
+        v
+    }
+
+    #[test]
+    fn runs_cross_word_boundaries() {
+        let mut bits = [0u64; 4];
+        for i in 60..70 {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        bits[3] |= 1 << 63;
+        assert_eq!(runs(&bits), vec![(60, 10), (255, 1)]);
+        assert_eq!(runs(&[u64::MAX, u64::MAX]), vec![(0, 128)]);
+        assert_eq!(runs(&[0, 0]), vec![]);
+    }
+
+    #[test]
+    fn mark_and_take_round_trip() {
+        let b = DirtyBitmap::new(1 << 20).unwrap();
+        b.mark(4096 + 3, 2);
+        b.mark(4096 + 60, 70);
+        b.mark(3 * 4096 + 4095, 1);
+        let mut out = [0u64; 64];
+        assert!(b.take_page(1, &mut out));
+        assert_eq!(runs(&out), vec![(3, 2), (60, 70)]);
+        assert!(!b.take_page(1, &mut out), "take clears the bits");
+        assert!(b.take_page(3, &mut out));
+        assert_eq!(runs(&out), vec![(4095, 1)]);
+    }
+
+    #[test]
+    fn concurrent_marks_of_neighbouring_bytes_all_survive() {
+        let b = DirtyBitmap::new(1 << 16).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let b = &b;
+                // Thread t marks bytes t, t+4, t+8, ...: every word is shared.
+                s.spawn(move || (0..4096 / 4).for_each(|i| b.mark(i * 4 + t, 1)));
+            }
+        });
+        let mut out = [0u64; 64];
+        b.take_page(0, &mut out);
+        assert!(out.iter().all(|&w| w == u64::MAX));
+    }
+
+    proptest! {
+        #[test]
+        fn runs_and_differences_agree_with_a_byte_model(
+            a in proptest::collection::vec(any::<u8>(), 256),
+            flips in proptest::collection::vec((0usize..256, 1u8..=255), 0..40),
+        ) {
+            let mut b = a.clone();
+            for (i, x) in &flips {
+                b[*i] ^= x;
+            }
+            let mut bits = [0u64; 4];
+            mark_differences(&a, &b, &mut bits);
+            let mut covered = vec![false; 256];
+            for_each_run(&bits, |s, l| covered[s..s + l].iter_mut().for_each(|c| *c = true));
+            for i in 0..256 {
+                prop_assert_eq!(covered[i], a[i] != b[i], "byte {}", i);
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Where things are in the shared region: pages, arenas, and home nodes.
+//!
+//! The region is `region_base .. region_base + Σ node memory`. Node `k`'s
+//! arena is the k-th slice of it (sized by its `memory`); its allocator
+//! carves blocks out of that arena. Which node is *home* to a page (holds
+//! its master copy) depends on the placement policy:
+//!
+//! - interleaved: page `p` lives on node `p mod N`;
+//! - allocating-node: a page lives on the node whose arena contains it;
+//! - first-touch: decided when a page is first faulted anywhere, through a
+//!   directory at node 0 (see `region.rs`); [`Layout::static_home`] is `None`.
+
+use std::ops::Range;
+
+use loco_cluster::{ClusterConfig, Placement};
+use loco_rdma::NodeId;
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub base: u64,
+    pub size: u64,
+    pub page_size: u64,
+    pub nodes: usize,
+    pub placement: Placement,
+    /// Offsets (from `base`) of each node's arena.
+    arenas: Vec<Range<u64>>,
+}
+
+impl Layout {
+    pub fn new(config: &ClusterConfig) -> Layout {
+        let mut start = 0;
+        let arenas = config
+            .nodes
+            .iter()
+            .map(|n| {
+                let r = start..start + n.memory;
+                start = r.end;
+                r
+            })
+            .collect();
+        Layout {
+            base: config.region_base,
+            size: config.region_size(),
+            page_size: config.page_size,
+            nodes: config.num_nodes(),
+            placement: config.placement,
+            arenas,
+        }
+    }
+
+    pub fn pages(&self) -> usize {
+        (self.size / self.page_size) as usize
+    }
+
+    /// Whether `addr .. addr+len` lies wholly inside the region.
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        addr >= self.base
+            && addr
+                .checked_add(len)
+                .is_some_and(|end| end <= self.base + self.size)
+    }
+
+    /// Offset of an address inside the region (caller checked `contains`).
+    pub fn offset(&self, addr: u64) -> u64 {
+        addr - self.base
+    }
+
+    pub fn page_of_offset(&self, offset: u64) -> usize {
+        (offset / self.page_size) as usize
+    }
+
+    pub fn page_offset(&self, page: usize) -> u64 {
+        page as u64 * self.page_size
+    }
+
+    pub fn page_addr(&self, page: usize) -> u64 {
+        self.base + self.page_offset(page)
+    }
+
+    /// Node `node`'s arena, as offsets into the region.
+    pub fn arena(&self, node: NodeId) -> Range<u64> {
+        self.arenas[node].clone()
+    }
+
+    /// The home of `page` when the placement fixes it up front.
+    pub fn static_home(&self, page: usize) -> Option<NodeId> {
+        match self.placement {
+            Placement::Interleaved => Some(page % self.nodes),
+            Placement::AllocatingNode => {
+                let offset = self.page_offset(page);
+                self.arenas.iter().position(|a| a.contains(&offset))
+            }
+            Placement::FirstTouch => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(placement: Placement, memories: &[u64]) -> Layout {
+        let mut c = ClusterConfig::localhost(memories.len()).unwrap();
+        for (n, &m) in c.nodes.iter_mut().zip(memories) {
+            n.memory = m;
+        }
+        c.placement = placement;
+        Layout::new(&c)
+    }
+
+    #[test]
+    fn interleaved_homes_rotate_over_nodes() {
+        let l = layout(Placement::Interleaved, &[1 << 20, 1 << 20, 1 << 20]);
+        assert_eq!(l.pages(), 768);
+        let homes: Vec<_> = (0..6).map(|p| l.static_home(p).unwrap()).collect();
+        assert_eq!(homes, vec![0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn allocating_node_homes_follow_unequal_arenas() {
+        let l = layout(Placement::AllocatingNode, &[8192, 4096 * 4]);
+        assert_eq!(l.arena(0), 0..8192);
+        assert_eq!(l.arena(1), 8192..8192 + 16384);
+        assert_eq!(l.static_home(1), Some(0));
+        assert_eq!(l.static_home(2), Some(1));
+        assert_eq!(l.static_home(5), Some(1));
+    }
+
+    #[test]
+    fn first_touch_has_no_static_home_and_bounds_are_exact() {
+        let l = layout(Placement::FirstTouch, &[8192]);
+        assert_eq!(l.static_home(0), None);
+        assert!(l.contains(l.base, 8192));
+        assert!(!l.contains(l.base, 8193));
+        assert!(!l.contains(l.base - 1, 1));
+        assert!(!l.contains(u64::MAX, 2));
+    }
+}

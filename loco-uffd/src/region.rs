@@ -1,0 +1,853 @@
+//! The shared region: demand paging through userfaultfd, and release
+//! consistency over the transport.
+//!
+//! Every node maps the region at the same address. A page is *home* on one
+//! node (its master copy lives in that node's mapping, which the transport
+//! exposes to the others) and may be *cached* on others.
+//!
+//! - Missing-page fault on a home page: it was never touched anywhere (every
+//!   remote write reaches it through its home's mapping, faulting it in
+//!   there first), so it is installed as zeros.
+//! - Missing-page fault on another node's page: a handler thread reads the
+//!   page from its home and installs it with UFFDIO_COPY; a *twin* (the
+//!   page as fetched) is kept beside it. Threads faulting on a page that is
+//!   already being fetched just wait for that one fetch.
+//! - Writes: instrumented code marks the dirty bitmap (see `dirty.rs`). With
+//!   `track_uninstrumented`, cached pages are installed write-protected; the
+//!   first write through code that did not mark (libc, prebuilt libraries)
+//!   faults once, flags the page as written and unprotects it.
+//! - Release: for every cached page, the bytes marked in the bitmap, plus
+//!   (for flagged pages, re-protected first) the bytes that differ from the
+//!   twin, are scattered to the page's home, one message per home node. The
+//!   twin takes the sent values.
+//! - Acquire: every cached page is write-protected (so no write can land
+//!   unseen), its remaining modifications are sent home as in a release,
+//!   then it is dropped so that the next touch faults and fetches it afresh.
+//!   Home pages stay. The twin comparison here also catches a store whose
+//!   bitmap mark had not happened yet when the page was taken.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use loco_cluster::ClusterConfig;
+use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport};
+use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
+
+use crate::dirty::{for_each_run, mark_differences, DirtyBitmap};
+use crate::layout::Layout;
+use crate::sys::{self, Mapping, Wakeup};
+use crate::{HeapError, RegionStats};
+
+// Page states.
+const MISSING: u8 = 0;
+const FETCHING: u8 = 1;
+const CACHED: u8 = 2;
+const HOME: u8 = 3;
+const INVALIDATING: u8 = 4;
+
+const PAGE_LOCK_STRIPES: usize = 1024;
+
+/// How the region runs.
+#[derive(Debug, Clone)]
+pub struct RegionOptions {
+    /// Write-protect cached pages so writes by code that does not mark the
+    /// bitmap are found (one fault per page per release interval). Needed
+    /// unless every writer marks (code compiled by loco-cc does, except for
+    /// calls into unknown libraries).
+    pub track_uninstrumented: bool,
+    /// Threads reading the userfaultfd (each resolves its faults itself).
+    pub fault_threads: usize,
+}
+
+impl Default for RegionOptions {
+    fn default() -> Self {
+        RegionOptions {
+            track_uninstrumented: true,
+            fault_threads: 2,
+        }
+    }
+}
+
+/// This node's view of the shared region.
+pub struct SharedRegion {
+    inner: Arc<Inner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct Inner {
+    layout: Layout,
+    rank: NodeId,
+    transport: Arc<dyn Transport>,
+    /// The region as registered with the transport (home pages are read and
+    /// written there by other nodes).
+    data: RegionId,
+    /// First-touch only: one u64 per page at node 0, 0 or (home + 1).
+    directory: Option<RegionId>,
+    map: Mapping,
+    twins: Mapping,
+    bitmap: DirtyBitmap,
+    state: Mapping,
+    written: Mapping,
+    home_cache: Mapping,
+    uffd: Uffd,
+    track: bool,
+    words_per_page: usize,
+    page_locks: Vec<Mutex<()>>,
+    /// Releases, acquires and evictions run one at a time: a release must not
+    /// return while another still holds bytes this node wrote.
+    consistency: Mutex<()>,
+    cached: Mutex<VecDeque<u32>>,
+    cache_limit: usize,
+    invalidated: (Mutex<()>, Condvar),
+    evict: (Mutex<bool>, Condvar),
+    stopping: AtomicBool,
+    wakeup: Wakeup,
+    stats: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    remote_faults: AtomicU64,
+    home_faults: AtomicU64,
+    bytes_fetched: AtomicU64,
+    write_faults: AtomicU64,
+    releases: AtomicU64,
+    acquires: AtomicU64,
+    bytes_released: AtomicU64,
+    runs_released: AtomicU64,
+    pages_diffed: AtomicU64,
+    pages_invalidated: AtomicU64,
+    evictions: AtomicU64,
+}
+
+impl SharedRegion {
+    /// Maps the region at cluster.toml's address, registers it for demand
+    /// paging and with the transport, and starts the fault handlers.
+    /// Collective: every node calls it (it registers transport regions).
+    pub fn new(
+        config: &ClusterConfig,
+        transport: Arc<dyn Transport>,
+        options: RegionOptions,
+    ) -> Result<SharedRegion, HeapError> {
+        let layout = Layout::new(config);
+        let rank = transport.rank();
+        let size = layout.size as usize;
+        let map = Mapping::fixed(layout.base, size).map_err(|e| HeapError::Map {
+            base: layout.base,
+            size: layout.size,
+            why: if e.raw_os_error() == Some(libc::EEXIST) {
+                "the range is already mapped in this process; choose another memory.region_base in cluster.toml".into()
+            } else {
+                e.to_string()
+            },
+        })?;
+        map.no_huge_pages();
+        let uffd = UffdBuilder::new()
+            .close_on_exec(true)
+            .non_blocking(true)
+            .user_mode_only(false)
+            .require_features(FeatureFlags::PAGEFAULT_FLAG_WP)
+            .create()
+            .map_err(|e| HeapError::Userfaultfd(format!(
+                "cannot open userfaultfd with write-protect support: {e} \
+                 (LOCO needs Linux 5.7 or newer; non-root users also need vm.unprivileged_userfaultfd=1)"
+            )))?;
+        uffd.register_with_mode(
+            map.ptr().cast(),
+            size,
+            RegisterMode::MISSING | RegisterMode::WRITE_PROTECT,
+        )
+        .map_err(|e| HeapError::Userfaultfd(format!("cannot register the region: {e}")))?;
+        let pages = layout.pages();
+        let aux = |bytes: usize| {
+            Mapping::anywhere(bytes.max(1)).map_err(|e| HeapError::Map {
+                base: 0,
+                size: bytes as u64,
+                why: format!("bookkeeping memory: {e}"),
+            })
+        };
+        // SAFETY: the mapping is ours, lives as long as the process (it is
+        // never unmapped, see Drop), and covers exactly base..base+size.
+        let exposed = unsafe {
+            MemoryRegion::from_raw(std::ptr::NonNull::new(map.ptr()).expect("mapped"), size)
+        };
+        let data = transport
+            .register(Arc::new(exposed))
+            .map_err(HeapError::Transport)?;
+        let directory = match layout.static_home(0) {
+            Some(_) => None,
+            None => {
+                let len = if rank == 0 { pages * 8 } else { 8 };
+                let mem = MemoryRegion::anonymous(len).map_err(|e| HeapError::Map {
+                    base: 0,
+                    size: len as u64,
+                    why: format!("first-touch directory: {e}"),
+                })?;
+                Some(
+                    transport
+                        .register(Arc::new(mem))
+                        .map_err(HeapError::Transport)?,
+                )
+            }
+        };
+        let inner = Arc::new(Inner {
+            words_per_page: (layout.page_size / 64) as usize,
+            twins: aux(size)?,
+            bitmap: DirtyBitmap::new(layout.size).map_err(|e| HeapError::Map {
+                base: 0,
+                size: layout.size / 8,
+                why: format!("dirty bitmap: {e}"),
+            })?,
+            state: aux(pages)?,
+            written: aux(pages)?,
+            home_cache: aux(pages * 8)?,
+            cache_limit: ((config.cache_size / layout.page_size) as usize).max(1),
+            layout,
+            rank,
+            transport,
+            data,
+            directory,
+            map,
+            uffd,
+            track: options.track_uninstrumented,
+            page_locks: (0..PAGE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            consistency: Mutex::new(()),
+            cached: Mutex::new(VecDeque::new()),
+            invalidated: (Mutex::new(()), Condvar::new()),
+            evict: (Mutex::new(false), Condvar::new()),
+            stopping: AtomicBool::new(false),
+            wakeup: Wakeup::new().map_err(|e| HeapError::Userfaultfd(format!("eventfd: {e}")))?,
+            stats: Counters::default(),
+        });
+        let mut threads = Vec::new();
+        for i in 0..options.fault_threads.max(1) {
+            let inner = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("loco-fault-{i}"))
+                    .spawn(move || inner.fault_loop())
+                    .map_err(|e| {
+                        HeapError::Userfaultfd(format!("cannot start a fault thread: {e}"))
+                    })?,
+            );
+        }
+        let evictor = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("loco-evict".into())
+                .spawn(move || evictor.evict_loop())
+                .map_err(|e| HeapError::Userfaultfd(format!("cannot start the evictor: {e}")))?,
+        );
+        Ok(SharedRegion { inner, threads })
+    }
+
+    pub fn base(&self) -> u64 {
+        self.inner.layout.base
+    }
+
+    pub fn size(&self) -> u64 {
+        self.inner.layout.size
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.inner.layout
+    }
+
+    pub fn rank(&self) -> NodeId {
+        self.inner.rank
+    }
+
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.inner.transport
+    }
+
+    /// Whether `addr .. addr+len` is inside the shared region.
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        self.inner.layout.contains(addr, len)
+    }
+
+    /// Records that this node wrote `addr .. addr+len` (after writing it).
+    /// Addresses outside the region are ignored.
+    #[inline]
+    pub fn mark_dirty(&self, addr: u64, len: u64) {
+        if len > 0 && self.contains(addr, len) {
+            self.inner.bitmap.mark(addr - self.inner.layout.base, len);
+        }
+    }
+
+    /// The bitmap's address, for compiled code that marks inline.
+    pub fn bitmap_base(&self) -> *mut u8 {
+        self.inner.bitmap.base_ptr()
+    }
+
+    /// Sends every byte this node wrote since its last release home.
+    pub fn release(&self) -> Result<(), HeapError> {
+        self.inner.release()
+    }
+
+    /// Drops cached copies of other nodes' pages (after sending their
+    /// modifications home), so later reads see every release that happened
+    /// before this acquire.
+    pub fn acquire(&self) -> Result<(), HeapError> {
+        self.inner.acquire()
+    }
+
+    /// Release, global barrier, acquire: what an OpenMP barrier needs.
+    pub fn barrier(&self) -> Result<(), HeapError> {
+        self.inner.release()?;
+        self.inner
+            .transport
+            .barrier()
+            .map_err(HeapError::Transport)?;
+        self.inner.acquire()
+    }
+
+    /// The node that holds the master copy of the page containing `addr`
+    /// (deciding it now under first-touch placement).
+    pub fn home_of(&self, addr: u64) -> Result<NodeId, HeapError> {
+        if !self.contains(addr, 1) {
+            return Err(HeapError::NotShared(addr));
+        }
+        let page = self
+            .inner
+            .layout
+            .page_of_offset(addr - self.inner.layout.base);
+        self.inner.home_of(page)
+    }
+
+    /// Number of other nodes' pages cached right now.
+    pub fn cached_pages(&self) -> usize {
+        self.inner.cached.lock().unwrap().len()
+    }
+
+    pub fn stats(&self) -> RegionStats {
+        let c = &self.inner.stats;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RegionStats {
+            remote_faults: l(&c.remote_faults),
+            home_faults: l(&c.home_faults),
+            bytes_fetched: l(&c.bytes_fetched),
+            write_faults: l(&c.write_faults),
+            releases: l(&c.releases),
+            acquires: l(&c.acquires),
+            bytes_released: l(&c.bytes_released),
+            runs_released: l(&c.runs_released),
+            pages_diffed: l(&c.pages_diffed),
+            pages_invalidated: l(&c.pages_invalidated),
+            evictions: l(&c.evictions),
+        }
+    }
+}
+
+impl Drop for SharedRegion {
+    fn drop(&mut self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.wakeup.signal();
+        self.inner.evict.1.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The transport may still serve other nodes from this memory (it holds
+        // a raw view of it), so the region stays mapped for the life of the
+        // process; unregistering makes later touches plain zero-fill faults
+        // instead of waits for handlers that are gone.
+        let _ = self.uffd.unregister(self.map.ptr().cast(), self.map.len());
+        std::mem::forget(std::mem::replace(
+            &mut self.map,
+            Mapping::anywhere(1).expect("tiny map"),
+        ));
+    }
+}
+
+/// Modifications bound for each home node, gathered before sending.
+struct Batch {
+    per_node: Vec<NodeBatch>,
+}
+
+/// The bytes for one home node, and its runs as (region offset, start in `data`, length).
+type NodeBatch = (Vec<u8>, Vec<(u64, usize, usize)>);
+
+impl Batch {
+    fn new(nodes: usize) -> Batch {
+        Batch {
+            per_node: (0..nodes).map(|_| (Vec::new(), Vec::new())).collect(),
+        }
+    }
+
+    fn push(&mut self, home: NodeId, offset: u64, bytes: &[u8]) {
+        let (data, runs) = &mut self.per_node[home];
+        runs.push((offset, data.len(), bytes.len()));
+        data.extend_from_slice(bytes);
+    }
+
+    /// One scatter per home node. Returns (bytes, runs) sent.
+    fn send(&self, transport: &dyn Transport, region: RegionId) -> Result<(u64, u64), HeapError> {
+        let (mut bytes, mut count) = (0, 0);
+        for (node, (data, runs)) in self.per_node.iter().enumerate() {
+            if runs.is_empty() {
+                continue;
+            }
+            let runs: Vec<Run> = runs
+                .iter()
+                .map(|&(offset, start, len)| Run {
+                    offset,
+                    data: &data[start..start + len],
+                })
+                .collect();
+            transport
+                .scatter(node, region, &runs)
+                .map_err(HeapError::Transport)?;
+            bytes += data.len() as u64;
+            count += runs.len() as u64;
+        }
+        Ok((bytes, count))
+    }
+}
+
+impl Inner {
+    fn page_size(&self) -> usize {
+        self.layout.page_size as usize
+    }
+
+    fn state(&self, page: usize) -> &AtomicU8 {
+        &self.state.as_atomic_u8()[page]
+    }
+
+    fn written(&self, page: usize) -> &AtomicU8 {
+        &self.written.as_atomic_u8()[page]
+    }
+
+    fn lock_page(&self, page: usize) -> MutexGuard<'_, ()> {
+        self.page_locks[page % PAGE_LOCK_STRIPES].lock().unwrap()
+    }
+
+    fn page_ptr(&self, page: usize) -> *mut u8 {
+        // SAFETY: page < pages, so the offset is inside the mapping.
+        unsafe { self.map.ptr().add(page * self.page_size()) }
+    }
+
+    fn twin_ptr(&self, page: usize) -> *mut u8 {
+        // SAFETY: as page_ptr, for the twin mapping of the same size.
+        unsafe { self.twins.ptr().add(page * self.page_size()) }
+    }
+
+    fn home_of(&self, page: usize) -> Result<NodeId, HeapError> {
+        if let Some(home) = self.layout.static_home(page) {
+            return Ok(home);
+        }
+        let known = &self.home_cache.as_atomic_u64()[page];
+        let k = known.load(Ordering::Acquire);
+        if k != 0 {
+            return Ok((k - 1) as NodeId);
+        }
+        let dir = self
+            .directory
+            .expect("first-touch placement has a directory");
+        let found = self
+            .transport
+            .compare_swap(0, dir, page as u64 * 8, 0, self.rank as u64 + 1)
+            .map_err(HeapError::Transport)?;
+        let home = if found == 0 {
+            self.rank
+        } else {
+            (found - 1) as NodeId
+        };
+        known.store(home as u64 + 1, Ordering::Release);
+        Ok(home)
+    }
+
+    // ------------------------------------------------------------ faults
+
+    fn fault_loop(self: Arc<Self>) {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.uffd);
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            match sys::poll2(fd, self.wakeup.fd()) {
+                Ok((_, true)) => return,
+                Ok((false, false)) => continue,
+                Ok((true, false)) => {}
+                Err(e) => self.fatal(&format!("poll on userfaultfd failed: {e}")),
+            }
+            match self.uffd.read_event() {
+                Ok(Some(Event::Pagefault { kind, addr, .. })) => {
+                    let offset = addr as u64 - self.layout.base;
+                    let page = self.layout.page_of_offset(offset);
+                    let outcome = match kind {
+                        FaultKind::Missing => self.resolve_missing(page),
+                        FaultKind::WriteProtected => self.resolve_write_protect(page),
+                    };
+                    if let Err(e) = outcome {
+                        self.fatal(&format!("cannot resolve the page fault at {addr:p}: {e}"));
+                    }
+                }
+                // Another handler took the event, or an event we did not ask for.
+                Ok(_) => {}
+                Err(e) => self.fatal(&format!("reading userfaultfd failed: {e}")),
+            }
+        }
+    }
+
+    /// A fault that cannot be resolved leaves the faulting thread stuck for
+    /// ever; end the process with the reason instead (the launcher reports it).
+    fn fatal(&self, why: &str) -> ! {
+        eprintln!("loco: node {}: {why}", self.rank);
+        // SAFETY: _exit ends the process at once, running nothing that could
+        // touch the region and wait on a fault nobody will resolve.
+        unsafe { libc::_exit(70) }
+    }
+
+    fn wait_while_invalidating(&self, page: usize) {
+        let (lock, cv) = &self.invalidated;
+        let mut g = lock.lock().unwrap();
+        while self.state(page).load(Ordering::Acquire) == INVALIDATING {
+            g = cv.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
+        }
+    }
+
+    fn wake(&self, page: usize) {
+        let _ = self.uffd.wake(self.page_ptr(page).cast(), self.page_size());
+    }
+
+    fn resolve_missing(&self, page: usize) -> Result<(), HeapError> {
+        loop {
+            match self.state(page).load(Ordering::Acquire) {
+                MISSING => {
+                    if self
+                        .state(page)
+                        .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return self.fetch_and_install(page);
+                    }
+                }
+                // Installing the page wakes every thread waiting on it.
+                FETCHING => return Ok(()),
+                INVALIDATING => self.wait_while_invalidating(page),
+                _ => {
+                    self.wake(page);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn fetch_and_install(&self, page: usize) -> Result<(), HeapError> {
+        let home = match self.home_of(page) {
+            Ok(h) => h,
+            Err(e) => {
+                self.state(page).store(MISSING, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let dst = self.page_ptr(page);
+        let size = self.page_size();
+        if home == self.rank {
+            // SAFETY: dst is a page of our registered region.
+            match unsafe { self.uffd.zeropage(dst.cast(), size, true) } {
+                Ok(_) => {}
+                Err(userfaultfd::Error::ZeropageFailed(e)) if e as i32 == libc::EEXIST => {
+                    self.wake(page)
+                }
+                Err(e) => return Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
+            }
+            self.state(page).store(HOME, Ordering::Release);
+            self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let twin = self.twin_ptr(page);
+        // SAFETY: the twin page belongs to this page and only the thread that
+        // moved the page to FETCHING touches it until it is CACHED.
+        let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, size) };
+        let fetched =
+            self.transport
+                .read(home, self.data, self.layout.page_offset(page), twin_slice);
+        if let Err(e) = fetched {
+            self.state(page).store(MISSING, Ordering::Release);
+            return Err(HeapError::Transport(e));
+        }
+        // Marks left from before the page was last dropped were already covered.
+        let mut scratch = vec![0u64; self.words_per_page];
+        self.bitmap.take_page(page, &mut scratch);
+        self.written(page).store(0, Ordering::Relaxed);
+        let installed = if self.track {
+            // SAFETY: twin holds `size` readable bytes; dst is a page of the
+            // range registered in write-protect mode.
+            unsafe { sys::uffd_copy_protected(&self.uffd, twin, dst as u64, size) }
+        } else {
+            // SAFETY: as above.
+            match unsafe { self.uffd.copy(twin.cast(), dst.cast(), size, true) } {
+                Ok(_) => Ok(()),
+                Err(userfaultfd::Error::CopyFailed(e)) => Err(e as i32),
+                Err(_) => Err(libc::EIO),
+            }
+        };
+        match installed {
+            Ok(()) => {}
+            Err(e) if e == libc::EEXIST => self.wake(page),
+            Err(e) => {
+                self.state(page).store(MISSING, Ordering::Release);
+                return Err(HeapError::Userfaultfd(format!(
+                    "UFFDIO_COPY: {}",
+                    std::io::Error::from_raw_os_error(e)
+                )));
+            }
+        }
+        self.state(page).store(CACHED, Ordering::Release);
+        self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes_fetched
+            .fetch_add(size as u64, Ordering::Relaxed);
+        let over = {
+            let mut cached = self.cached.lock().unwrap();
+            cached.push_back(page as u32);
+            cached.len() > self.cache_limit
+        };
+        if over {
+            let (flag, cv) = &self.evict;
+            *flag.lock().unwrap() = true;
+            cv.notify_one();
+        }
+        Ok(())
+    }
+
+    fn resolve_write_protect(&self, page: usize) -> Result<(), HeapError> {
+        loop {
+            match self.state(page).load(Ordering::Acquire) {
+                INVALIDATING => self.wait_while_invalidating(page),
+                CACHED => {
+                    let _g = self.lock_page(page);
+                    if self.state(page).load(Ordering::Acquire) != CACHED {
+                        continue;
+                    }
+                    self.written(page).store(1, Ordering::Release);
+                    self.stats.write_faults.fetch_add(1, Ordering::Relaxed);
+                    self.uffd
+                        .remove_write_protection(self.page_ptr(page).cast(), self.page_size(), true)
+                        .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+                    return Ok(());
+                }
+                // Dropped or being fetched: retrying the write faults as missing.
+                _ => {
+                    self.wake(page);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ consistency
+
+    /// Gathers the modified bytes of `page` into `batch` and refreshes its
+    /// twin. `diff` compares against the twin as well as reading the bitmap.
+    fn collect(&self, page: usize, diff: bool, batch: &mut Batch) -> Result<(), HeapError> {
+        let size = self.page_size();
+        let mut bits = vec![0u64; self.words_per_page];
+        self.bitmap.take_page(page, &mut bits);
+        let (data, twin) = (self.page_ptr(page), self.twin_ptr(page));
+        // SAFETY: the page is present (CACHED or INVALIDATING: only this
+        // thread, holding `consistency`, drops pages) and so is its twin.
+        // Other threads of this node may be writing the page right now; what
+        // this reads is a snapshot, and any byte written after it is marked
+        // (or differs from the twin) again for the next release.
+        let (page_bytes, twin_bytes) = unsafe {
+            (
+                std::slice::from_raw_parts(data as *const u8, size),
+                std::slice::from_raw_parts_mut(twin, size),
+            )
+        };
+        if diff {
+            mark_differences(page_bytes, twin_bytes, &mut bits);
+            self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
+        }
+        if bits.iter().all(|&w| w == 0) {
+            return Ok(());
+        }
+        let home = self.home_of(page)?;
+        let base = self.layout.page_offset(page);
+        let mut snapshot = vec![0u8; size];
+        for_each_run(&bits, |start, len| {
+            let run = &mut snapshot[start..start + len];
+            // SAFETY: start+len <= size; the source is the present page.
+            unsafe { sys::copy_bytes(data.add(start), run.as_mut_ptr(), len) };
+            twin_bytes[start..start + len].copy_from_slice(run);
+            batch.push(home, base + start as u64, run);
+        });
+        Ok(())
+    }
+
+    fn release(&self) -> Result<(), HeapError> {
+        let _c = self.consistency.lock().unwrap();
+        let pages: Vec<u32> = self.cached.lock().unwrap().iter().copied().collect();
+        let mut batch = Batch::new(self.layout.nodes);
+        for page in pages {
+            let page = page as usize;
+            let _g = self.lock_page(page);
+            if self.state(page).load(Ordering::Acquire) != CACHED {
+                continue;
+            }
+            // Clear the flag, then protect, then compare: a write after the
+            // protection faults and flags the page again.
+            let diff = self.track && self.written(page).swap(0, Ordering::AcqRel) != 0;
+            if diff {
+                self.uffd
+                    .write_protect(self.page_ptr(page).cast(), self.page_size())
+                    .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+            }
+            self.collect(page, diff, &mut batch)?;
+        }
+        let (bytes, runs) = batch.send(&*self.transport, self.data)?;
+        self.stats.releases.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes_released
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn acquire(&self) -> Result<(), HeapError> {
+        let _c = self.consistency.lock().unwrap();
+        let pages: Vec<u32> = self.cached.lock().unwrap().drain(..).collect();
+        self.invalidate(pages)?;
+        self.stats.acquires.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends the pages' modifications home and drops them. Caller holds `consistency`.
+    fn invalidate(&self, pages: Vec<u32>) -> Result<(), HeapError> {
+        let mut victims: Vec<usize> = Vec::with_capacity(pages.len());
+        for page in pages {
+            let page = page as usize;
+            let _g = self.lock_page(page);
+            if self.state(page).load(Ordering::Acquire) == CACHED {
+                self.state(page).store(INVALIDATING, Ordering::Release);
+                victims.push(page);
+            }
+        }
+        victims.sort_unstable();
+        let size = self.page_size();
+        // From here on no write can land in these pages unseen: writers fault
+        // and wait (resolve_write_protect) until the page is gone.
+        for (first, count) in contiguous(&victims) {
+            self.uffd
+                .write_protect(self.page_ptr(first).cast(), count * size)
+                .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+        }
+        let mut batch = Batch::new(self.layout.nodes);
+        let collected = victims
+            .iter()
+            .try_for_each(|&page| self.collect(page, true, &mut batch))
+            .and_then(|()| batch.send(&*self.transport, self.data));
+        let (bytes, runs) = match collected {
+            Ok(sent) => sent,
+            Err(e) => {
+                // Keep the pages (and their unsent bytes) rather than lose data.
+                self.restore(&victims);
+                return Err(e);
+            }
+        };
+        for (first, count) in contiguous(&victims) {
+            let offset = first * size;
+            self.map
+                .discard(offset, count * size)
+                .and_then(|()| self.twins.discard(offset, count * size))
+                .map_err(|e| HeapError::Userfaultfd(format!("madvise(MADV_DONTNEED): {e}")))?;
+        }
+        for &page in &victims {
+            self.written(page).store(0, Ordering::Relaxed);
+            self.state(page).store(MISSING, Ordering::Release);
+        }
+        self.invalidated.1.notify_all();
+        self.stats
+            .bytes_released
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
+        self.stats
+            .pages_invalidated
+            .fetch_add(victims.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Puts pages whose invalidation failed back in the cache, writable and flagged.
+    fn restore(&self, pages: &[usize]) {
+        for &page in pages {
+            self.written(page).store(1, Ordering::Release);
+            let _ = self.uffd.remove_write_protection(
+                self.page_ptr(page).cast(),
+                self.page_size(),
+                true,
+            );
+            self.state(page).store(CACHED, Ordering::Release);
+            self.cached.lock().unwrap().push_back(page as u32);
+        }
+        self.invalidated.1.notify_all();
+    }
+
+    fn evict_loop(self: Arc<Self>) {
+        loop {
+            {
+                let (flag, cv) = &self.evict;
+                let mut pending = flag.lock().unwrap();
+                while !*pending && !self.stopping.load(Ordering::Acquire) {
+                    pending = cv.wait(pending).unwrap();
+                }
+                *pending = false;
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            let _c = self.consistency.lock().unwrap();
+            // Down to 7/8 of the limit, oldest first, so eviction runs in batches.
+            let victims: Vec<u32> = {
+                let mut cached = self.cached.lock().unwrap();
+                let keep = self.cache_limit - self.cache_limit / 8;
+                let n = cached.len().saturating_sub(keep);
+                cached.drain(..n).collect()
+            };
+            let n = victims.len() as u64;
+            if let Err(e) = self.invalidate(victims) {
+                eprintln!(
+                    "loco: node {}: evicting cached pages failed: {e}",
+                    self.rank
+                );
+            } else {
+                self.stats.evictions.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Runs of consecutive page numbers in a sorted list, as (first, count).
+fn contiguous(pages: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &p in pages {
+        match out.last_mut() {
+            Some((first, count)) if *first + *count == p => *count += 1,
+            _ => out.push((p, 1)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contiguous;
+
+    #[test]
+    fn contiguous_groups_neighbouring_pages() {
+        assert_eq!(
+            contiguous(&[1, 2, 3, 7, 9, 10]),
+            vec![(1, 3), (7, 1), (9, 2)]
+        );
+        assert_eq!(contiguous(&[]), vec![]);
+    }
+}

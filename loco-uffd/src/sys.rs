@@ -1,0 +1,250 @@
+//! The unsafe edge of loco-uffd: anonymous mappings, madvise, and the one
+//! userfaultfd ioctl the `userfaultfd` crate does not offer (UFFDIO_COPY
+//! with write-protection, which installs a page and protects it atomically).
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, AtomicU8};
+
+/// An anonymous private mapping, unmapped on drop. `MAP_NORESERVE`: only
+/// the pages touched cost memory, so maps as large as the region are cheap.
+pub struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; every access goes through atomics or
+// raw-pointer copies whose callers follow the DSM's rules.
+unsafe impl Send for Mapping {}
+// SAFETY: see Send.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Anywhere the kernel likes.
+    pub fn anywhere(len: usize) -> io::Result<Mapping> {
+        Self::map(std::ptr::null_mut(), len, 0)
+    }
+
+    /// Exactly at `addr`, failing (EEXIST) rather than replacing anything there.
+    pub fn fixed(addr: u64, len: usize) -> io::Result<Mapping> {
+        let m = Self::map(addr as *mut libc::c_void, len, libc::MAP_FIXED_NOREPLACE)?;
+        if m.ptr as u64 != addr {
+            // Kernels before 4.17 ignore MAP_FIXED_NOREPLACE and treat it as a hint.
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        Ok(m)
+    }
+
+    fn map(addr: *mut libc::c_void, len: usize, extra: i32) -> io::Result<Mapping> {
+        // SAFETY: an anonymous mapping request; with MAP_FIXED_NOREPLACE the
+        // kernel refuses instead of clobbering an existing mapping.
+        let p = unsafe {
+            libc::mmap(
+                addr,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | extra,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { ptr: p.cast(), len })
+    }
+
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops the pages of `offset .. offset+len`: they read as zero (or, in a
+    /// userfaultfd-registered range, fault as missing) on the next touch.
+    pub fn discard(&self, offset: usize, len: usize) -> io::Result<()> {
+        assert!(offset + len <= self.len, "discard outside the mapping");
+        // SAFETY: the range lies inside this mapping (asserted above); after
+        // MADV_DONTNEED the memory stays mapped and valid to touch.
+        let r = unsafe { libc::madvise(self.ptr.add(offset).cast(), len, libc::MADV_DONTNEED) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Asks the kernel to keep 4 KB pages here (userfaultfd resolves faults per page).
+    pub fn no_huge_pages(&self) {
+        // SAFETY: advisory only, on our own mapping.
+        unsafe { libc::madvise(self.ptr.cast(), self.len, libc::MADV_NOHUGEPAGE) };
+    }
+
+    /// The mapping viewed as `len / 8` atomic words.
+    pub fn as_atomic_u64(&self) -> &[AtomicU64] {
+        // SAFETY: mmap returns page-aligned memory, valid and zero-initialised
+        // for `len` bytes for as long as `self` lives; AtomicU64 has the size
+        // and alignment of u64 and any bit pattern is valid.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU64>(), self.len / 8) }
+    }
+
+    /// The mapping viewed as atomic bytes.
+    pub fn as_atomic_u8(&self) -> &[AtomicU8] {
+        // SAFETY: as for as_atomic_u64; AtomicU8 has alignment 1.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU8>(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: we own this mapping and nothing refers to it past drop.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Copies `len` bytes between two raw addresses (page contents, twins).
+///
+/// # Safety
+/// Both ranges must be mapped and must not overlap.
+pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees both ranges are valid and disjoint.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) }
+}
+
+// From linux/userfaultfd.h: _IOWR(0xAA, 0x03, struct uffdio_copy).
+const UFFDIO_COPY: libc::c_ulong = 0xc028_aa03;
+const UFFDIO_COPY_MODE_WP: u64 = 1 << 1;
+
+#[repr(C)]
+struct UffdioCopy {
+    dst: u64,
+    src: u64,
+    len: u64,
+    mode: u64,
+    copy: i64,
+}
+
+/// UFFDIO_COPY with UFFDIO_COPY_MODE_WP: installs the page already
+/// write-protected, so no write can slip in between install and protect.
+/// Returns the errno on failure (EEXIST: the page is already there).
+///
+/// # Safety
+/// `src` must be readable for `len` bytes; `dst..dst+len` must lie in a range
+/// registered with `uffd` in write-protect mode.
+pub unsafe fn uffd_copy_protected(
+    uffd: &impl AsRawFd,
+    src: *const u8,
+    dst: u64,
+    len: usize,
+) -> Result<(), i32> {
+    let fd: RawFd = uffd.as_raw_fd();
+    let mut arg = UffdioCopy {
+        dst,
+        src: src as u64,
+        len: len as u64,
+        mode: UFFDIO_COPY_MODE_WP,
+        copy: 0,
+    };
+    // SAFETY: the argument struct matches the kernel's uffdio_copy layout and
+    // outlives the call; the caller guarantees the ranges.
+    let r = unsafe { libc::ioctl(fd, UFFDIO_COPY, &mut arg as *mut UffdioCopy) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    }
+}
+
+/// An eventfd used to wake the fault handlers out of poll(2) at shutdown.
+pub struct Wakeup(RawFd);
+
+impl Wakeup {
+    pub fn new() -> io::Result<Wakeup> {
+        // SAFETY: plain syscall creating a new descriptor we own.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Wakeup(fd))
+    }
+
+    pub fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a local to our own eventfd.
+        unsafe { libc::write(self.0, (&one as *const u64).cast(), 8) };
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Drop for Wakeup {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// Waits until `a` or `b` is readable. Returns which: (a, b).
+pub fn poll2(a: RawFd, b: RawFd) -> io::Result<(bool, bool)> {
+    let mut fds = [
+        libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: fds is a valid array of two pollfd for the call's duration.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r >= 0 {
+            return Ok((fds[0].revents != 0, fds[1].revents != 0));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uffdio_copy_number_matches_the_kernel_layout() {
+        // _IOWR(type 0xAA, nr 0x03, size 40): dir 3 << 30 | size << 16 | type << 8 | nr.
+        let expected =
+            (3u64 << 30) | ((std::mem::size_of::<UffdioCopy>() as u64) << 16) | (0xAA << 8) | 0x03;
+        assert_eq!(std::mem::size_of::<UffdioCopy>(), 40);
+        let number: u64 = UFFDIO_COPY;
+        assert_eq!(number, expected);
+    }
+
+    #[test]
+    fn fixed_mapping_refuses_to_replace() {
+        let a = Mapping::anywhere(1 << 16).unwrap();
+        let e = Mapping::fixed(a.ptr() as u64, 1 << 16)
+            .err()
+            .expect("must refuse");
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+    }
+
+    #[test]
+    fn discard_zeroes_anonymous_pages() {
+        let m = Mapping::anywhere(8192).unwrap();
+        let bytes = m.as_atomic_u8();
+        bytes[5].store(7, std::sync::atomic::Ordering::Relaxed);
+        m.discard(0, 4096).unwrap();
+        assert_eq!(bytes[5].load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+}
