@@ -551,17 +551,22 @@ impl Inner {
         };
         let dst = self.page_ptr(page);
         let size = self.page_size();
+        // Every install leaves the faulting threads asleep until the page's
+        // bookkeeping is done: a woken thread may release at once, and its
+        // release must already see the page as cached.
         if home == self.rank {
             // SAFETY: dst is a page of our registered region.
-            match unsafe { self.uffd.zeropage(dst.cast(), size, true) } {
+            match unsafe { self.uffd.zeropage(dst.cast(), size, false) } {
                 Ok(_) => {}
-                Err(userfaultfd::Error::ZeropageFailed(e)) if e as i32 == libc::EEXIST => {
-                    self.wake(page)
+                Err(userfaultfd::Error::ZeropageFailed(e)) if e as i32 == libc::EEXIST => {}
+                Err(e) => {
+                    self.state(page).store(MISSING, Ordering::Release);
+                    return Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}")));
                 }
-                Err(e) => return Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
             }
             self.state(page).store(HOME, Ordering::Release);
             self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
+            self.wake(page);
             return Ok(());
         }
         let twin = self.twin_ptr(page);
@@ -579,21 +584,13 @@ impl Inner {
         let mut scratch = vec![0u64; self.words_per_page];
         self.bitmap.take_page(page, &mut scratch);
         self.written(page).store(0, Ordering::Relaxed);
-        let installed = if self.track {
-            // SAFETY: twin holds `size` readable bytes; dst is a page of the
-            // range registered in write-protect mode.
-            unsafe { sys::uffd_copy_protected(&self.uffd, twin, dst as u64, size) }
-        } else {
-            // SAFETY: as above.
-            match unsafe { self.uffd.copy(twin.cast(), dst.cast(), size, true) } {
-                Ok(_) => Ok(()),
-                Err(userfaultfd::Error::CopyFailed(e)) => Err(e as i32),
-                Err(_) => Err(libc::EIO),
-            }
-        };
+        // SAFETY: twin holds `size` readable bytes; dst is a page of the range
+        // registered (in write-protect mode too) with this userfaultfd.
+        let installed =
+            unsafe { sys::uffd_copy_quiet(&self.uffd, twin, dst as u64, size, self.track) };
         match installed {
             Ok(()) => {}
-            Err(e) if e == libc::EEXIST => self.wake(page),
+            Err(e) if e == libc::EEXIST => {}
             Err(e) => {
                 self.state(page).store(MISSING, Ordering::Release);
                 return Err(HeapError::Userfaultfd(format!(
@@ -602,16 +599,17 @@ impl Inner {
                 )));
             }
         }
-        self.state(page).store(CACHED, Ordering::Release);
         self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes_fetched
             .fetch_add(size as u64, Ordering::Relaxed);
         let over = {
             let mut cached = self.cached.lock().unwrap();
+            self.state(page).store(CACHED, Ordering::Release);
             cached.push_back(page as u32);
             cached.len() > self.cache_limit
         };
+        self.wake(page);
         if over {
             let (flag, cv) = &self.evict;
             *flag.lock().unwrap() = true;

@@ -114,6 +114,7 @@ pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
 
 // From linux/userfaultfd.h: _IOWR(0xAA, 0x03, struct uffdio_copy).
 const UFFDIO_COPY: libc::c_ulong = 0xc028_aa03;
+const UFFDIO_COPY_MODE_DONTWAKE: u64 = 1 << 0;
 const UFFDIO_COPY_MODE_WP: u64 = 1 << 1;
 
 #[repr(C)]
@@ -125,25 +126,28 @@ struct UffdioCopy {
     copy: i64,
 }
 
-/// UFFDIO_COPY with UFFDIO_COPY_MODE_WP: installs the page already
-/// write-protected, so no write can slip in between install and protect.
-/// Returns the errno on failure (EEXIST: the page is already there).
+/// UFFDIO_COPY that leaves the faulting threads asleep (the caller wakes
+/// them once its bookkeeping says the page is there) and, with `protect`,
+/// installs the page already write-protected, so no write can slip in
+/// between install and protect. Returns the errno on failure (EEXIST: the
+/// page is already there).
 ///
 /// # Safety
 /// `src` must be readable for `len` bytes; `dst..dst+len` must lie in a range
 /// registered with `uffd` in write-protect mode.
-pub unsafe fn uffd_copy_protected(
+pub unsafe fn uffd_copy_quiet(
     uffd: &impl AsRawFd,
     src: *const u8,
     dst: u64,
     len: usize,
+    protect: bool,
 ) -> Result<(), i32> {
     let fd: RawFd = uffd.as_raw_fd();
     let mut arg = UffdioCopy {
         dst,
         src: src as u64,
         len: len as u64,
-        mode: UFFDIO_COPY_MODE_WP,
+        mode: UFFDIO_COPY_MODE_DONTWAKE | if protect { UFFDIO_COPY_MODE_WP } else { 0 },
         copy: 0,
     };
     // SAFETY: the argument struct matches the kernel's uffdio_copy layout and

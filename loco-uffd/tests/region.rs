@@ -1,0 +1,442 @@
+//! The shared region's contract, checked with real node processes over tcp
+//! on loopback: demand paging from home nodes, byte-granular write-back,
+//! no lost writes (false sharing, concurrent threads, uninstrumented
+//! writers), invalidation at acquire, eviction, and every placement.
+//!
+//! Two variants: `tracked` write-protects cached pages to find writes that
+//! do not mark the bitmap; `marked` relies on every writer marking (what
+//! code compiled by loco-cc does).
+//!
+//! `cargo test -p loco-uffd --test region [-- FILTER]`
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use loco_cluster::{ClusterConfig, Placement};
+use loco_testkit::suite::{self, ensure, Check, Expect, Node, Scenario, Variant};
+use loco_uffd::{RegionOptions, SharedRegion};
+
+const NODE_MEMORY: u64 = 4 << 20;
+const PAGE: u64 = 4096;
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        &[$(Scenario { name: stringify!($name), expect: Expect::AllSucceed, body: $name }),*]
+    };
+}
+
+const SCENARIOS: &[Scenario] = scenarios![
+    pages_fault_in_from_their_home,
+    false_sharing_disjoint_bytes_all_survive,
+    uninstrumented_libc_writes_reach_home_at_release,
+    threads_of_one_node_never_lose_each_others_bits,
+    concurrent_faults_on_one_page_fetch_once,
+    acquire_makes_other_nodes_releases_visible,
+    eviction_keeps_every_write,
+    first_touch_homes_pages_where_first_touched,
+    allocating_node_homes_pages_in_the_arena,
+    only_modified_bytes_travel,
+];
+
+fn main() -> ExitCode {
+    let variants = [
+        Variant {
+            name: "tracked",
+            unavailable: None,
+        },
+        Variant {
+            name: "marked",
+            unavailable: None,
+        },
+    ];
+    suite::main(
+        "region",
+        &variants,
+        &[2, 4],
+        SCENARIOS,
+        Duration::from_secs(60),
+    )
+}
+
+// ---------------------------------------------------------------- helpers
+
+struct Run {
+    region: SharedRegion,
+    rank: usize,
+    n: usize,
+    tracked: bool,
+}
+
+fn config(node: &Node, placement: Placement, cache_size: u64) -> ClusterConfig {
+    let mut c = ClusterConfig::localhost_with_ports(&node.ports).unwrap();
+    for n in &mut c.nodes {
+        n.memory = NODE_MEMORY;
+    }
+    c.placement = placement;
+    c.cache_size = cache_size;
+    c.connect_timeout = Duration::from_secs(20);
+    c.op_timeout = Duration::from_secs(10);
+    c
+}
+
+fn start_with(node: &Node, placement: Placement, cache_size: u64) -> Result<Run, String> {
+    let config = config(node, placement, cache_size);
+    let transport = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
+    let tracked = node.variant == "tracked";
+    let options = RegionOptions {
+        track_uninstrumented: tracked,
+        ..RegionOptions::default()
+    };
+    let region = SharedRegion::new(&config, transport, options).map_err(|e| e.to_string())?;
+    Ok(Run {
+        region,
+        rank: node.rank,
+        n: node.n,
+        tracked,
+    })
+}
+
+fn start(node: &Node) -> Result<Run, String> {
+    start_with(node, Placement::Interleaved, 1 << 30)
+}
+
+impl Run {
+    fn addr(&self, offset: u64) -> u64 {
+        self.region.base() + offset
+    }
+
+    /// A write as compiled code does it: store, then mark.
+    fn store(&self, offset: u64, bytes: &[u8]) {
+        let addr = self.addr(offset);
+        // SAFETY: the range is inside the shared region (tests stay within
+        // NODE_MEMORY * n); faults are resolved by the region's handlers.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        self.region.mark_dirty(addr, bytes.len() as u64);
+    }
+
+    /// A write by code that does not mark (libc's memcpy). In the `marked`
+    /// variant every writer marks, so the test marks too.
+    fn store_unmarked(&self, offset: u64, bytes: &[u8]) {
+        let addr = self.addr(offset);
+        // SAFETY: as in `store`.
+        unsafe {
+            libc::memcpy(
+                addr as *mut libc::c_void,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+            )
+        };
+        if !self.tracked {
+            self.region.mark_dirty(addr, bytes.len() as u64);
+        }
+    }
+
+    fn load(&self, offset: u64, len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        // SAFETY: as in `store`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.addr(offset) as *const u8, out.as_mut_ptr(), len)
+        };
+        out
+    }
+
+    fn barrier(&self) -> Check {
+        self.region.barrier().map_err(|e| format!("barrier: {e}"))
+    }
+
+    /// The page offset of the `i`-th page homed at `node` (interleaved).
+    fn page_of(&self, node: usize, i: u64) -> u64 {
+        (i * self.n as u64 + node as u64) * PAGE
+    }
+
+    fn finish(self) -> Check {
+        self.barrier()?;
+        let t = self.region.transport().clone();
+        t.barrier().map_err(|e| e.to_string())?;
+        t.shutdown();
+        Ok(())
+    }
+}
+
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/// Each node fills 3 pages homed at the next node; after a barrier every
+/// node reads every page (from cache, home, or a fresh fetch) and checks it.
+fn pages_fault_in_from_their_home(node: &Node) -> Check {
+    let r = start(node)?;
+    let next = (r.rank + 1) % r.n;
+    for i in 0..3 {
+        let off = r.page_of(next, r.rank as u64 * 3 + i);
+        r.store(off, &pattern(off, PAGE as usize));
+    }
+    r.barrier()?;
+    for writer in 0..r.n {
+        let home = (writer + 1) % r.n;
+        for i in 0..3 {
+            let off = r.page_of(home, writer as u64 * 3 + i);
+            ensure(
+                r.load(off, PAGE as usize) == pattern(off, PAGE as usize),
+                || format!("page at {off:#x} written by node {writer} is wrong"),
+            )?;
+            ensure(r.region.home_of(r.addr(off)).unwrap() == home, || {
+                "wrong home".into()
+            })?;
+        }
+    }
+    let s = r.region.stats();
+    ensure(s.remote_faults > 0 && s.home_faults > 0, || {
+        format!("no faults counted: {s:?}")
+    })?;
+    r.finish()
+}
+
+/// Every node writes every n-th byte of the same 4 pages (interleaved
+/// homes, so some are home here and some not); all bytes survive.
+fn false_sharing_disjoint_bytes_all_survive(node: &Node) -> Check {
+    let r = start(node)?;
+    let len = 4 * PAGE as usize;
+    for round in 1..=3u8 {
+        for i in (r.rank..len).step_by(r.n) {
+            r.store(i as u64, &[round.wrapping_mul(31).wrapping_add(i as u8)]);
+        }
+        r.barrier()?;
+        let got = r.load(0, len);
+        for (i, &b) in got.iter().enumerate() {
+            ensure(b == round.wrapping_mul(31).wrapping_add(i as u8), || {
+                format!(
+                    "round {round}: byte {i} (written by node {}) is {b}",
+                    i % r.n
+                )
+            })?;
+        }
+        r.barrier()?;
+    }
+    r.finish()
+}
+
+/// libc's memcpy writes a page homed elsewhere without marking; a release
+/// alone (no acquire) must carry the bytes home.
+fn uninstrumented_libc_writes_reach_home_at_release(node: &Node) -> Check {
+    let r = start(node)?;
+    let next = (r.rank + 1) % r.n;
+    let off = r.page_of(next, 7 + r.rank as u64);
+    // Fault the page in first, read-only, so the copy hits a cached page.
+    r.load(off, 1);
+    let data = pattern(off, 1000);
+    r.store_unmarked(off + 100, &data);
+    r.region.release().map_err(|e| e.to_string())?;
+    r.region.transport().barrier().map_err(|e| e.to_string())?;
+    // The home reads its own memory: no acquire was needed for that.
+    let prev = (r.rank + r.n - 1) % r.n;
+    let mine = r.page_of(r.rank, 7 + prev as u64);
+    ensure(r.load(mine + 100, 1000) == pattern(mine, 1000), || {
+        format!("node {prev}'s memcpy into my page {mine:#x} did not arrive")
+    })?;
+    if r.tracked {
+        ensure(r.region.stats().write_faults > 0, || {
+            "the write was not caught by write-protection".into()
+        })?;
+    }
+    r.finish()
+}
+
+/// Four threads of each node write interleaved single bytes of the same
+/// remote pages at the same time; none of their bytes is lost.
+fn threads_of_one_node_never_lose_each_others_bits(node: &Node) -> Check {
+    let r = start(node)?;
+    let threads = 4;
+    let stride = threads * r.n;
+    // The same page at every home; every thread of every node writes the
+    // bytes i with i % stride == its own index.
+    let pages: Vec<u64> = (0..r.n).map(|home| r.page_of(home, 20)).collect();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (r, pages) = (&r, &pages);
+            s.spawn(move || {
+                for &off in pages {
+                    for i in ((r.rank * threads + t)..PAGE as usize).step_by(stride) {
+                        r.store(off + i as u64, &[(i % 251) as u8 + 1]);
+                    }
+                }
+            });
+        }
+    });
+    r.barrier()?;
+    for &off in &pages {
+        let got = r.load(off, PAGE as usize);
+        if let Some(i) = (0..PAGE as usize).find(|&i| got[i] != (i % 251) as u8 + 1) {
+            return Err(format!(
+                "page {off:#x} byte {i} is {} (a thread's write was lost)",
+                got[i]
+            ));
+        }
+    }
+    r.finish()
+}
+
+/// Eight threads touch the same remote page at once: one fetch.
+fn concurrent_faults_on_one_page_fetch_once(node: &Node) -> Check {
+    let r = start(node)?;
+    let off = r.page_of((r.rank + 1) % r.n, 40);
+    let sum = AtomicU64::new(0);
+    let before = r.region.stats().remote_faults;
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let (r, sum) = (&r, &sum);
+            s.spawn(move || sum.fetch_add(r.load(off + 8, 1)[0] as u64, Ordering::Relaxed));
+        }
+    });
+    let fetched = r.region.stats().remote_faults - before;
+    ensure(fetched == 1, || format!("{fetched} fetches for one page"))?;
+    ensure(sum.load(Ordering::Relaxed) == 0, || {
+        "fresh page is not zero".into()
+    })?;
+    r.finish()
+}
+
+/// Node 1 caches a page, node 0 changes it and releases; node 1 sees the
+/// change only after its acquire (and sees it then).
+fn acquire_makes_other_nodes_releases_visible(node: &Node) -> Check {
+    let r = start(node)?;
+    let t = r.region.transport().clone();
+    let off = r.page_of(r.n - 1, 50) + 16;
+    if r.rank == 0 {
+        r.store(off, &[1]);
+    }
+    r.barrier()?;
+    if r.rank == 1 {
+        ensure(r.load(off, 1) == [1], || {
+            "first value not visible after barrier".into()
+        })?;
+    }
+    t.barrier().map_err(|e| e.to_string())?;
+    if r.rank == 0 {
+        r.store(off, &[2]);
+        r.region.release().map_err(|e| e.to_string())?;
+    }
+    t.barrier().map_err(|e| e.to_string())?;
+    if r.rank == 1 {
+        r.region.acquire().map_err(|e| e.to_string())?;
+        let seen = r.load(off, 1)[0];
+        ensure(seen == 2, || {
+            format!("after acquire, read {seen}, not the released 2")
+        })?;
+    }
+    r.finish()
+}
+
+/// A 16-page cache, 200 remote pages written: pages are evicted (their
+/// bytes written home early) and nothing is lost.
+fn eviction_keeps_every_write(node: &Node) -> Check {
+    let r = start_with(node, Placement::Interleaved, 16 * PAGE)?;
+    let next = (r.rank + 1) % r.n;
+    for i in 0..200 {
+        let off = r.page_of(next, 100 + r.rank as u64 * 200 + i);
+        r.store(off + (i % 4000), &pattern(off, 64));
+    }
+    r.barrier()?;
+    ensure(r.region.stats().evictions > 0, || {
+        "nothing was evicted".into()
+    })?;
+    ensure(r.region.cached_pages() <= 16, || {
+        format!("{} pages cached", r.region.cached_pages())
+    })?;
+    for writer in 0..r.n {
+        for i in (0..200).step_by(7) {
+            let off = r.page_of((writer + 1) % r.n, 100 + writer as u64 * 200 + i);
+            ensure(r.load(off + (i % 4000), 64) == pattern(off, 64), || {
+                format!("evicted page {off:#x} of node {writer} lost its bytes")
+            })?;
+        }
+    }
+    r.finish()
+}
+
+/// Under first-touch, the node that touches a page first becomes its home.
+fn first_touch_homes_pages_where_first_touched(node: &Node) -> Check {
+    let r = start_with(node, Placement::FirstTouch, 1 << 30)?;
+    // Node k touches pages 10k..10k+10 of node (k+1)'s arena first.
+    for i in 0..10 {
+        let off =
+            NODE_MEMORY * ((r.rank as u64 + 1) % r.n as u64) + (10 * r.rank as u64 + i) * PAGE;
+        r.store(off, &[r.rank as u8 + 1]);
+    }
+    r.barrier()?;
+    for writer in 0..r.n {
+        for i in 0..10 {
+            let off =
+                NODE_MEMORY * ((writer as u64 + 1) % r.n as u64) + (10 * writer as u64 + i) * PAGE;
+            let home = r.region.home_of(r.addr(off)).map_err(|e| e.to_string())?;
+            ensure(home == writer, || {
+                format!("page {off:#x} touched first by {writer} is homed at {home}")
+            })?;
+            ensure(r.load(off, 1) == [writer as u8 + 1], || {
+                "first-touch page lost its byte".into()
+            })?;
+        }
+    }
+    r.finish()
+}
+
+/// Under allocating-node placement, pages live on their arena's node.
+fn allocating_node_homes_pages_in_the_arena(node: &Node) -> Check {
+    let r = start_with(node, Placement::AllocatingNode, 1 << 30)?;
+    let next = (r.rank + 1) % r.n;
+    let off = NODE_MEMORY * next as u64 + 5 * PAGE;
+    ensure(r.region.home_of(r.addr(off)).unwrap() == next, || {
+        "wrong home".into()
+    })?;
+    r.store(off + 8 * r.rank as u64, &[0xa0 + r.rank as u8]);
+    r.barrier()?;
+    let prev = (r.rank + r.n - 1) % r.n;
+    let mine = NODE_MEMORY * r.rank as u64 + 5 * PAGE;
+    ensure(
+        r.load(mine + 8 * prev as u64, 1) == [0xa0 + prev as u8],
+        || "arena page lost a byte".into(),
+    )?;
+    ensure(r.region.stats().home_faults > 0, || {
+        "own arena page was not home".into()
+    })?;
+    r.finish()
+}
+
+/// Bytes sent at release equal bytes modified: 1, 64 and 4096 bytes
+/// spread over remote pages.
+fn only_modified_bytes_travel(node: &Node) -> Check {
+    let r = start(node)?;
+    let next = (r.rank + 1) % r.n;
+    for (k, modified) in [1u64, 64, 4096].into_iter().enumerate() {
+        // Touch the pages first (a read), so the release measures writes only.
+        let pages: Vec<u64> = (0..8)
+            .map(|i| r.page_of(next, 300 + k as u64 * 8 + i))
+            .collect();
+        for &p in &pages {
+            r.load(p, 1);
+        }
+        let before = r.region.stats().bytes_released;
+        for b in 0..modified {
+            let page = pages[(b % 8) as usize];
+            r.store(page + 3 + (b / 8) * 5, &[1 + (b % 200) as u8]);
+        }
+        r.region.release().map_err(|e| e.to_string())?;
+        let sent = r.region.stats().bytes_released - before;
+        ensure(sent == modified, || {
+            format!("{modified} bytes modified, {sent} bytes sent")
+        })?;
+        r.barrier()?;
+    }
+    r.finish()
+}
