@@ -1,7 +1,60 @@
-//! Shared pieces of LOCO's benchmarks: latency samples summarised as
-//! percentiles, printed as aligned tables.
+//! Shared pieces of LOCO's benchmarks: node processes, latency samples
+//! summarised as percentiles, printed as aligned tables.
 
 use std::time::{Duration, Instant};
+
+use loco_testkit::{free_ports, run_nodes, this_executable};
+
+/// The role this benchmark process plays: `Some((rank, ports))` in a node
+/// process started by [`run_nodes_of_this_bench`], `None` in the parent.
+pub fn node_role() -> Option<(usize, Vec<u16>)> {
+    let rank = std::env::var("LOCO_BENCH_RANK").ok()?.parse().ok()?;
+    let ports = std::env::var("LOCO_BENCH_PORTS")
+        .ok()?
+        .split(',')
+        .map(|p| p.parse().expect("port"))
+        .collect();
+    Some((rank, ports))
+}
+
+/// Runs this benchmark executable as `n` node processes (with `ports_needed`
+/// free ports and `env` passed on) and returns node `reporter`'s output.
+/// Exits the process if any node fails.
+pub fn run_nodes_of_this_bench(
+    n: usize,
+    ports_needed: usize,
+    env: &[(&str, String)],
+    reporter: usize,
+) -> String {
+    let ports = free_ports(ports_needed)
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let outcomes = run_nodes(n, Duration::from_secs(600), |rank| {
+        let mut all = vec![
+            ("LOCO_BENCH_RANK", rank.to_string()),
+            ("LOCO_BENCH_PORTS", ports.clone()),
+        ];
+        all.extend(env.iter().cloned());
+        this_executable(&all)
+    });
+    for o in &outcomes {
+        if !o.success() {
+            eprintln!("{}", o.describe());
+            std::process::exit(1);
+        }
+    }
+    outcomes[reporter].stdout.clone()
+}
+
+/// LOCO_BENCH_SAMPLES, or `default`.
+pub fn sample_count(default: usize) -> usize {
+    std::env::var("LOCO_BENCH_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Latency samples of one operation.
 pub struct Samples {

@@ -12,48 +12,19 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use loco_benches::{print_table, Samples};
+use loco_benches::{node_role, print_table, run_nodes_of_this_bench, sample_count, Samples};
 use loco_cluster::ClusterConfig;
 use loco_rdma::{MemoryRegion, Run, Transport};
-use loco_testkit::{free_ports, run_nodes, this_executable};
 
 fn main() {
-    if std::env::var("LOCO_BENCH_RANK").is_ok() {
-        node();
-        return;
+    match node_role() {
+        Some((rank, ports)) => node(rank, &ports),
+        None => print!("{}", run_nodes_of_this_bench(2, 3, &[], 1)),
     }
-    let ports = free_ports(3);
-    let list = ports
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let outcomes = run_nodes(2, Duration::from_secs(600), |rank| {
-        this_executable(&[
-            ("LOCO_BENCH_RANK", rank.to_string()),
-            ("LOCO_BENCH_PORTS", list.clone()),
-        ])
-    });
-    for o in &outcomes {
-        if !o.success() {
-            eprintln!("{}", o.describe());
-            std::process::exit(1);
-        }
-    }
-    print!("{}", outcomes[1].stdout);
 }
 
-fn node() {
-    let rank: usize = std::env::var("LOCO_BENCH_RANK").unwrap().parse().unwrap();
-    let ports: Vec<u16> = std::env::var("LOCO_BENCH_PORTS")
-        .unwrap()
-        .split(',')
-        .map(|p| p.parse().unwrap())
-        .collect();
-    let samples: usize = std::env::var("LOCO_BENCH_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5000);
+fn node(rank: usize, ports: &[u16]) {
+    let samples = sample_count(5000);
     let warmup = (samples / 10).max(10);
     let config = ClusterConfig::localhost_with_ports(&ports[..2]).unwrap();
     let raw_port = ports[2];

@@ -12,10 +12,16 @@ use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Called with (offset, len) before the transport touches that range, so
+/// the owner can make it present first (the shared heap installs home pages
+/// that were never touched, rather than let a serving thread fault on them).
+pub type Prepare = Box<dyn Fn(u64, usize) + Send + Sync>;
+
 /// A range of this process's memory made available to remote nodes.
 pub struct MemoryRegion {
     ptr: NonNull<u8>,
     len: usize,
+    prepare: Option<Prepare>,
     // Keeps an owned mapping alive for as long as the region exists.
     _mapping: Option<memmap2::MmapMut>,
 }
@@ -47,6 +53,7 @@ impl MemoryRegion {
         Ok(MemoryRegion {
             ptr,
             len,
+            prepare: None,
             _mapping: Some(mapping),
         })
     }
@@ -60,8 +67,15 @@ impl MemoryRegion {
         MemoryRegion {
             ptr,
             len,
+            prepare: None,
             _mapping: None,
         }
+    }
+
+    /// Runs `prepare` before every access through the transport.
+    pub fn with_prepare(mut self, prepare: Prepare) -> Self {
+        self.prepare = Some(prepare);
+        self
     }
 
     pub fn as_ptr(&self) -> *mut u8 {
@@ -76,11 +90,17 @@ impl MemoryRegion {
         self.len == 0
     }
 
-    /// Checks that `offset..offset+len` lies inside the region.
+    /// Checks that `offset..offset+len` lies inside the region, and has the
+    /// owner prepare it for access.
     pub fn check_range(&self, offset: u64, len: usize) -> Result<usize, String> {
         let start = usize::try_from(offset).map_err(|_| format!("offset {offset} is too large"))?;
         match start.checked_add(len) {
-            Some(end) if end <= self.len => Ok(start),
+            Some(end) if end <= self.len => {
+                if let (Some(prepare), true) = (&self.prepare, len > 0) {
+                    prepare(offset, len);
+                }
+                Ok(start)
+            }
             _ => Err(format!(
                 "range {offset}..{} is outside the region of {} bytes",
                 offset as u128 + len as u128,

@@ -7,6 +7,10 @@
 //! reads the bytes, so a byte stored before its bit was taken is read fresh,
 //! and one stored later is marked again for the next release.
 //!
+//! Beside the bits, one summary byte per page says "this page has marks",
+//! set after the bits, so that a release visits only pages that were
+//! written instead of scanning the bitmap of every cached page.
+//!
 //! The bitmap's memory is reserved for the whole region but only the parts
 //! covering pages that are actually written get backed by memory.
 
@@ -17,13 +21,30 @@ use crate::sys::Mapping;
 
 pub struct DirtyBitmap {
     words: Mapping,
+    summary: Mapping,
+    page_shift: u32,
 }
 
 impl DirtyBitmap {
-    /// A bitmap for a region of `size` bytes.
-    pub fn new(size: u64) -> io::Result<DirtyBitmap> {
+    /// A bitmap for a region of `size` bytes in pages of `page_size` bytes.
+    pub fn new(size: u64, page_size: u64) -> io::Result<DirtyBitmap> {
         let words = Mapping::anywhere(size.div_ceil(64) as usize * 8)?;
-        Ok(DirtyBitmap { words })
+        let summary = Mapping::anywhere(size.div_ceil(page_size).max(1) as usize)?;
+        Ok(DirtyBitmap {
+            words,
+            summary,
+            page_shift: page_size.trailing_zeros(),
+        })
+    }
+
+    /// Address of the per-page summary bytes, for compiled code that marks inline.
+    pub fn summary_ptr(&self) -> *mut u8 {
+        self.summary.ptr()
+    }
+
+    /// Whether `page` may have marks (cheap; for skipping clean pages).
+    pub fn page_has_marks(&self, page: usize) -> bool {
+        self.summary.as_atomic_u8()[page].load(Ordering::Acquire) != 0
     }
 
     fn words(&self) -> &[AtomicU64] {
@@ -56,11 +77,17 @@ impl DirtyBitmap {
             words[(at / 64) as usize].fetch_or(mask, Ordering::Release);
             at += n;
         }
+        // After the bits: a release that sees the summary byte sees the bits.
+        let summary = self.summary.as_atomic_u8();
+        for page in (offset >> self.page_shift)..=((end - 1) >> self.page_shift) {
+            summary[page as usize].store(1, Ordering::Release);
+        }
     }
 
     /// Takes and clears the bits of `words_per_page` words starting at
     /// page `page`, into `out`. Returns whether any bit was set.
     pub fn take_page(&self, page: usize, out: &mut [u64]) -> bool {
+        self.summary.as_atomic_u8()[page].store(0, Ordering::Release);
         let words = self.words();
         let first = page * out.len();
         let mut any = false;
@@ -151,12 +178,14 @@ mod tests {
 
     #[test]
     fn mark_and_take_round_trip() {
-        let b = DirtyBitmap::new(1 << 20).unwrap();
+        let b = DirtyBitmap::new(1 << 20, 4096).unwrap();
         b.mark(4096 + 3, 2);
         b.mark(4096 + 60, 70);
         b.mark(3 * 4096 + 4095, 1);
         let mut out = [0u64; 64];
+        assert!(b.page_has_marks(1) && b.page_has_marks(3) && !b.page_has_marks(2));
         assert!(b.take_page(1, &mut out));
+        assert!(!b.page_has_marks(1));
         assert_eq!(runs(&out), vec![(3, 2), (60, 70)]);
         assert!(!b.take_page(1, &mut out), "take clears the bits");
         assert!(b.take_page(3, &mut out));
@@ -165,7 +194,7 @@ mod tests {
 
     #[test]
     fn concurrent_marks_of_neighbouring_bytes_all_survive() {
-        let b = DirtyBitmap::new(1 << 16).unwrap();
+        let b = DirtyBitmap::new(1 << 16, 4096).unwrap();
         std::thread::scope(|s| {
             for t in 0..4u64 {
                 let b = &b;

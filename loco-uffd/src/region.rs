@@ -28,7 +28,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -169,11 +169,24 @@ impl SharedRegion {
                 why: format!("bookkeeping memory: {e}"),
             })
         };
+        // Serving threads make home pages present themselves instead of
+        // faulting: a fault would need a handler thread, and handlers may all
+        // be waiting on other nodes whose servers wait on ours.
+        let this: Arc<OnceLock<Weak<Inner>>> = Arc::new(OnceLock::new());
+        let prepare = {
+            let this = this.clone();
+            Box::new(move |offset: u64, len: usize| {
+                if let Some(inner) = this.get().and_then(Weak::upgrade) {
+                    inner.prepare_home(offset, len);
+                }
+            })
+        };
         // SAFETY: the mapping is ours, lives as long as the process (it is
         // never unmapped, see Drop), and covers exactly base..base+size.
         let exposed = unsafe {
             MemoryRegion::from_raw(std::ptr::NonNull::new(map.ptr()).expect("mapped"), size)
-        };
+        }
+        .with_prepare(prepare);
         let data = transport
             .register(Arc::new(exposed))
             .map_err(HeapError::Transport)?;
@@ -196,10 +209,12 @@ impl SharedRegion {
         let inner = Arc::new(Inner {
             words_per_page: (layout.page_size / 64) as usize,
             twins: aux(size)?,
-            bitmap: DirtyBitmap::new(layout.size).map_err(|e| HeapError::Map {
-                base: 0,
-                size: layout.size / 8,
-                why: format!("dirty bitmap: {e}"),
+            bitmap: DirtyBitmap::new(layout.size, layout.page_size).map_err(|e| {
+                HeapError::Map {
+                    base: 0,
+                    size: layout.size / 8,
+                    why: format!("dirty bitmap: {e}"),
+                }
             })?,
             state: aux(pages)?,
             written: aux(pages)?,
@@ -222,6 +237,7 @@ impl SharedRegion {
             wakeup: Wakeup::new().map_err(|e| HeapError::Userfaultfd(format!("eventfd: {e}")))?,
             stats: Counters::default(),
         });
+        let _ = this.set(Arc::downgrade(&inner));
         let mut threads = Vec::new();
         for i in 0..options.fault_threads.max(1) {
             let inner = inner.clone();
@@ -464,6 +480,74 @@ impl Inner {
         Ok(home)
     }
 
+    fn is_home(&self, page: usize) -> bool {
+        match self.layout.static_home(page) {
+            Some(home) => home == self.rank,
+            None => {
+                self.home_cache.as_atomic_u64()[page].load(Ordering::Acquire)
+                    == self.rank as u64 + 1
+            }
+        }
+    }
+
+    /// Makes this node's home pages in `offset .. offset+len` present (as
+    /// zeros if never touched), from the calling (serving) thread.
+    fn prepare_home(&self, offset: u64, len: usize) {
+        let first = self.layout.page_of_offset(offset);
+        let last = self.layout.page_of_offset(offset + len as u64 - 1);
+        for page in first..=last {
+            if !self.is_home(page) {
+                continue;
+            }
+            loop {
+                match self.state(page).load(Ordering::Acquire) {
+                    MISSING => {
+                        if self
+                            .state(page)
+                            .compare_exchange(
+                                MISSING,
+                                FETCHING,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        // SAFETY: a page of our registered region.
+                        let zeroed = unsafe {
+                            self.uffd
+                                .zeropage(self.page_ptr(page).cast(), self.page_size(), true)
+                        };
+                        match zeroed {
+                            Ok(_) => {}
+                            Err(userfaultfd::Error::ZeropageFailed(e))
+                                if e as i32 == libc::EEXIST =>
+                            {
+                                self.wake(page)
+                            }
+                            Err(e) => {
+                                // Leave it to the fault handlers.
+                                eprintln!(
+                                    "loco: node {}: UFFDIO_ZEROPAGE for a served page: {e}",
+                                    self.rank
+                                );
+                                self.state(page).store(MISSING, Ordering::Release);
+                                break;
+                            }
+                        }
+                        self.state(page).store(HOME, Ordering::Release);
+                        self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    // A handler is installing it right now: a short wait.
+                    FETCHING => std::thread::yield_now(),
+                    _ => break,
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------ faults
 
     fn fault_loop(self: Arc<Self>) {
@@ -689,6 +773,11 @@ impl Inner {
         let mut batch = Batch::new(self.layout.nodes);
         for page in pages {
             let page = page as usize;
+            // Pages nobody wrote are skipped without a lock or a bitmap scan.
+            if !self.bitmap.page_has_marks(page) && self.written(page).load(Ordering::Acquire) == 0
+            {
+                continue;
+            }
             let _g = self.lock_page(page);
             if self.state(page).load(Ordering::Acquire) != CACHED {
                 continue;

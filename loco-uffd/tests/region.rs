@@ -37,6 +37,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     first_touch_homes_pages_where_first_touched,
     allocating_node_homes_pages_in_the_arena,
     only_modified_bytes_travel,
+    many_threads_fault_on_untouched_pages_everywhere,
 ];
 
 fn main() -> ExitCode {
@@ -437,6 +438,37 @@ fn only_modified_bytes_travel(node: &Node) -> Check {
             format!("{modified} bytes modified, {sent} bytes sent")
         })?;
         r.barrier()?;
+    }
+    r.finish()
+}
+
+/// Six threads per node write pages nobody has touched yet, homed on every
+/// node, all at once: the homes' serving threads must make their pages
+/// present without waiting on fault handlers that are busy fetching from
+/// other nodes (a cycle that once deadlocked the cluster).
+fn many_threads_fault_on_untouched_pages_everywhere(node: &Node) -> Check {
+    let r = start(node)?;
+    let pages = 60u64;
+    std::thread::scope(|s| {
+        for t in 0..6u64 {
+            let r = &r;
+            s.spawn(move || {
+                for i in 0..pages {
+                    // Every node walks the same pages in a different order.
+                    let p = (i * 7 + t * 11 + r.rank as u64 * 13) % pages;
+                    let off = 600 * PAGE + p * PAGE + (r.rank as u64 * 6 + t) * 8;
+                    r.store(off, &(p + 1).to_le_bytes());
+                }
+            });
+        }
+    });
+    r.barrier()?;
+    for p in 0..pages {
+        for w in 0..r.n as u64 * 6 {
+            let off = 600 * PAGE + p * PAGE + w * 8;
+            let got = u64::from_le_bytes(r.load(off, 8).try_into().unwrap());
+            ensure(got == p + 1, || format!("page {p} slot {w} holds {got}"))?;
+        }
     }
     r.finish()
 }
