@@ -10,7 +10,6 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
 
 use loco_benches::{node_role, print_table, run_nodes_of_this_bench, sample_count, Samples};
 use loco_cluster::ClusterConfig;
