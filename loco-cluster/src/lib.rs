@@ -357,6 +357,38 @@ impl ClusterConfig {
         Ok(())
     }
 
+    /// The description as cluster.toml text that parses back to the same config.
+    pub fn to_toml(&self) -> String {
+        let transport = match self.transport {
+            TransportKind::Tcp => "tcp",
+            TransportKind::Verbs => "verbs",
+        };
+        let placement = match self.placement {
+            Placement::Interleaved => "interleaved",
+            Placement::FirstTouch => "first-touch",
+            Placement::AllocatingNode => "allocating-node",
+        };
+        let mut t = format!(
+            "[cluster]\ntransport = \"{transport}\"\nconnect_timeout_ms = {}\nop_timeout_ms = {}\n\n\
+             [memory]\nregion_base = \"{:#x}\"\npage_size = {}\nplacement = \"{placement}\"\ncache_size = {}\n",
+            self.connect_timeout.as_millis(),
+            self.op_timeout.as_millis(),
+            self.region_base,
+            self.page_size,
+            self.cache_size
+        );
+        for n in &self.nodes {
+            t.push_str(&format!(
+                "\n[[node]]\nhost = {:?}\nport = {}\nmemory = {}\nrdma_port = {}\ngid_index = {}\n",
+                n.host, n.port, n.memory, n.rdma_port, n.gid_index
+            ));
+            if let Some(d) = &n.rdma_device {
+                t.push_str(&format!("rdma_device = {d:?}\n"));
+            }
+        }
+        t
+    }
+
     /// Size of the shared region: the sum of what every node contributes.
     pub fn region_size(&self) -> u64 {
         self.nodes.iter().map(|n| n.memory).sum()

@@ -175,3 +175,14 @@ proptest! {
         let _ = parse_size(&s);
     }
 }
+
+#[test]
+fn to_toml_parses_back_to_the_same_config() {
+    let mut c = parse(TWO_NODES).unwrap();
+    c.transport = TransportKind::Verbs;
+    c.nodes[0].rdma_device = Some("mlx5_0".into());
+    c.nodes[1].rdma_device = Some("mlx5_1".into());
+    let back = ClusterConfig::from_toml_str(&c.to_toml(), "round trip").unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.fingerprint(), c.fingerprint());
+}

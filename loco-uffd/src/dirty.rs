@@ -7,48 +7,67 @@
 //! reads the bytes, so a byte stored before its bit was taken is read fresh,
 //! and one stored later is marked again for the next release.
 //!
-//! Beside the bits, one summary byte per page says "this page has marks",
+//! Beside the bits, one summary byte per 4 KiB says "this page has marks",
 //! set after the bits, so that a release visits only pages that were
 //! written instead of scanning the bitmap of every cached page.
 //!
-//! The bitmap's memory is reserved for the whole region but only the parts
-//! covering pages that are actually written get backed by memory.
+//! Both live at fixed addresses derived from the data's address, so that
+//! compiled code finds them with a shift and no table (loco-pass/ABI.md):
+//! the bitmap byte of `addr` is at `addr >> 3` and its summary byte at
+//! `addr >> 12`. Their windows are reserved for the region's whole span;
+//! only what covers pages actually written gets backed by memory.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::sys::Mapping;
+
+/// Granule of the summary bytes (fixed by the shadow layout, whatever the page size).
+const SUMMARY_SHIFT: u32 = 12;
 
 pub struct DirtyBitmap {
     words: Mapping,
     summary: Mapping,
-    page_shift: u32,
+    size: u64,
+    /// Summary bytes per page.
+    summaries_per_page: usize,
 }
 
 impl DirtyBitmap {
-    /// A bitmap for a region of `size` bytes in pages of `page_size` bytes.
-    pub fn new(size: u64, page_size: u64) -> io::Result<DirtyBitmap> {
-        let words = Mapping::anywhere(size.div_ceil(64) as usize * 8)?;
-        let summary = Mapping::anywhere(size.div_ceil(page_size).max(1) as usize)?;
+    /// The shadows of a region at `base` of `size` bytes (pages of
+    /// `page_size` bytes), reserving room for `span` bytes of region.
+    pub fn new(base: u64, size: u64, span: u64, page_size: u64) -> io::Result<DirtyBitmap> {
+        let words = Mapping::reserve(base >> 3, (span >> 3) as usize)?;
+        words.commit((size >> 3) as usize)?;
+        let summary = Mapping::reserve(base >> SUMMARY_SHIFT, (span >> SUMMARY_SHIFT) as usize)?;
+        summary.commit((size >> SUMMARY_SHIFT) as usize)?;
         Ok(DirtyBitmap {
             words,
             summary,
-            page_shift: page_size.trailing_zeros(),
+            size,
+            summaries_per_page: (page_size >> SUMMARY_SHIFT).max(1) as usize,
         })
     }
 
-    /// Address of the per-page summary bytes, for compiled code that marks inline.
-    pub fn summary_ptr(&self) -> *mut u8 {
-        self.summary.ptr()
+    fn summary(&self) -> &[AtomicU8] {
+        self.summary
+            .atomic_u8((self.size >> SUMMARY_SHIFT) as usize)
+    }
+
+    fn summaries(&self, page: usize) -> &[AtomicU8] {
+        let k = self.summaries_per_page;
+        &self.summary()[page * k..page * k + k]
     }
 
     /// Whether `page` may have marks (cheap; for skipping clean pages).
     pub fn page_has_marks(&self, page: usize) -> bool {
-        self.summary.as_atomic_u8()[page].load(Ordering::Acquire) != 0
+        self.summaries(page)
+            .iter()
+            .any(|s| s.load(Ordering::Acquire) != 0)
     }
 
     fn words(&self) -> &[AtomicU64] {
-        self.words.as_atomic_u64()
+        self.words.atomic_u64((self.size >> 3) as usize)
     }
 
     /// Address of the first word, for compiled code that marks inline.
@@ -78,16 +97,18 @@ impl DirtyBitmap {
             at += n;
         }
         // After the bits: a release that sees the summary byte sees the bits.
-        let summary = self.summary.as_atomic_u8();
-        for page in (offset >> self.page_shift)..=((end - 1) >> self.page_shift) {
-            summary[page as usize].store(1, Ordering::Release);
+        let summary = self.summary();
+        for granule in (offset >> SUMMARY_SHIFT)..=((end - 1) >> SUMMARY_SHIFT) {
+            summary[granule as usize].store(1, Ordering::Release);
         }
     }
 
     /// Takes and clears the bits of `words_per_page` words starting at
     /// page `page`, into `out`. Returns whether any bit was set.
     pub fn take_page(&self, page: usize, out: &mut [u64]) -> bool {
-        self.summary.as_atomic_u8()[page].store(0, Ordering::Release);
+        for s in self.summaries(page) {
+            s.store(0, Ordering::Release);
+        }
         let words = self.words();
         let first = page * out.len();
         let mut any = false;
@@ -158,6 +179,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Unit tests run in one process: each bitmap gets its own imaginary region.
+    const TEST_BASE: u64 = 0x5000_0000_0000;
+
     fn runs(bits: &[u64]) -> Vec<(usize, usize)> {
         let mut v = Vec::new();
         for_each_run(bits, |s, l| v.push((s, l)));
@@ -178,7 +202,7 @@ mod tests {
 
     #[test]
     fn mark_and_take_round_trip() {
-        let b = DirtyBitmap::new(1 << 20, 4096).unwrap();
+        let b = DirtyBitmap::new(TEST_BASE, 1 << 20, 1 << 20, 4096).unwrap();
         b.mark(4096 + 3, 2);
         b.mark(4096 + 60, 70);
         b.mark(3 * 4096 + 4095, 1);
@@ -194,7 +218,7 @@ mod tests {
 
     #[test]
     fn concurrent_marks_of_neighbouring_bytes_all_survive() {
-        let b = DirtyBitmap::new(1 << 16, 4096).unwrap();
+        let b = DirtyBitmap::new(TEST_BASE + (1 << 30), 1 << 16, 1 << 16, 4096).unwrap();
         std::thread::scope(|s| {
             for t in 0..4u64 {
                 let b = &b;

@@ -50,6 +50,10 @@ const INVALIDATING: u8 = 4;
 
 const PAGE_LOCK_STRIPES: usize = 1024;
 
+/// The address window reserved for the shared region (16 TiB), whatever its
+/// size: compiled code checks `addr - base < REGION_SPAN` (loco-pass/ABI.md).
+pub const REGION_SPAN: u64 = 1 << 44;
+
 /// How the region runs.
 #[derive(Debug, Clone)]
 pub struct RegionOptions {
@@ -135,15 +139,33 @@ impl SharedRegion {
         let layout = Layout::new(config);
         let rank = transport.rank();
         let size = layout.size as usize;
-        let map = Mapping::fixed(layout.base, size).map_err(|e| HeapError::Map {
+        let map_error = |what: &str, e: std::io::Error| HeapError::Map {
             base: layout.base,
             size: layout.size,
             why: if e.raw_os_error() == Some(libc::EEXIST) {
-                "the range is already mapped in this process; choose another memory.region_base in cluster.toml".into()
+                format!(
+                    "{what}: the range is already mapped in this process; choose another memory.region_base in cluster.toml"
+                )
             } else {
-                e.to_string()
+                format!("{what}: {e}")
             },
-        })?;
+        };
+        if layout.size > REGION_SPAN || layout.base + REGION_SPAN > 1 << 47 {
+            return Err(HeapError::Map {
+                base: layout.base,
+                size: layout.size,
+                why: format!(
+                    "the region must fit in a {REGION_SPAN:#x}-byte window that ends below 1 << 47 \
+                     (lower memory.region_base or the nodes' memory)"
+                ),
+            });
+        }
+        // The whole window is reserved so that nothing else lands where
+        // compiled code's range check would take it for shared memory.
+        let map = Mapping::reserve(layout.base, REGION_SPAN as usize)
+            .map_err(|e| map_error("shared window", e))?;
+        map.commit(size)
+            .map_err(|e| map_error("shared region", e))?;
         map.no_huge_pages();
         let uffd = UffdBuilder::new()
             .close_on_exec(true)
@@ -209,13 +231,8 @@ impl SharedRegion {
         let inner = Arc::new(Inner {
             words_per_page: (layout.page_size / 64) as usize,
             twins: aux(size)?,
-            bitmap: DirtyBitmap::new(layout.size, layout.page_size).map_err(|e| {
-                HeapError::Map {
-                    base: 0,
-                    size: layout.size / 8,
-                    why: format!("dirty bitmap: {e}"),
-                }
-            })?,
+            bitmap: DirtyBitmap::new(layout.base, layout.size, REGION_SPAN, layout.page_size)
+                .map_err(|e| map_error("dirty bitmap shadow", e))?,
             state: aux(pages)?,
             written: aux(pages)?,
             home_cache: aux(pages * 8)?,
@@ -375,7 +392,9 @@ impl Drop for Inner {
         // a raw view of it), so the region stays mapped for the life of the
         // process; unregistering makes later touches plain zero-fill faults
         // instead of waits for handlers that are gone.
-        let _ = self.uffd.unregister(self.map.ptr().cast(), self.map.len());
+        let _ = self
+            .uffd
+            .unregister(self.map.ptr().cast(), self.layout.size as usize);
         std::mem::forget(std::mem::replace(
             &mut self.map,
             Mapping::anywhere(1).expect("tiny map"),

@@ -25,9 +25,16 @@ impl Mapping {
         Self::map(std::ptr::null_mut(), len, 0)
     }
 
-    /// Exactly at `addr`, failing (EEXIST) rather than replacing anything there.
-    pub fn fixed(addr: u64, len: usize) -> io::Result<Mapping> {
-        let m = Self::map(addr as *mut libc::c_void, len, libc::MAP_FIXED_NOREPLACE)?;
+    /// Reserves `len` bytes exactly at `addr`, inaccessible until
+    /// [`Mapping::commit`]ted, failing (EEXIST) rather than replacing
+    /// anything already mapped there.
+    pub fn reserve(addr: u64, len: usize) -> io::Result<Mapping> {
+        let m = Self::map_with(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_NONE,
+            libc::MAP_FIXED_NOREPLACE,
+        )?;
         if m.ptr as u64 != addr {
             // Kernels before 4.17 ignore MAP_FIXED_NOREPLACE and treat it as a hint.
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
@@ -35,14 +42,29 @@ impl Mapping {
         Ok(m)
     }
 
+    /// Makes the first `len` bytes of a reservation readable and writable.
+    pub fn commit(&self, len: usize) -> io::Result<()> {
+        assert!(len <= self.len, "commit beyond the reservation");
+        // SAFETY: the range is the start of our own mapping.
+        let r = unsafe { libc::mprotect(self.ptr.cast(), len, libc::PROT_READ | libc::PROT_WRITE) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     fn map(addr: *mut libc::c_void, len: usize, extra: i32) -> io::Result<Mapping> {
+        Self::map_with(addr, len, libc::PROT_READ | libc::PROT_WRITE, extra)
+    }
+
+    fn map_with(addr: *mut libc::c_void, len: usize, prot: i32, extra: i32) -> io::Result<Mapping> {
         // SAFETY: an anonymous mapping request; with MAP_FIXED_NOREPLACE the
         // kernel refuses instead of clobbering an existing mapping.
         let p = unsafe {
             libc::mmap(
                 addr,
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | extra,
                 -1,
                 0,
@@ -56,10 +78,6 @@ impl Mapping {
 
     pub fn ptr(&self) -> *mut u8 {
         self.ptr
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
     }
 
     /// Drops the pages of `offset .. offset+len`: they read as zero (or, in a
@@ -81,18 +99,31 @@ impl Mapping {
         unsafe { libc::madvise(self.ptr.cast(), self.len, libc::MADV_NOHUGEPAGE) };
     }
 
-    /// The mapping viewed as `len / 8` atomic words.
-    pub fn as_atomic_u64(&self) -> &[AtomicU64] {
+    /// The first `len` bytes (committed, for a reservation) as atomic words.
+    pub fn atomic_u64(&self, len: usize) -> &[AtomicU64] {
+        assert!(len <= self.len);
         // SAFETY: mmap returns page-aligned memory, valid and zero-initialised
-        // for `len` bytes for as long as `self` lives; AtomicU64 has the size
-        // and alignment of u64 and any bit pattern is valid.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU64>(), self.len / 8) }
+        // for `len` bytes for as long as `self` lives (callers pass only the
+        // committed part of a reservation); AtomicU64 has the size and
+        // alignment of u64 and any bit pattern is valid.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU64>(), len / 8) }
     }
 
-    /// The mapping viewed as atomic bytes.
+    /// The first `len` bytes as atomic bytes.
+    pub fn atomic_u8(&self, len: usize) -> &[AtomicU8] {
+        assert!(len <= self.len);
+        // SAFETY: as for atomic_u64; AtomicU8 has alignment 1.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU8>(), len) }
+    }
+
+    /// The whole mapping viewed as `len / 8` atomic words.
+    pub fn as_atomic_u64(&self) -> &[AtomicU64] {
+        self.atomic_u64(self.len)
+    }
+
+    /// The whole mapping viewed as atomic bytes.
     pub fn as_atomic_u8(&self) -> &[AtomicU8] {
-        // SAFETY: as for as_atomic_u64; AtomicU8 has alignment 1.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU8>(), self.len) }
+        self.atomic_u8(self.len)
     }
 }
 
@@ -235,12 +266,17 @@ mod tests {
     }
 
     #[test]
-    fn fixed_mapping_refuses_to_replace() {
+    fn reservation_refuses_to_replace_and_commits_its_start() {
         let a = Mapping::anywhere(1 << 16).unwrap();
-        let e = Mapping::fixed(a.ptr() as u64, 1 << 16)
+        let e = Mapping::reserve(a.ptr() as u64, 1 << 16)
             .err()
             .expect("must refuse");
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        let hint = a.ptr() as u64;
+        drop(a);
+        let r = Mapping::reserve(hint, 1 << 16).unwrap();
+        r.commit(4096).unwrap();
+        r.atomic_u8(4096)[4095].store(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[test]

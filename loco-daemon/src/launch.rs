@@ -1,0 +1,307 @@
+//! Starting the nodes of a run on this machine and supervising them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, TcpListener};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use loco_cluster::ClusterConfig;
+
+/// How long the other nodes get to notice a failed node and exit on their own.
+const GRACE: Duration = Duration::from_secs(3);
+
+pub struct Plan {
+    pub nodes: Option<usize>,
+    pub config: Option<PathBuf>,
+    pub stats: bool,
+    pub timeout: Option<Duration>,
+    pub prefix: bool,
+    pub program: Vec<String>,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+struct Node {
+    rank: usize,
+    child: Child,
+    status: Option<ExitStatus>,
+    forwarders: Vec<JoinHandle<()>>,
+}
+
+/// Kills the process group of every node still running when dropped, so
+/// that no node outlives the launcher, whatever path it leaves by.
+struct Nodes(Vec<Node>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for n in &mut self.0 {
+            if n.status.is_none() {
+                kill_group(&mut n.child);
+            }
+        }
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) on the process group the child leads (process_group(0)
+    // at spawn); it touches no memory of ours.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (_, Some(s)) => format!("was killed by signal {s} ({})", signal_name(s)),
+        _ => status.to_string(),
+    }
+}
+
+fn signal_name(s: i32) -> &'static str {
+    match s {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        _ => "signal",
+    }
+}
+
+fn exit_code(status: ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (_, Some(s)) => 128 + s as u8,
+        _ => 1,
+    }
+}
+
+fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
+    let config = match (&plan.config, plan.nodes) {
+        (Some(path), _) => ClusterConfig::load(path).map_err(|e| e.to_string())?,
+        (None, Some(0)) => return Err("-n must be at least 1".into()),
+        (None, Some(n)) => {
+            // Free ports picked now, so that runs side by side never collide.
+            let listeners: Vec<TcpListener> = (0..n)
+                .map(|_| TcpListener::bind("127.0.0.1:0"))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("cannot find free ports on 127.0.0.1: {e}"))?;
+            let ports: Vec<u16> = listeners
+                .iter()
+                .map(|l| l.local_addr().map(|a| a.port()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?
+        }
+        (None, None) => {
+            return Err("say how many nodes (-n N) or which cluster (--config FILE)".into())
+        }
+    };
+    for (i, node) in config.nodes.iter().enumerate() {
+        let local = node.host.eq_ignore_ascii_case("localhost")
+            || node.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !local {
+            return Err(format!(
+                "node {i} is on {}: starting nodes on other machines is not supported yet; \
+                 every node must be on this machine (127.0.0.1)",
+                node.host
+            ));
+        }
+    }
+    Ok(config)
+}
+
+/// The program as a path the nodes can execute.
+fn program_path(name: &str) -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![PathBuf::from(name)]
+    } else {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
+            .unwrap_or_default()
+    };
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("{name}: no such program"))
+}
+
+fn forward(
+    rank: usize,
+    pipe: impl Read + Send + 'static,
+    to_stderr: bool,
+    prefix: bool,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).split(b'\n') {
+            let Ok(line) = line else { break };
+            let mut out: Box<dyn Write> = if to_stderr {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(std::io::stdout().lock())
+            };
+            if prefix {
+                let _ = write!(out, "[node {rank}] ");
+            }
+            let _ = out.write_all(&line);
+            let _ = out.write_all(b"\n");
+            let _ = out.flush();
+        }
+    })
+}
+
+/// Runs the plan; returns the exit code the launcher should exit with.
+pub fn run(plan: Plan) -> Result<u8, String> {
+    let config = cluster(&plan)?;
+    let program = program_path(&plan.program[0])?;
+    let dir = std::env::temp_dir().join(format!("loco-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cluster_file = dir.join("cluster.toml");
+    std::fs::write(&cluster_file, config.to_toml())
+        .map_err(|e| format!("{}: {e}", cluster_file.display()))?;
+    let result = supervise(&plan, &config, &program, &cluster_file);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn supervise(
+    plan: &Plan,
+    config: &ClusterConfig,
+    program: &Path,
+    cluster_file: &Path,
+) -> Result<u8, String> {
+    // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let n = config.num_nodes();
+    let mut nodes = Nodes(Vec::with_capacity(n));
+    for rank in 0..n {
+        let mut cmd = Command::new(program);
+        cmd.args(&plan.program[1..])
+            .env("LOCO_RANK", rank.to_string())
+            .env("LOCO_CLUSTER", cluster_file)
+            .stdin(if rank == 0 {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if plan.stats {
+            cmd.env("LOCO_STATS", "1");
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start node {rank} ({}): {e}", program.display()))?;
+        let mut forwarders = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            forwarders.push(forward(rank, out, false, plan.prefix));
+        }
+        if let Some(err) = child.stderr.take() {
+            forwarders.push(forward(rank, err, true, plan.prefix));
+        }
+        nodes.0.push(Node {
+            rank,
+            child,
+            status: None,
+            forwarders,
+        });
+    }
+    let start = Instant::now();
+    let mut first_failure: Option<(usize, ExitStatus)> = None;
+    let mut give_up_at: Option<Instant> = None;
+    let mut why_killed: Option<String> = None;
+    loop {
+        let mut running = 0;
+        for node in &mut nodes.0 {
+            if node.status.is_some() {
+                continue;
+            }
+            match node.child.try_wait() {
+                Ok(Some(status)) => {
+                    node.status = Some(status);
+                    if !status.success() && first_failure.is_none() {
+                        first_failure = Some((node.rank, status));
+                        give_up_at = Some(Instant::now() + GRACE);
+                    }
+                }
+                Ok(None) => running += 1,
+                Err(e) => return Err(format!("cannot wait for node {}: {e}", node.rank)),
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            why_killed = Some("interrupted: stopped every node".into());
+        } else if plan.timeout.is_some_and(|t| start.elapsed() > t) {
+            why_killed = Some(format!(
+                "the run took longer than {:?}: stopped every node",
+                plan.timeout.unwrap()
+            ));
+        } else if give_up_at.is_some_and(|t| Instant::now() > t) {
+            let (rank, status) = first_failure.unwrap();
+            why_killed = Some(format!(
+                "node {rank} {} and the other nodes did not stop within {GRACE:?}: killed them",
+                describe(status)
+            ));
+        }
+        if why_killed.is_some() {
+            for node in &mut nodes.0 {
+                if node.status.is_none() {
+                    kill_group(&mut node.child);
+                    node.status = node.child.try_wait().ok().flatten();
+                }
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for node in &mut nodes.0 {
+        for f in node.forwarders.drain(..) {
+            let _ = f.join();
+        }
+    }
+    if let Some(why) = &why_killed {
+        eprintln!("loco-daemon: {why}");
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Ok(130);
+    }
+    if why_killed.is_some() && first_failure.is_none() {
+        return Ok(124);
+    }
+    match first_failure {
+        None => Ok(nodes.0[0].status.map_or(1, exit_code)),
+        Some((rank, status)) => {
+            eprintln!("loco-daemon: node {rank} {}", describe(status));
+            for node in &nodes.0 {
+                if let Some(s) = node.status {
+                    if node.rank != rank && !s.success() {
+                        eprintln!("loco-daemon: node {} then {}", node.rank, describe(s));
+                    }
+                }
+            }
+            // The program's own failure code when node 0 reports it; otherwise a generic one.
+            Ok(match nodes.0[0].status {
+                Some(s) if rank == 0 => exit_code(s),
+                _ => 1,
+            })
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `loco-daemon`: starts the nodes of a LOCO run and watches over them.
+//!
+//!     loco-daemon run -n 4 -- ./prog args          # 4 nodes on this machine
+//!     loco-daemon run --config cluster.toml -- ./prog args
+//!
+//! Every node runs the same program; the LOCO runtime linked into it reads
+//! LOCO_RANK and LOCO_CLUSTER (a cluster.toml the launcher writes) and joins
+//! the cluster. Output of every node is forwarded line by line, prefixed by
+//! its node; the exit code is node 0's (the program's). A node that fails
+//! ends the run: the others get a short grace period to notice, then are
+//! killed, and the launcher says which node failed and how.
+
+mod launch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "loco-daemon",
+    version,
+    about = "Run OpenMP programs across the nodes of a LOCO cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a program on every node and wait for it.
+    Run {
+        /// Number of nodes on this machine (tcp over loopback, free ports).
+        #[arg(short = 'n', long, conflicts_with = "config")]
+        nodes: Option<usize>,
+        /// A cluster description (see cluster.toml); its nodes must be on this machine for now.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print each node's statistics at exit (same as LOCO_STATS=1).
+        #[arg(long)]
+        stats: bool,
+        /// Kill the run if it takes longer than this many seconds.
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Pass output through without the "[node N] " prefixes.
+        #[arg(long)]
+        no_prefix: bool,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        program: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            nodes,
+            config,
+            stats,
+            timeout,
+            no_prefix,
+            program,
+        } => {
+            let plan = launch::Plan {
+                nodes,
+                config,
+                stats,
+                timeout: timeout.map(Duration::from_secs),
+                prefix: !no_prefix,
+                program,
+            };
+            match launch::run(plan) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("loco-daemon: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
