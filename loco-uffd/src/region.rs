@@ -338,6 +338,67 @@ impl SharedRegion {
         self.inner.acquire()
     }
 
+    /// Atomically replaces the `size`-byte value at `addr` (1, 2, 4 or 8
+    /// bytes, naturally aligned) at its home node with `f(old)`, or leaves it
+    /// when `f` returns `None`; returns the old value. The update is a
+    /// compare-and-swap of the enclosing 8-byte word at the home, so it is
+    /// atomic against every other node's atomics. With `release`, this
+    /// node's writes are released first; with `acquire`, cached pages are
+    /// dropped afterwards (the ordering's memory-model effect). A cached
+    /// copy of the page is dropped after a change, so this node's next read
+    /// sees the new value.
+    pub fn atomic_update(
+        &self,
+        addr: u64,
+        size: u64,
+        release: bool,
+        acquire: bool,
+        mut f: impl FnMut(u64) -> Option<u64>,
+    ) -> Result<u64, HeapError> {
+        if !matches!(size, 1 | 2 | 4 | 8) || addr % size != 0 {
+            return Err(HeapError::Invalid(format!(
+                "atomic access of {size} bytes at {addr:#x} is not naturally aligned"
+            )));
+        }
+        if !self.contains(addr, size) {
+            return Err(HeapError::NotShared(addr));
+        }
+        if release {
+            self.release()?;
+        }
+        let inner = &self.inner;
+        let offset = addr - inner.layout.base;
+        let word = offset & !7;
+        let shift = (offset & 7) * 8;
+        let mask = if size == 8 {
+            u64::MAX
+        } else {
+            ((1u64 << (size * 8)) - 1) << shift
+        };
+        let page = inner.layout.page_of_offset(offset);
+        let home = inner.home_of(page)?;
+        let t = &inner.transport;
+        // An atomic read of the word: adding zero.
+        let mut current = t.fetch_add(home, inner.data, word, 0)?;
+        let old = loop {
+            let old = (current & mask) >> shift;
+            let Some(new) = f(old) else { break old };
+            let replacement = (current & !mask) | ((new << shift) & mask);
+            let found = t.compare_swap(home, inner.data, word, current, replacement)?;
+            if found == current {
+                if home != inner.rank {
+                    inner.drop_cached_page(page)?;
+                }
+                break old;
+            }
+            current = found;
+        };
+        if acquire {
+            self.acquire()?;
+        }
+        Ok(old)
+    }
+
     /// The node that holds the master copy of the page containing `addr`
     /// (deciding it now under first-touch placement).
     pub fn home_of(&self, addr: u64) -> Result<NodeId, HeapError> {
@@ -880,6 +941,25 @@ impl Inner {
         self.stats
             .pages_invalidated
             .fetch_add(victims.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Drops one cached page (after sending its modifications home).
+    fn drop_cached_page(&self, page: usize) -> Result<(), HeapError> {
+        let _c = self.consistency.lock().unwrap();
+        let present = {
+            let mut cached = self.cached.lock().unwrap();
+            match cached.iter().position(|&p| p as usize == page) {
+                Some(i) => {
+                    cached.remove(i);
+                    true
+                }
+                None => false,
+            }
+        };
+        if present {
+            self.invalidate(vec![page as u32])?;
+        }
         Ok(())
     }
 

@@ -38,6 +38,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     allocating_node_homes_pages_in_the_arena,
     only_modified_bytes_travel,
     many_threads_fault_on_untouched_pages_everywhere,
+    atomics_at_the_home_never_lose_updates,
 ];
 
 fn main() -> ExitCode {
@@ -470,5 +471,63 @@ fn many_threads_fault_on_untouched_pages_everywhere(node: &Node) -> Check {
             ensure(got == p + 1, || format!("page {p} slot {w} holds {got}"))?;
         }
     }
+    r.finish()
+}
+
+/// Two threads per node add to a 1-byte, a 4-byte and an 8-byte counter
+/// that share one 8-byte word with bytes other nodes write plainly: no
+/// increment and no plain byte is lost, and reads after the atomics see them.
+fn atomics_at_the_home_never_lose_updates(node: &Node) -> Check {
+    let r = start(node)?;
+    let word = r.page_of(r.n - 1, 70); // homed at the last node
+    let counter8 = word + 8;
+    let iters = 100u64;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let r = &r;
+            s.spawn(move || {
+                for _ in 0..iters {
+                    let add = |addr: u64, size: u64| {
+                        r.region
+                            .atomic_update(r.addr(addr), size, false, false, |v| {
+                                Some(v.wrapping_add(1))
+                            })
+                            .unwrap()
+                    };
+                    add(word, 1);
+                    add(word + 4, 4);
+                    add(counter8, 8);
+                }
+            });
+        }
+    });
+    // Plain bytes in the same word as the atomics: byte 1 + rank (< 4).
+    if r.rank < 3 {
+        r.store(word + 1 + r.rank as u64, &[0x40 + r.rank as u8]);
+    }
+    r.barrier()?;
+    let total = 2 * iters * r.n as u64;
+    let got = r.load(word, 16);
+    ensure(u64::from(got[0]) == total % 256, || {
+        format!("1-byte counter {} != {}", got[0], total % 256)
+    })?;
+    let c4 = u32::from_le_bytes(got[4..8].try_into().unwrap()) as u64;
+    let c8 = u64::from_le_bytes(got[8..16].try_into().unwrap());
+    ensure(c4 == total && c8 == total, || {
+        format!("counters {c4} and {c8}, expected {total}")
+    })?;
+    for k in 0..r.n.min(3) {
+        ensure(got[1 + k] == 0x40 + k as u8, || {
+            format!("plain byte of node {k} lost next to the atomics")
+        })?;
+    }
+    // A compare-and-swap that fails changes nothing and reports what it found.
+    let found = r
+        .region
+        .atomic_update(r.addr(counter8), 8, true, true, |v| {
+            (v == 12345).then_some(0)
+        })
+        .map_err(|e| e.to_string())?;
+    ensure(found == total, || format!("failed CAS found {found}"))?;
     r.finish()
 }
