@@ -1,3 +1,17 @@
-//! LOCO: the OpenMP runtime whose team spans all nodes (issue 5).
+//! `libloco.so`: the runtime linked into every program compiled by loco-cc.
 //!
-//! Not built yet: this crate only reserves its place in the workspace.
+//! - [`runtime`]: joins the cluster when the program starts (every node runs
+//!   the same binary; only node 0 runs `main`, the others serve their memory
+//!   until node 0 exits) and tears it down at exit.
+//! - [`heap`]: malloc and friends, C++ new/delete, on the shared heap.
+//! - [`writes`]: the dirty-marking slow path and the hooks after known libc
+//!   writers.
+//! - [`atomics`]: C/C++ atomics on shared memory, done at the home node.
+//!
+//! The contract with the compiled code is loco-pass/ABI.md. The OpenMP
+//! entry points (one team spanning all nodes) come next.
+
+pub mod atomics;
+pub mod heap;
+pub mod runtime;
+pub mod writes;
