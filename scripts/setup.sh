@@ -8,6 +8,7 @@ packages=(
     build-essential pkg-config
     libibverbs-dev librdmacm-dev ibverbs-providers   # loco-rdma's verbs backend
     libclang-14-dev                                  # rdma-sys's bindgen needs libclang 14
+    clang-16 llvm-16-dev llvm-16-tools libomp-16-dev # loco-pass (LLVM 16), loco-cc, FileCheck, native OpenMP baseline
 )
 
 missing=()

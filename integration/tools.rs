@@ -1,0 +1,70 @@
+//! Finding and running LOCO's built tools from the end-to-end tests.
+//!
+//! The tests use what `cargo build --workspace` produced next to them
+//! (target/<profile>/): loco-cc, loco-cxx, loco-daemon, libloco.so and
+//! libloco_pass.so. `just test` builds them first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// target/<profile>/, where cargo puts binaries and cdylibs.
+pub fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+/// A built tool, or a clear reason why the tests cannot run.
+pub fn tool(name: &str) -> Result<PathBuf, String> {
+    let p = build_dir().join(name);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{} is missing: build the workspace first (`cargo build --workspace` or `just build`)",
+            p.display()
+        ))
+    }
+}
+
+/// Runs a command with a deadline; kills it (and says so) if it overruns.
+pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Result<Output, String> {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let start = Instant::now();
+    // Read output on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{shown} did not finish within {deadline:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    })
+}
