@@ -255,10 +255,9 @@ fn supervise(
                 plan.timeout.unwrap()
             ));
         } else if give_up_at.is_some_and(|t| Instant::now() > t) {
-            let (rank, status) = first_failure.unwrap();
+            let (rank, _) = first_failure.unwrap();
             why_killed = Some(format!(
-                "node {rank} {} and the other nodes did not stop within {GRACE:?}: killed them",
-                describe(status)
+                "the other nodes did not stop within {GRACE:?} of node {rank}'s failure: killed them"
             ));
         }
         if why_killed.is_some() {

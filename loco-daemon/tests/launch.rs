@@ -1,0 +1,198 @@
+//! The launcher's promises, with plain shell programs as nodes: output
+//! reaches the terminal prefixed by node, the exit code is node 0's, a node
+//! that fails ends the run with a message naming it, bad input is refused
+//! clearly, and no node process is ever left behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn daemon() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loco-daemon"))
+}
+
+/// Runs the launcher with a deadline of its own, so a launcher bug cannot hang the test.
+fn run(args: &[&str]) -> Output {
+    let mut child = daemon()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start loco-daemon");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("loco-daemon {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A script run as every node: it records its pid in `dir` and then runs `body`.
+fn node_script(dir: &Path, body: &str) -> String {
+    format!("echo $$ > {}/pid.$LOCO_RANK; {body}", dir.display())
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("loco-launch-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Every pid a node recorded is gone (or a zombie awaiting its reaper).
+fn assert_no_node_left(dir: &Path) {
+    std::thread::sleep(Duration::from_millis(100));
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let pid = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        assert!(
+            matches!(state, None | Some("Z")),
+            "node process {} is still running",
+            pid.trim()
+        );
+    }
+}
+
+#[test]
+fn every_node_runs_and_output_is_prefixed_by_node() {
+    let o = run(&[
+        "run",
+        "-n",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from $LOCO_RANK; test -f \"$LOCO_CLUSTER\"",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for k in 0..3 {
+        assert!(out.contains(&format!("[node {k}] hello from {k}")), "{out}");
+    }
+}
+
+#[test]
+fn the_exit_code_is_node_zeros() {
+    let o = run(&[
+        "run",
+        "-n",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "[ $LOCO_RANK = 0 ] && exit 7; exit 0",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_failing_node_ends_the_run_and_is_named() {
+    let dir = temp_dir("fail");
+    let script = node_script(&dir, "[ $LOCO_RANK = 1 ] && exit 3; sleep 60");
+    let t = Instant::now();
+    let o = run(&["run", "-n", "3", "--", "sh", "-c", &script]);
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("node 1 exited with code 3"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_no_node_left(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_killed_node_ends_the_run_and_no_process_remains() {
+    let dir = temp_dir("kill");
+    let script = node_script(&dir, "[ $LOCO_RANK = 2 ] && kill -9 $$; sleep 60 & wait");
+    let o = run(&["run", "-n", "4", "--", "sh", "-c", &script]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("node 2 was killed by signal 9 (SIGKILL)"),
+        "{err}"
+    );
+    assert_no_node_left(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_run_past_its_timeout_is_stopped() {
+    let dir = temp_dir("timeout");
+    let script = node_script(&dir, "sleep 60");
+    let o = run(&[
+        "run",
+        "-n",
+        "2",
+        "--timeout",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(o.status.code(), Some(124));
+    assert!(
+        text(&o.stderr).contains("longer than 1s"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_no_node_left(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let dir = temp_dir("bad");
+    let bad = dir.join("cluster.toml");
+    std::fs::write(
+        &bad,
+        "[[node]]\nhost = \"127.0.0.1\"\nport = 7000\nmemory = \"lots\"\n",
+    )
+    .unwrap();
+    let o = run(&["run", "--config", bad.to_str().unwrap(), "--", "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("cluster.toml") && err.contains("node 0: memory"),
+        "{err}"
+    );
+
+    let remote = dir.join("remote.toml");
+    std::fs::write(&remote, "[[node]]\nhost = \"10.1.2.3\"\nport = 7000\n").unwrap();
+    let o = run(&["run", "--config", remote.to_str().unwrap(), "--", "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("not supported yet"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = run(&["run", "-n", "2", "--", "/no/such/program"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("no such program"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = run(&["run", "-n", "0", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
