@@ -13,7 +13,10 @@ use std::process::Command;
 
 fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("bench path");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 fn compile(compiler: &Path, src: &Path, out: &Path) {
@@ -23,13 +26,25 @@ fn compile(compiler: &Path, src: &Path, out: &Path) {
         .arg(src)
         .status()
         .unwrap_or_else(|e| panic!("{}: {e}", compiler.display()));
-    assert!(status.success(), "{} failed on {}", compiler.display(), src.display());
+    assert!(
+        status.success(),
+        "{} failed on {}",
+        compiler.display(),
+        src.display()
+    );
 }
 
 /// Runs a kernel; returns (its stdout, its kernel seconds).
 fn run(exe: &Path) -> (String, f64) {
-    let out = Command::new(exe).output().unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
-    assert!(out.status.success(), "{} failed: {}", exe.display(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(exe)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        exe.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let secs = stderr
         .lines()
@@ -51,14 +66,20 @@ fn main() {
         .unwrap_or(5);
     let loco_cc = build_dir().join("loco-cc");
     if !loco_cc.exists() {
-        eprintln!("{} is missing: run `cargo build --workspace` (or `just build`) first", loco_cc.display());
+        eprintln!(
+            "{} is missing: run `cargo build --workspace` (or `just build`) first",
+            loco_cc.display()
+        );
         std::process::exit(1);
     }
     let kernels = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
     let work = std::env::temp_dir().join(format!("loco-compiler-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     println!("loco-cc -O2 vs clang-16 -O2, one node, median of {rounds} alternating runs");
-    println!("{:<10} {:>12} {:>12} {:>10}", "kernel", "native s", "loco-cc s", "slowdown");
+    println!(
+        "{:<10} {:>12} {:>12} {:>10}",
+        "kernel", "native s", "loco-cc s", "slowdown"
+    );
     for name in ["triad", "stencil", "hash"] {
         let src = kernels.join(format!("{name}.c"));
         let native = work.join(format!("{name}.native"));
@@ -69,7 +90,10 @@ fn main() {
         for _ in 0..rounds {
             let (out_n, n) = run(&native);
             let (out_l, l) = run(&loco);
-            assert_eq!(out_n, out_l, "{name}: the loco-cc build computed something else");
+            assert_eq!(
+                out_n, out_l,
+                "{name}: the loco-cc build computed something else"
+            );
             tn.push(n);
             tl.push(l);
         }

@@ -101,31 +101,30 @@ fn node(rank: usize, ports: &[u16]) {
             let mut stamp = 0u8;
             let per_page = modified / pages;
             let mut write_time = 0f64;
-            let row = Samples::measure(
-                &format!("release {modified} B over {pages} pages"),
-                0,
-                reps,
-                || {
-                    stamp = stamp.wrapping_add(1) | 1;
-                    let w = Instant::now();
-                    for p in 0..pages {
-                        let addr = release_base + p * PAGE + 8;
-                        let data = vec![stamp; per_page as usize];
-                        // SAFETY: inside node 0's arena; per_page <= 64 bytes.
-                        unsafe {
-                            libc::memcpy(
-                                addr as *mut libc::c_void,
-                                data.as_ptr().cast(),
-                                data.len(),
-                            )
-                        };
-                        if !tracked {
-                            region.mark_dirty(addr, per_page);
-                        }
+            let mut timings = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                stamp = stamp.wrapping_add(1) | 1;
+                // The writes (and, tracked, their write-protect faults) are timed apart.
+                let w = Instant::now();
+                for p in 0..pages {
+                    let addr = release_base + p * PAGE + 8;
+                    let data = vec![stamp; per_page as usize];
+                    // SAFETY: inside node 0's arena; per_page <= 64 bytes.
+                    unsafe {
+                        libc::memcpy(addr as *mut libc::c_void, data.as_ptr().cast(), data.len())
+                    };
+                    if !tracked {
+                        region.mark_dirty(addr, per_page);
                     }
-                    write_time += w.elapsed().as_secs_f64();
-                    region.release()
-                },
+                }
+                write_time += w.elapsed().as_secs_f64();
+                let r = Instant::now();
+                region.release().unwrap();
+                timings.push(r.elapsed());
+            }
+            let row = Samples::from_durations(
+                &format!("release {modified} B over {pages} pages"),
+                &timings,
             );
             let after = region.stats();
             bytes_rows.push((

@@ -86,6 +86,16 @@ impl Samples {
         }
     }
 
+    /// Samples timed by the caller.
+    pub fn from_durations(name: &str, samples: &[Duration]) -> Samples {
+        let mut nanos: Vec<u64> = samples.iter().map(|d| d.as_nanos() as u64).collect();
+        nanos.sort_unstable();
+        Samples {
+            name: name.to_string(),
+            nanos,
+        }
+    }
+
     /// The value below which `p` percent of the samples fall.
     pub fn percentile(&self, p: f64) -> Duration {
         if self.nanos.is_empty() {

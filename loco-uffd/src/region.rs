@@ -850,7 +850,10 @@ impl Inner {
     fn release(&self) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
         let pages: Vec<u32> = self.cached.lock().unwrap().iter().copied().collect();
-        let mut batch = Batch::new(self.layout.nodes);
+        // Pages written by unmarked code: clear the flag, then protect, then
+        // compare, so that a write after the protection faults and flags the
+        // page again. No page can be dropped meanwhile: that needs `consistency`.
+        let mut work: Vec<(usize, bool)> = Vec::new();
         for page in pages {
             let page = page as usize;
             // Pages nobody wrote are skipped without a lock or a bitmap scan.
@@ -858,18 +861,22 @@ impl Inner {
             {
                 continue;
             }
-            let _g = self.lock_page(page);
             if self.state(page).load(Ordering::Acquire) != CACHED {
                 continue;
             }
-            // Clear the flag, then protect, then compare: a write after the
-            // protection faults and flags the page again.
             let diff = self.track && self.written(page).swap(0, Ordering::AcqRel) != 0;
-            if diff {
-                self.uffd
-                    .write_protect(self.page_ptr(page).cast(), self.page_size())
-                    .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
-            }
+            work.push((page, diff));
+        }
+        let mut flagged: Vec<usize> = work.iter().filter(|w| w.1).map(|w| w.0).collect();
+        flagged.sort_unstable();
+        for (first, count) in contiguous(&flagged) {
+            self.uffd
+                .write_protect(self.page_ptr(first).cast(), count * self.page_size())
+                .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+        }
+        let mut batch = Batch::new(self.layout.nodes);
+        for (page, diff) in work {
+            let _g = self.lock_page(page);
             self.collect(page, diff, &mut batch)?;
         }
         let (bytes, runs) = batch.send(&*self.transport, self.data)?;
