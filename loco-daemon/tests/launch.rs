@@ -196,3 +196,43 @@ fn bad_input_is_refused_clearly() {
     assert_eq!(o.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ctrl_c_tears_every_node_down() {
+    let dir = temp_dir("sigint");
+    let script = node_script(&dir, "sleep 60");
+    let mut child = daemon()
+        .args(["run", "-n", "3", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until every node has started.
+    let start = Instant::now();
+    while std::fs::read_dir(&dir).unwrap().count() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nodes did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: sends SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "launcher ignored SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    assert!(
+        text(&o.stderr).contains("interrupted"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_no_node_left(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
