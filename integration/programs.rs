@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             let t = Instant::now();
             match check(src, opt, &work) {
                 Ok(runs) => {
-                    println!("test {test} ... ok ({runs}, {:.1}s)", t.elapsed().as_secs_f64());
+                    println!(
+                        "test {test} ... ok ({runs}, {:.1}s)",
+                        t.elapsed().as_secs_f64()
+                    );
                     passed += 1;
                 }
                 Err(why) => {
@@ -57,7 +60,12 @@ fn main() -> ExitCode {
 
 fn compile(compiler: &Path, src: &Path, opt: &str, out: &Path) -> Result<(), String> {
     let o = run_with_deadline(
-        Command::new(compiler).arg(opt).arg("-g").arg(src).arg("-o").arg(out),
+        Command::new(compiler)
+            .arg(opt)
+            .arg("-g")
+            .arg(src)
+            .arg("-o")
+            .arg(out),
         DEADLINE,
     )?;
     if !o.status.success() {
@@ -105,7 +113,15 @@ fn check(src: &Path, opt: &str, work: &Path) -> Result<String, String> {
     for n in [1, 2, 4] {
         let got = output_of(
             Command::new(&daemon)
-                .args(["run", "-n", &n.to_string(), "--no-prefix", "--timeout", "150", "--"])
+                .args([
+                    "run",
+                    "-n",
+                    &n.to_string(),
+                    "--no-prefix",
+                    "--timeout",
+                    "150",
+                    "--",
+                ])
                 .arg(&loco),
             &format!("loco-daemon run -n {n}"),
         )?;

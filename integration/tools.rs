@@ -12,20 +12,33 @@ use std::time::{Duration, Instant};
 pub fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
-/// A built tool, or a clear reason why the tests cannot run.
+/// A built tool, or a clear reason why the tests cannot run (missing, or
+/// older than the sources of the crates that make up a LOCO build).
 pub fn tool(name: &str) -> Result<PathBuf, String> {
-    let p = build_dir().join(name);
-    if p.exists() {
-        Ok(p)
-    } else {
-        Err(format!(
-            "{} is missing: build the workspace first (`cargo build --workspace` or `just build`)",
-            p.display()
-        ))
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources: Vec<PathBuf> = [
+        "loco-pass",
+        "loco-omp",
+        "loco-uffd",
+        "loco-rdma",
+        "loco-daemon",
+    ]
+    .iter()
+    .map(|c| root.join(c).join("src"))
+    .collect();
+    let dir = build_dir();
+    for artifact in [name, "libloco.so", "libloco_pass.so"] {
+        if let Some(why) = loco_testkit::stale_artifact(&dir.join(artifact), &sources) {
+            return Err(why);
+        }
     }
+    Ok(dir.join(name))
 }
 
 /// Runs a command with a deadline; kills it (and says so) if it overruns.

@@ -421,3 +421,41 @@ pub mod suite {
         }
     }
 }
+
+/// Why a built artifact that a test runs (a cdylib cargo test does not
+/// rebuild, a driver binary) cannot be trusted, if it cannot: missing, or
+/// older than a source file under one of `sources` (directories).
+pub fn stale_artifact(
+    artifact: &std::path::Path,
+    sources: &[std::path::PathBuf],
+) -> Option<String> {
+    fn newest(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+        let mut best = None;
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let p = entry.path();
+            let t = if p.is_dir() {
+                newest(&p)
+            } else {
+                entry.metadata().ok().and_then(|m| m.modified().ok())
+            };
+            best = best.max(t);
+        }
+        best
+    }
+    let built = match std::fs::metadata(artifact).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(_) => {
+            return Some(format!(
+                "{} is missing: run `cargo build --workspace` (or `just build`)",
+                artifact.display()
+            ))
+        }
+    };
+    let source = sources.iter().filter_map(|d| newest(d)).max()?;
+    (source > built).then(|| {
+        format!(
+            "{} is older than its sources: run `cargo build --workspace` (or `just build`) first",
+            artifact.display()
+        )
+    })
+}
