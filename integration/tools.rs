@@ -18,22 +18,26 @@ pub fn build_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// A built tool, or a clear reason why the tests cannot run (missing, or
-/// older than the sources of the crates that make up a LOCO build).
+/// The crates each artifact the tests use is built from.
+fn made_from(artifact: &str) -> &'static [&'static str] {
+    match artifact {
+        "libloco.so" => &["loco-omp", "loco-uffd", "loco-rdma", "loco-cluster"],
+        "loco-daemon" => &["loco-daemon", "loco-cluster"],
+        _ => &["loco-pass"], // the plugin and the drivers
+    }
+}
+
+/// A built tool, or a clear reason why the tests cannot run: missing, or
+/// older than its sources (cargo test does not rebuild cdylibs or other
+/// packages' binaries).
 pub fn tool(name: &str) -> Result<PathBuf, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let sources: Vec<PathBuf> = [
-        "loco-pass",
-        "loco-omp",
-        "loco-uffd",
-        "loco-rdma",
-        "loco-daemon",
-    ]
-    .iter()
-    .map(|c| root.join(c).join("src"))
-    .collect();
     let dir = build_dir();
     for artifact in [name, "libloco.so", "libloco_pass.so"] {
+        let sources: Vec<PathBuf> = made_from(artifact)
+            .iter()
+            .map(|c| root.join(c).join("src"))
+            .collect();
         if let Some(why) = loco_testkit::stale_artifact(&dir.join(artifact), &sources) {
             return Err(why);
         }

@@ -228,6 +228,7 @@ fn supervise(
     let mut why_killed: Option<String> = None;
     loop {
         let mut running = 0;
+        let mut failed_now: Vec<(usize, ExitStatus)> = Vec::new();
         for node in &mut nodes.0 {
             if node.status.is_some() {
                 continue;
@@ -235,14 +236,20 @@ fn supervise(
             match node.child.try_wait() {
                 Ok(Some(status)) => {
                     node.status = Some(status);
-                    if !status.success() && first_failure.is_none() {
-                        first_failure = Some((node.rank, status));
-                        give_up_at = Some(Instant::now() + GRACE);
+                    if !status.success() {
+                        failed_now.push((node.rank, status));
                     }
                 }
                 Ok(None) => running += 1,
                 Err(e) => return Err(format!("cannot wait for node {}: {e}", node.rank)),
             }
+        }
+        // Nodes found dead in the same sweep: a node killed by a signal is
+        // the cause more likely than nodes that exited reporting its death.
+        failed_now.sort_by_key(|(rank, status)| (status.signal().is_none(), *rank));
+        if let (None, Some(&first)) = (first_failure, failed_now.first()) {
+            first_failure = Some(first);
+            give_up_at = Some(Instant::now() + GRACE);
         }
         if running == 0 {
             break;

@@ -159,7 +159,15 @@ pub trait Transport: Send + Sync {
     /// not count this node's exit as a crash. Call once every node is done
     /// (after a final barrier); further operations fail.
     fn shutdown(&self);
+
+    /// Has `hook` called (from a transport thread) with the node and the
+    /// reason as soon as any other node is known to have died, so that a
+    /// node with nothing to ask of the dead one still learns of it.
+    fn on_node_failure(&self, hook: FailureHook);
 }
+
+/// See [`Transport::on_node_failure`].
+pub type FailureHook = Box<dyn Fn(NodeId, &str) + Send + Sync>;
 
 /// Starts the backend cluster.toml names and joins the cluster as node `rank`.
 /// Returns once every node is reachable and agrees on the configuration.

@@ -485,6 +485,13 @@ fn node_disappears(c: &Ctx) -> Check {
     let t = c.join()?;
     let (mem, id) = region(&*t, 4096)?;
     let victim = c.n - 1;
+    let reported: Arc<std::sync::Mutex<Option<NodeId>>> = Arc::default();
+    {
+        let reported = reported.clone();
+        t.on_node_failure(Box::new(move |node, _| {
+            *reported.lock().unwrap() = Some(node)
+        }));
+    }
     ok(t.barrier(), "barrier before the kill")?;
     if c.rank == victim {
         // Dies as a crash would: no goodbye, the kernel closes our sockets.

@@ -496,6 +496,19 @@ impl Transport for TcpTransport {
     fn shutdown(&self) {
         self.close(true);
     }
+
+    fn on_node_failure(&self, hook: crate::FailureHook) {
+        *self.node.failure_hook.lock().unwrap() = Some(hook);
+        // A node that died before the hook was set is reported now.
+        let dead: Vec<(NodeId, String)> = (0..self.node.nodes)
+            .filter_map(|n| self.node.dead_reason(n).map(|w| (n, w)))
+            .collect();
+        if let Some(hook) = &*self.node.failure_hook.lock().unwrap() {
+            for (n, why) in dead {
+                hook(n, &why);
+            }
+        }
+    }
 }
 
 impl TcpTransport {

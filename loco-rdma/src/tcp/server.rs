@@ -33,6 +33,7 @@ pub(crate) struct NodeState {
     /// (node 0 answers the final barrier after its own caller has moved on).
     in_flight: Mutex<usize>,
     answered: Condvar,
+    pub failure_hook: Mutex<Option<crate::FailureHook>>,
 }
 
 impl NodeState {
@@ -48,6 +49,7 @@ impl NodeState {
             closing: AtomicBool::new(false),
             in_flight: Mutex::new(0),
             answered: Condvar::new(),
+            failure_hook: Mutex::new(None),
         }
     }
 
@@ -90,11 +92,19 @@ impl NodeState {
         if self.closing.load(Ordering::Acquire) {
             return;
         }
-        let mut dead = self.dead.lock().unwrap();
-        if dead[node].is_none() {
-            dead[node] = Some(why.clone());
+        let first = {
+            let mut dead = self.dead.lock().unwrap();
+            let first = dead[node].is_none();
+            if first {
+                dead[node] = Some(why.clone());
+            }
+            first
+        };
+        if first {
+            if let Some(hook) = &*self.failure_hook.lock().unwrap() {
+                hook(node, &why);
+            }
         }
-        drop(dead);
         self.barrier.fail(node, why);
     }
 }

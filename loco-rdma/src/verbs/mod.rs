@@ -859,6 +859,11 @@ impl Transport for VerbsTransport {
         self.closed.store(true, Ordering::Release);
         self.control.shutdown();
     }
+
+    fn on_node_failure(&self, hook: crate::FailureHook) {
+        // Node deaths are seen by the tcp control plane's liveness connections.
+        self.control.on_node_failure(hook);
+    }
 }
 
 impl Drop for VerbsTransport {

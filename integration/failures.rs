@@ -1,0 +1,115 @@
+//! What a user sees when a node of a LOCO program dies mid-run: the run
+//! ends within seconds, the launcher names the node and how it died, the
+//! surviving nodes say which node failed, and no process is left behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loco_integration::tool;
+
+/// Pids of this run's node processes, by rank (found through their environment).
+fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let vars: Vec<String> = env
+            .split(|&b| b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        if !vars
+            .iter()
+            .any(|v| v == &format!("LOCO_CLUSTER={cluster_file}"))
+        {
+            continue;
+        }
+        if let Some(rank) = vars.iter().find_map(|v| v.strip_prefix("LOCO_RANK=")) {
+            found.push((rank.parse().unwrap(), pid));
+        }
+    }
+    found
+}
+
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
+    !matches!(state, None | Some("Z"))
+}
+
+#[test]
+fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
+    let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
+    let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
+    let work = std::env::temp_dir().join(format!("loco-failures-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let exe = work.join("walker");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("failures/walker.c");
+    assert!(Command::new(&cc)
+        .arg("-O2")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .unwrap()
+        .success());
+
+    let mut run = Command::new(&daemon)
+        .args(["run", "-n", "4", "--timeout", "120", "--"])
+        .arg(&exe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cluster_file = format!(
+        "{}/loco-run-{}/cluster.toml",
+        std::env::temp_dir().display(),
+        run.id()
+    );
+    let mut out = BufReader::new(run.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("walking"), "unexpected first line {line:?}");
+    let pids = node_pids(&cluster_file);
+    assert_eq!(pids.len(), 4, "found nodes {pids:?}");
+    let victim = pids.iter().find(|(rank, _)| *rank == 2).unwrap().1;
+    // SAFETY: kill(2) on a node process this test's launcher started.
+    unsafe { libc::kill(victim, libc::SIGKILL) };
+    let killed_at = Instant::now();
+    while run.try_wait().unwrap().is_none() {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "the run did not end after a node died"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ended_after = killed_at.elapsed();
+    let status = run.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("node 2 was killed by signal 9 (SIGKILL)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("node 2 has failed"),
+        "the survivors did not say which node failed:\n{err}"
+    );
+    assert!(
+        ended_after < Duration::from_secs(10),
+        "took {ended_after:?}"
+    );
+    for (rank, pid) in pids {
+        assert!(!alive(pid), "node {rank} (pid {pid}) is still running");
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
