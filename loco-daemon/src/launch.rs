@@ -18,6 +18,7 @@ pub struct Plan {
     pub nodes: Option<usize>,
     pub config: Option<PathBuf>,
     pub stats: bool,
+    pub stats_json: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub prefix: bool,
     pub program: Vec<String>,
@@ -171,9 +172,30 @@ pub fn run(plan: Plan) -> Result<u8, String> {
     let cluster_file = dir.join("cluster.toml");
     std::fs::write(&cluster_file, config.to_toml())
         .map_err(|e| format!("{}: {e}", cluster_file.display()))?;
-    let result = supervise(&plan, &config, &program, &cluster_file);
+    let result = supervise(&plan, &config, &program, &cluster_file, &dir.join("stats"));
+    if let (Some(out), Ok(_)) = (&plan.stats_json, &result) {
+        gather_stats(&dir.join("stats"), config.num_nodes(), out)?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Writes the nodes' statistics files as one JSON document; a node that
+/// wrote none (it died) appears as null.
+fn gather_stats(prefix: &Path, nodes: usize, out: &Path) -> Result<(), String> {
+    let parts: Vec<String> = (0..nodes)
+        .map(|k| {
+            let file = format!("{}.node{k}", prefix.display());
+            std::fs::read_to_string(file)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "null".into())
+        })
+        .collect();
+    std::fs::write(
+        out,
+        format!("{{\"nodes\": [\n  {}\n]}}\n", parts.join(",\n  ")),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
 fn supervise(
@@ -181,6 +203,7 @@ fn supervise(
     config: &ClusterConfig,
     program: &Path,
     cluster_file: &Path,
+    stats_prefix: &Path,
 ) -> Result<u8, String> {
     // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
     unsafe {
@@ -204,6 +227,9 @@ fn supervise(
             .process_group(0);
         if plan.stats {
             cmd.env("LOCO_STATS", "1");
+        }
+        if plan.stats_json.is_some() {
+            cmd.env("LOCO_STATS_JSON", stats_prefix);
         }
         let mut child = cmd
             .spawn()

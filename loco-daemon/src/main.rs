@@ -42,6 +42,9 @@ enum Command {
         /// Print each node's statistics at exit (same as LOCO_STATS=1).
         #[arg(long)]
         stats: bool,
+        /// Also write every node's statistics to FILE as JSON.
+        #[arg(long, value_name = "FILE")]
+        stats_json: Option<PathBuf>,
         /// Kill the run if it takes longer than this many seconds.
         #[arg(long)]
         timeout: Option<u64>,
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
             nodes,
             config,
             stats,
+            stats_json,
             timeout,
             no_prefix,
             program,
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
                 nodes,
                 config,
                 stats,
+                stats_json,
                 timeout: timeout.map(Duration::from_secs),
                 prefix: !no_prefix,
                 program,

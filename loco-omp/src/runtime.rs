@@ -161,36 +161,93 @@ extern "C" fn on_exit() {
     }
 }
 
-/// With LOCO_STATS=1, one block per node on stderr at exit.
-fn report_stats(rt: &Runtime) {
-    if std::env::var("LOCO_STATS").map_or(true, |v| v == "0") {
-        return;
-    }
+/// This node's counters, as (name, value) pairs.
+fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
     let r = rt.region().stats();
     let h = rt.heap.stats();
     let t = rt.transport.stats();
+    vec![
+        ("page_faults_remote", r.remote_faults),
+        ("page_faults_home", r.home_faults),
+        ("bytes_fetched", r.bytes_fetched),
+        ("fault_ns", r.fault_ns),
+        ("write_protect_faults", r.write_faults),
+        ("releases", r.releases),
+        ("bytes_released", r.bytes_released),
+        ("runs_released", r.runs_released),
+        ("release_ns", r.release_ns),
+        ("acquires", r.acquires),
+        ("pages_invalidated", r.pages_invalidated),
+        ("acquire_ns", r.acquire_ns),
+        ("pages_diffed", r.pages_diffed),
+        ("evictions", r.evictions),
+        ("allocations", h.allocations),
+        ("frees", h.frees),
+        ("arena_bytes", h.arena_bytes),
+        ("net_reads", t.reads),
+        ("net_bytes_read", t.bytes_read),
+        ("net_writes", t.writes),
+        ("net_scatters", t.scatters),
+        ("net_bytes_written", t.bytes_written),
+        ("net_atomics", t.atomics),
+        ("net_barriers", t.barriers),
+    ]
+}
+
+/// With LOCO_STATS=1, one block per node on stderr at exit; with
+/// LOCO_STATS_JSON=PATH, the same as JSON in PATH.node<rank> (loco-daemon
+/// --stats-json gathers them).
+fn report_stats(rt: &Runtime) {
+    let fields = stats_fields(rt);
+    if let Ok(path) = std::env::var("LOCO_STATS_JSON") {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect();
+        let json = format!("{{\"node\": {}, {}}}\n", rt.rank, body.join(", "));
+        let file = format!("{path}.node{}", rt.rank);
+        if let Err(e) = std::fs::write(&file, json) {
+            eprintln!(
+                "loco: node {}: cannot write statistics to {file}: {e}",
+                rt.rank
+            );
+        }
+    }
+    if std::env::var("LOCO_STATS").map_or(true, |v| v == "0") {
+        return;
+    }
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    let ms = |name: &str| get(name) as f64 / 1e6;
     eprintln!(
-        "loco: node {} stats: page faults {} remote + {} home ({} fetched), write-protect faults {}, \
-         releases {} ({} in {} runs), acquires {} ({} pages dropped, {} evicted), \
-         allocations {} frees {} (arena {}), network: {} reads {} writes {} scatters {} atomics {} barriers",
+        "loco: node {} stats: page faults {} remote ({}, {:.1} ms) + {} home; write-protect faults {}; \
+         releases {} ({} in {} runs, {:.1} ms); acquires {} ({} pages dropped, {:.1} ms); evictions {}; \
+         heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers",
         rt.rank,
-        r.remote_faults,
-        r.home_faults,
-        ByteSize(r.bytes_fetched),
-        r.write_faults,
-        r.releases,
-        ByteSize(r.bytes_released),
-        r.runs_released,
-        r.acquires,
-        r.pages_invalidated,
-        r.evictions,
-        h.allocations,
-        h.frees,
-        ByteSize(h.arena_bytes),
-        t.reads,
-        t.writes,
-        t.scatters,
-        t.atomics,
-        t.barriers,
+        get("page_faults_remote"),
+        ByteSize(get("bytes_fetched")),
+        ms("fault_ns"),
+        get("page_faults_home"),
+        get("write_protect_faults"),
+        get("releases"),
+        ByteSize(get("bytes_released")),
+        get("runs_released"),
+        ms("release_ns"),
+        get("acquires"),
+        get("pages_invalidated"),
+        ms("acquire_ns"),
+        get("evictions"),
+        get("allocations"),
+        get("frees"),
+        ByteSize(get("arena_bytes")),
+        get("net_reads"),
+        get("net_writes"),
+        get("net_scatters"),
+        get("net_atomics"),
+        get("net_barriers"),
     );
 }

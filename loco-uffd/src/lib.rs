@@ -63,4 +63,10 @@ pub struct RegionStats {
     pub pages_diffed: u64,
     pub pages_invalidated: u64,
     pub evictions: u64,
+    /// Time spent fetching and installing remote pages, in nanoseconds.
+    pub fault_ns: u64,
+    /// Time spent in releases and acquires (including the time waiting for
+    /// another thread's), in nanoseconds.
+    pub release_ns: u64,
+    pub acquire_ns: u64,
 }

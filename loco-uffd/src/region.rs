@@ -125,6 +125,9 @@ struct Counters {
     pages_diffed: AtomicU64,
     pages_invalidated: AtomicU64,
     evictions: AtomicU64,
+    fault_ns: AtomicU64,
+    release_ns: AtomicU64,
+    acquire_ns: AtomicU64,
 }
 
 impl SharedRegion {
@@ -318,24 +321,36 @@ impl SharedRegion {
 
     /// Sends every byte this node wrote since its last release home.
     pub fn release(&self) -> Result<(), HeapError> {
-        self.inner.release()
+        let t = std::time::Instant::now();
+        let r = self.inner.release();
+        self.inner
+            .stats
+            .release_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
     }
 
     /// Drops cached copies of other nodes' pages (after sending their
     /// modifications home), so later reads see every release that happened
     /// before this acquire.
     pub fn acquire(&self) -> Result<(), HeapError> {
-        self.inner.acquire()
+        let t = std::time::Instant::now();
+        let r = self.inner.acquire();
+        self.inner
+            .stats
+            .acquire_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
     }
 
     /// Release, global barrier, acquire: what an OpenMP barrier needs.
     pub fn barrier(&self) -> Result<(), HeapError> {
-        self.inner.release()?;
+        self.release()?;
         self.inner
             .transport
             .barrier()
             .map_err(HeapError::Transport)?;
-        self.inner.acquire()
+        self.acquire()
     }
 
     /// Atomically replaces the `size`-byte value at `addr` (1, 2, 4 or 8
@@ -432,6 +447,9 @@ impl SharedRegion {
             pages_diffed: l(&c.pages_diffed),
             pages_invalidated: l(&c.pages_invalidated),
             evictions: l(&c.evictions),
+            fault_ns: l(&c.fault_ns),
+            release_ns: l(&c.release_ns),
+            acquire_ns: l(&c.acquire_ns),
         }
     }
 }
@@ -691,7 +709,12 @@ impl Inner {
                         .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                     {
-                        return self.fetch_and_install(page);
+                        let t = std::time::Instant::now();
+                        let r = self.fetch_and_install(page);
+                        self.stats
+                            .fault_ns
+                            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        return r;
                     }
                 }
                 // Installing the page wakes every thread waiting on it.

@@ -1,0 +1,74 @@
+//! `loco-daemon run --stats --stats-json` on a real program: every node
+//! reports, on stderr and in one JSON file, and the numbers say what the
+//! program did (node 0 allocated and faulted in pages homed elsewhere).
+
+use std::path::Path;
+use std::process::Command;
+
+use loco_integration::tool;
+
+#[test]
+fn statistics_reach_the_terminal_and_the_json_file() {
+    let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
+    let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
+    let work = std::env::temp_dir().join(format!("loco-stats-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let exe = work.join("list");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/linked_list.c");
+    assert!(Command::new(&cc)
+        .arg("-O2")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .unwrap()
+        .success());
+    let json = work.join("stats.json");
+    let out = Command::new(&daemon)
+        .args([
+            "run",
+            "-n",
+            "3",
+            "--timeout",
+            "120",
+            "--stats",
+            "--stats-json",
+        ])
+        .arg(&json)
+        .arg("--")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for k in 0..3 {
+        assert!(
+            err.contains(&format!("[node {k}] loco: node {k} stats: page faults")),
+            "{err}"
+        );
+    }
+    let text = std::fs::read_to_string(&json).unwrap();
+    let nodes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("{\"node\""))
+        .collect();
+    assert_eq!(nodes.len(), 3, "{text}");
+    let field = |line: &str, name: &str| -> u64 {
+        let at = line
+            .find(&format!("\"{name}\": "))
+            .unwrap_or_else(|| panic!("{name} missing in {line}"));
+        line[at + name.len() + 4..]
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(field(nodes[0], "node"), 0);
+    assert!(field(nodes[0], "allocations") >= 200_000, "{}", nodes[0]);
+    assert!(field(nodes[0], "page_faults_remote") > 0, "{}", nodes[0]);
+    assert!(field(nodes[1], "page_faults_home") > 0, "{}", nodes[1]);
+    assert_eq!(field(nodes[2], "allocations"), 0);
+    std::fs::remove_dir_all(&work).unwrap();
+}
