@@ -113,3 +113,51 @@ fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
     }
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+#[test]
+fn nodes_running_different_programs_are_refused() {
+    let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
+    let work = std::env::temp_dir().join(format!("loco-mismatch-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let (a, b) = (work.join("a"), work.join("b"));
+    assert!(Command::new(&cc)
+        .arg(programs.join("tree.c"))
+        .arg("-o")
+        .arg(&a)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new(&cc)
+        .arg(programs.join("linked_list.c"))
+        .arg("-o")
+        .arg(&b)
+        .status()
+        .unwrap()
+        .success());
+    let ports = loco_testkit::free_ports(2);
+    let cluster = work.join("cluster.toml");
+    std::fs::write(
+        &cluster,
+        format!(
+            "[[node]]\nhost = \"127.0.0.1\"\nport = {}\n\n[[node]]\nhost = \"127.0.0.1\"\nport = {}\n",
+            ports[0], ports[1]
+        ),
+    )
+    .unwrap();
+    let outcomes = loco_testkit::run_nodes(2, Duration::from_secs(60), |rank| {
+        let mut c = Command::new(if rank == 0 { &a } else { &b });
+        c.env("LOCO_RANK", rank.to_string())
+            .env("LOCO_CLUSTER", &cluster);
+        c
+    });
+    for o in &outcomes {
+        assert!(!o.timed_out() && !o.success(), "{}", o.describe());
+        assert!(
+            o.stderr.contains("runs a different program than node 0"),
+            "{}",
+            o.describe()
+        );
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}

@@ -104,6 +104,13 @@ fn start() -> Result<Runtime, String> {
     debug_assert_eq!(ABI_REGION_BASE, DEFAULT_REGION_BASE);
     let transport =
         loco_rdma::connect(&config, rank).map_err(|e| format!("joining the cluster: {e}"))?;
+    // A dead node takes its share of the shared memory with it: the run
+    // cannot go on, so every node ends at once, saying which node failed,
+    // even one that had nothing to ask of the dead node.
+    transport.on_node_failure(Box::new(|node, why| {
+        fatal(&format!("node {node} has failed: {why}"))
+    }));
+    check_same_program(&*transport, rank, config.num_nodes())?;
     let options = RegionOptions {
         // Writes by code loco-cc did not compile (prebuilt libraries) are found
         // by write-protecting cached pages, unless the user says none happen.
@@ -119,6 +126,60 @@ fn start() -> Result<Runtime, String> {
         rank,
         nodes: config.num_nodes(),
     })
+}
+
+/// A hash of this process's executable (FNV-1a over the file).
+fn program_hash() -> Result<u64, String> {
+    let bytes =
+        std::fs::read("/proc/self/exe").map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
+    Ok(bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    }))
+}
+
+/// Every node must run the same binary: code addresses, the layout of
+/// globals and the runtime's expectations all depend on it. Each node puts
+/// its executable's hash in a slot at node 0 and compares them all.
+fn check_same_program(transport: &dyn Transport, rank: usize, nodes: usize) -> Result<(), String> {
+    let slots = Arc::new(
+        loco_rdma::MemoryRegion::anonymous(if rank == 0 { 8 * nodes } else { 8 })
+            .map_err(|e| format!("program check: {e}"))?,
+    );
+    let id = transport
+        .register(slots)
+        .map_err(|e| format!("program check: {e}"))?;
+    let mine = program_hash()?;
+    transport
+        .write(0, id, 8 * rank as u64, &mine.to_le_bytes())
+        .map_err(|e| format!("program check: {e}"))?;
+    transport
+        .barrier()
+        .map_err(|e| format!("program check: {e}"))?;
+    let mut all = vec![0u8; 8 * nodes];
+    transport
+        .read(0, id, 0, &mut all)
+        .map_err(|e| format!("program check: {e}"))?;
+    let hashes: Vec<u64> = all
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    // Nobody leaves before everyone has compared, so every node can say why.
+    transport
+        .barrier()
+        .map_err(|e| format!("program check: {e}"))?;
+    match hashes.iter().position(|&h| h != hashes[0]) {
+        None => Ok(()),
+        Some(other) => {
+            // Leave in order (answers sent, goodbyes said), so that the other
+            // nodes report the mismatch too, not this node's departure.
+            transport.shutdown();
+            Err(format!(
+            "node {other} runs a different program than node 0 (executable hashes {:#x} and {:#x}): \
+             every node must run the same binary",
+            hashes[other], hashes[0]
+            ))
+        }
+    }
 }
 
 /// Runs before `main` (from .init_array): joins the cluster; nodes other
