@@ -52,6 +52,10 @@ fn node(rank: usize, ports: &[u16]) {
     let raw = t.register(raw_mem).unwrap();
     let options = RegionOptions {
         track_uninstrumented: tracked,
+        linger_us: std::env::var("LOCO_LINGER_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         ..RegionOptions::default()
     };
     let region = SharedRegion::new(&config, t.clone(), options).unwrap();

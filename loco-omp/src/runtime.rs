@@ -115,6 +115,11 @@ fn start() -> Result<Runtime, String> {
         // Writes by code loco-cc did not compile (prebuilt libraries) are found
         // by write-protecting cached pages, unless the user says none happen.
         track_uninstrumented: std::env::var("LOCO_TRACK").map_or(true, |v| v != "0"),
+        // Fault threads may stay awake between faults (LOCO_LINGER_US), trading CPU for latency.
+        linger_us: std::env::var("LOCO_LINGER_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         ..RegionOptions::default()
     };
     let region =

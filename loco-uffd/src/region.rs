@@ -64,6 +64,9 @@ pub struct RegionOptions {
     pub track_uninstrumented: bool,
     /// Threads reading the userfaultfd (each resolves its faults itself).
     pub fault_threads: usize,
+    /// Microseconds a fault thread stays awake looking for the next fault
+    /// (0: sleep at once). Costs CPU while faults keep coming; saves a wake-up each.
+    pub linger_us: u64,
 }
 
 impl Default for RegionOptions {
@@ -71,6 +74,7 @@ impl Default for RegionOptions {
         RegionOptions {
             track_uninstrumented: true,
             fault_threads: 2,
+            linger_us: 0,
         }
     }
 }
@@ -110,6 +114,8 @@ struct Inner {
     stopping: AtomicBool,
     wakeup: Wakeup,
     stats: Counters,
+    /// How long a fault thread keeps looking for the next fault before sleeping.
+    linger_us: u64,
 }
 
 #[derive(Default)]
@@ -256,6 +262,7 @@ impl SharedRegion {
             stopping: AtomicBool::new(false),
             wakeup: Wakeup::new().map_err(|e| HeapError::Userfaultfd(format!("eventfd: {e}")))?,
             stats: Counters::default(),
+            linger_us: options.linger_us,
         });
         let _ = this.set(Arc::downgrade(&inner));
         let mut threads = Vec::new();
@@ -650,15 +657,22 @@ impl Inner {
 
     fn fault_loop(self: Arc<Self>) {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&self.uffd);
+        // After a fault, look for the next one for a short while before
+        // sleeping: faults come in runs (a loop walking remote pages), and a
+        // handler that is awake saves the wake-up that dominates their cost.
+        let linger = Duration::from_micros(self.linger_us);
+        let mut last_event = std::time::Instant::now() - linger;
         loop {
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            match sys::poll2(fd, self.wakeup.fd()) {
-                Ok((_, true)) => return,
-                Ok((false, false)) => continue,
-                Ok((true, false)) => {}
-                Err(e) => self.fatal(&format!("poll on userfaultfd failed: {e}")),
+            if last_event.elapsed() >= linger {
+                match sys::poll2(fd, self.wakeup.fd()) {
+                    Ok((_, true)) => return,
+                    Ok((false, false)) => continue,
+                    Ok((true, false)) => {}
+                    Err(e) => self.fatal(&format!("poll on userfaultfd failed: {e}")),
+                }
             }
             match self.uffd.read_event() {
                 Ok(Some(Event::Pagefault { kind, addr, .. })) => {
@@ -671,9 +685,11 @@ impl Inner {
                     if let Err(e) = outcome {
                         self.fatal(&format!("cannot resolve the page fault at {addr:p}: {e}"));
                     }
+                    last_event = std::time::Instant::now();
                 }
-                // Another handler took the event, or an event we did not ask for.
-                Ok(_) => {}
+                // Nothing yet (while lingering), another handler took the
+                // event, or an event we did not ask for.
+                Ok(_) => std::hint::spin_loop(),
                 Err(e) => self.fatal(&format!("reading userfaultfd failed: {e}")),
             }
         }
