@@ -1,18 +1,20 @@
-//! The rewrite itself (see loco-pass/ABI.md for the contract with libloco).
+//! The rewrite itself. loco-pass/ABI.md is the contract with libloco; the
+//! comments here say how, that document says what.
 
-use llvm_sys::{
-    LLVMAtomicOrdering, LLVMAtomicRMWBinOp, LLVMIntPredicate, LLVMOpcode, LLVMTypeKind,
-};
+use llvm_sys::{LLVMAtomicOrdering, LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
 
 use crate::ir::{Ir, Type, Value};
 
-/// Start of the shared window and its size (loco-pass/ABI.md).
+/// Start of the shared window and its size (ABI.md).
 pub const REGION_BASE: u64 = 0x4000_0000_0000;
 pub const REGION_SPAN: u64 = 1 << 44;
-/// Marks a module as rewritten, so that running the pass twice changes nothing.
-const DONE: &str = "loco.instrumented";
 
-/// Heap functions whose declarations get the `loco_` prefix.
+/// Named metadata marking a module as rewritten, so that running the pass
+/// again (a second `loco` in a pipeline, or `opt` on loco-cc's output)
+/// changes nothing.
+pub const MARKER: &str = "loco.instrumented";
+
+/// Heap functions whose declarations get the `loco_` prefix (ABI.md).
 const HEAP_FUNCTIONS: &[&str] = &[
     "malloc",
     "calloc",
@@ -48,7 +50,7 @@ const HEAP_FUNCTIONS: &[&str] = &[
 ];
 
 /// libc functions that write through a pointer, and how many of their
-/// leading arguments their `loco_after_` hook takes.
+/// leading arguments their `loco_after_NAME` hook takes (ABI.md).
 const KNOWN_WRITERS: &[(&str, usize)] = &[
     ("memcpy", 3),
     ("memmove", 3),
@@ -72,8 +74,15 @@ const KNOWN_WRITERS: &[(&str, usize)] = &[
     ("getdelim", 2),
 ];
 
-/// What the pass did to a module, for tests and `LOCO_PASS_VERBOSE`.
-#[derive(Debug, Default, Clone, Copy)]
+/// `atomicrmw` operations by LLVM's name, numbered as LLVM's AtomicRMWBinOp
+/// (ABI.md). uinc_wrap and udec_wrap (new in LLVM 16) are not in the ABI.
+const RMW_OPERATIONS: &[&str] = &[
+    "xchg", "add", "sub", "and", "nand", "or", "xor", "max", "min", "umax", "umin", "fadd", "fsub",
+    "fmax", "fmin",
+];
+
+/// What the pass did to a module (printed with `LOCO_PASS_VERBOSE=1`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub renamed: usize,
     pub stores: usize,
@@ -84,406 +93,579 @@ pub struct Summary {
     pub warnings: usize,
 }
 
+/// Rewrites the module, once: a module that carries the marker is left alone.
 pub fn run(ir: &Ir) -> Summary {
-    let mut s = Summary::default();
-    if ir.named_metadata_exists(DONE) {
-        return s;
+    let mut summary = Summary::default();
+    if ir.has_named_metadata(MARKER) {
+        return summary;
     }
-    ir.add_named_metadata(DONE);
-    rename_heap_functions(ir, &mut s);
+    ir.add_named_metadata(MARKER);
+    rename_heap_functions(ir, &mut summary);
     for f in ir.functions() {
-        if ir.is_declaration(f) {
-            continue;
+        if !ir.is_declaration(f) {
+            instrument_function(ir, f, &mut summary);
         }
-        instrument_function(ir, f, &mut s);
     }
-    s
+    summary
 }
 
-fn warn(ir: &Ir, at: Value, s: &mut Summary, what: &str) {
-    let place = ir
-        .location(at)
-        .unwrap_or_else(|| "<no debug location>".into());
+/// Prints a compile-time warning naming where in the source `at` is.
+fn warn(ir: &Ir, at: Value, summary: &mut Summary, what: &str) {
+    let place = ir.source_location(at).unwrap_or_else(|| {
+        let function = ir.name(ir.function_of(at));
+        format!("{}: in {function}", ir.source_file_name())
+    });
     eprintln!("loco-pass: warning: {place}: {what}");
-    s.warnings += 1;
+    summary.warnings += 1;
 }
 
-fn rename_heap_functions(ir: &Ir, s: &mut Summary) {
+fn rename_heap_functions(ir: &Ir, summary: &mut Summary) {
     for name in HEAP_FUNCTIONS {
         let Some(f) = ir.function(name) else { continue };
         if !ir.is_declaration(f) {
             continue; // the program defines its own: leave it alone
         }
-        let target = format!("loco_{name}");
-        match ir.function(&target) {
+        let renamed = format!("loco_{name}");
+        match ir.function(&renamed) {
+            // Both names declared (a program calling loco_malloc itself):
+            // one declaration is enough.
             Some(existing) => {
                 ir.replace_all_uses(f, existing);
                 ir.delete_function(f);
             }
-            None => ir.rename(f, &target),
+            None => ir.rename(f, &renamed),
         }
-        s.renamed += 1;
+        summary.renamed += 1;
     }
 }
 
-/// Whether a store through `ptr` provably cannot reach the shared region.
-fn provably_private(ir: &Ir, ptr: Value) -> bool {
-    let base = ir.underlying_object(ptr);
-    ir.is_alloca(base) || ir.is_global_variable(base)
+/// Whether a pointer provably points into the stack or a global variable:
+/// every object it may be based on (through GEPs, casts, phis, selects, up
+/// to a small budget) is an `alloca` or a global variable.
+fn provably_private(ir: &Ir, pointer: Value) -> bool {
+    const BUDGET: usize = 16;
+    let mut seen = Vec::new();
+    let mut pending = vec![pointer];
+    while let Some(v) = pending.pop() {
+        let base = ir.strip_pointer_offsets(v);
+        if seen.contains(&base) {
+            continue;
+        }
+        if seen.len() == BUDGET {
+            return false;
+        }
+        seen.push(base);
+        if ir.is_alloca(base) || ir.is_global_variable(base) {
+            continue;
+        }
+        match ir.pointer_sources(base) {
+            Some(sources) => pending.extend(sources),
+            None => return false,
+        }
+    }
+    true
 }
 
-fn instrument_function(ir: &Ir, f: Value, s: &mut Summary) {
-    let splittable = !ir.function_has_indirect_branches(f);
-    // Collected first, since the rewrites split blocks. Only the kinds acted
-    // on: splitting rebuilds (erases) phis, so a phi handle would dangle.
-    let work: Vec<Value> = ir
+/// Whether writes through `pointer` need no marking: the shared region is
+/// in address space 0, and the stack and globals are never in it.
+fn needs_no_marking(ir: &Ir, pointer: Value) -> bool {
+    ir.address_space(pointer) != 0 || provably_private(ir, pointer)
+}
+
+fn instrument_function(ir: &Ir, f: Value, summary: &mut Summary) {
+    // Splitting after a store moves the rest of its block (Ir::split_after),
+    // which is sound with indirectbr too; but functions with a computed
+    // goto are rare enough to take the simplest path: a call per store.
+    let indirect_branch = ir
         .blocks(f)
         .into_iter()
         .flat_map(|b| ir.instructions(b))
-        .filter(|&i| {
-            matches!(
-                ir.opcode(i),
-                LLVMOpcode::LLVMStore
-                    | LLVMOpcode::LLVMLoad
-                    | LLVMOpcode::LLVMAtomicRMW
-                    | LLVMOpcode::LLVMAtomicCmpXchg
-                    | LLVMOpcode::LLVMCall
-            )
-        })
-        .collect();
-    let mut warned_indirect = false;
-    for i in work {
+        .find(|&i| ir.opcode(i) == LLVMOpcode::LLVMIndirectBr);
+    let inline_checks = indirect_branch.is_none();
+    if let Some(at) = indirect_branch {
+        warn(
+            ir,
+            at,
+            summary,
+            "function uses indirectbr (computed goto): its stores are marked by \
+             calls to loco_mark_dirty, not inline",
+        );
+    }
+    let atomic = |i| ir.ordering(i) != LLVMAtomicOrdering::LLVMAtomicOrderingNotAtomic;
+    // First atomics and calls, in order (so warnings come in source order).
+    // None of these rewrites moves other instructions.
+    for i in instructions_of(ir, f, false) {
         ir.take_location_of(i);
         match ir.opcode(i) {
-            LLVMOpcode::LLVMStore => {
-                if ir.ordering(i) != LLVMAtomicOrdering::LLVMAtomicOrderingNotAtomic {
-                    atomic_store(ir, i, s);
-                } else if provably_private(ir, ir.operand(i, 1)) {
-                    s.stores_skipped += 1;
-                } else if splittable {
-                    instrument_store(ir, i, s);
-                } else {
-                    // Without splitting, mark through the runtime after the store.
-                    let ty = ir.type_of(ir.operand(i, 0));
-                    let len = ir.store_size(ty);
-                    ir.position_after(i);
-                    let mark = ir.declare("loco_mark_dirty", ir.void(), &[ir.ptr(), ir.i64()]);
-                    ir.call(mark, &[ir.operand(i, 1), ir.const_i64(len)]);
-                    s.stores += 1;
-                    if !warned_indirect {
-                        warn(ir, i, s, "function uses indirect branches: its stores are marked by calls, not inline");
-                        warned_indirect = true;
-                    }
-                }
+            LLVMOpcode::LLVMStore if atomic(i) => atomic_store(ir, i, summary),
+            LLVMOpcode::LLVMLoad if atomic(i) => atomic_load(ir, i, summary),
+            LLVMOpcode::LLVMAtomicRMW => atomic_rmw(ir, i, summary),
+            LLVMOpcode::LLVMAtomicCmpXchg => cmpxchg(ir, i, summary),
+            LLVMOpcode::LLVMCall | LLVMOpcode::LLVMInvoke | LLVMOpcode::LLVMCallBr => {
+                call_site(ir, i, summary)
             }
-            LLVMOpcode::LLVMLoad
-                if ir.ordering(i) != LLVMAtomicOrdering::LLVMAtomicOrderingNotAtomic =>
-            {
-                atomic_load(ir, i, s)
-            }
-            LLVMOpcode::LLVMAtomicRMW => atomic_rmw(ir, i, s),
-            LLVMOpcode::LLVMAtomicCmpXchg => cmpxchg(ir, i, s),
-            LLVMOpcode::LLVMCall => call(ir, i, s),
             _ => {}
+        }
+    }
+    // Then the plain stores, each block backwards: splitting after a store
+    // moves the instructions up to the next store (already split off), so
+    // each instruction moves once, not once per store before it.
+    for i in instructions_of(ir, f, true) {
+        if ir.opcode(i) == LLVMOpcode::LLVMStore && !atomic(i) {
+            ir.take_location_of(i);
+            plain_store(ir, i, inline_checks, summary);
         }
     }
 }
 
-/// The inline check and marking after a plain store (loco-pass/ABI.md).
-fn instrument_store(ir: &Ir, store: Value, s: &mut Summary) {
-    let len = ir.store_size(ir.type_of(ir.operand(store, 0)));
+/// The instructions of `f`, each block's backwards if `backwards`, without
+/// phis: splitting blocks rebuilds phis, so a phi handle could dangle.
+fn instructions_of(ir: &Ir, f: Value, backwards: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    for b in ir.blocks(f) {
+        let mut block = ir.instructions(b);
+        block.retain(|&i| ir.opcode(i) != LLVMOpcode::LLVMPHI);
+        if backwards {
+            block.reverse();
+        }
+        out.extend(block);
+    }
+    out
+}
+
+fn mark_dirty_fn(ir: &Ir) -> (Value, Type) {
+    ir.declare("loco_mark_dirty", ir.void(), &[ir.ptr(), ir.i64()])
+}
+
+fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary) {
+    let pointer = ir.operand(store, 1);
+    if needs_no_marking(ir, pointer) {
+        summary.stores_skipped += 1;
+        return;
+    }
+    let stored_type = ir.type_of(ir.operand(store, 0));
+    if ir.kind(stored_type) == LLVMTypeKind::LLVMScalableVectorTypeKind {
+        warn(
+            ir,
+            store,
+            summary,
+            "store of a scalable vector: its size is unknown at compile time, so it is not marked",
+        );
+        return;
+    }
+    let len = ir.store_size(stored_type);
     if len == 0 {
         return;
     }
+    if inline_checks {
+        inline_check_and_mark(ir, store, len);
+    } else {
+        ir.position_after(store);
+        ir.call(mark_dirty_fn(ir), &[pointer, ir.const_i64(len)]);
+    }
+    summary.stores += 1;
+}
+
+/// After a plain store of `len` bytes, the inline check and marking of
+/// ABI.md:
+///
+/// ```text
+/// head:        store v, p ; a = ptrtoint p ; br (a - BASE) <u SPAN, mark, cont
+/// mark:        len <= 8:         br (a & 7) + len <= 8, mark.bits, mark.slow
+///              len 16, 32, 64:   br (a & (len - 1)) == 0, mark.bits, mark.slow
+///              other:            call loco_mark_dirty(p, len) ; then as mark.page
+/// mark.bits:   len <= 8: atomicrmw or (a >> 3), ((1 << len) - 1) << (a & 7) release
+///              wider:    atomicrmw or (a >> 3), all ones (i16, i32, i64) release
+///              br mark.page
+/// mark.slow:   call loco_mark_dirty(p, len) ; br mark.page
+/// mark.page:   store atomic i8 1, (a >> 12) release ; br cont
+/// cont:        the rest of the original block
+/// ```
+///
+/// Vectorised loops store 16 to 64 bytes at a time; aligned to their size,
+/// their bits are whole, aligned bitmap bytes, set by one OR of that width.
+fn inline_check_and_mark(ir: &Ir, store: Value, len: u64) {
     let head = ir.block_of(store);
     let cont = ir.split_after(store);
-    // Read again: splitting may have rebuilt the phi the address came from.
-    let ptr = ir.operand(store, 1);
-    let mark = ir.append_block_after(head, c"loco.mark");
+    // Read after the split, which may have rebuilt a phi the pointer was.
+    let pointer = ir.operand(store, 1);
+    let mark = ir.block_after(head, c"loco.mark");
+
     ir.position_at_end(head);
-    let addr = ir.ptr_to_int(ptr);
-    let offset = ir.sub(addr, ir.const_i64(REGION_BASE));
-    let shared = ir.icmp(
+    let addr = ir.ptr_to_int(pointer, c"loco.addr");
+    let offset = ir.sub(addr, ir.const_i64(REGION_BASE), c"loco.off");
+    let in_region = ir.icmp(
         LLVMIntPredicate::LLVMIntULT,
         offset,
         ir.const_i64(REGION_SPAN),
     );
-    ir.cond_br(shared, mark, cont);
+    ir.cond_br(in_region, mark, cont);
 
     ir.position_at_end(mark);
-    let mark_fn = ir.declare("loco_mark_dirty", ir.void(), &[ir.ptr(), ir.i64()]);
-    // Fast path: the store's bits lie in whole, naturally aligned bitmap
-    // bytes: one atomic OR. Otherwise (unaligned, or odd sizes) the runtime marks.
-    if matches!(len, 1..=8 | 16 | 32 | 64) {
+    let page = if matches!(len, 1..=8 | 16 | 32 | 64) {
+        let bits = ir.block_after(mark, c"loco.mark.bits");
+        let slow = ir.block_after(bits, c"loco.mark.slow");
+        let page = ir.block_after(slow, c"loco.mark.page");
+        let first_bit = ir.and(addr, ir.const_i64(7));
         let fits = if len <= 8 {
-            let bit = ir.and(addr, ir.const_i64(7));
-            let end = ir.add(bit, ir.const_i64(len));
-            ir.icmp(LLVMIntPredicate::LLVMIntULE, end, ir.const_i64(8))
+            let end_bit = ir.add(first_bit, ir.const_i64(len));
+            ir.icmp(LLVMIntPredicate::LLVMIntULE, end_bit, ir.const_i64(8))
         } else {
-            let misalign = ir.and(addr, ir.const_i64(len - 1));
-            ir.icmp(LLVMIntPredicate::LLVMIntEQ, misalign, ir.const_i64(0))
+            let misalignment = ir.and(addr, ir.const_i64(len - 1));
+            ir.icmp(LLVMIntPredicate::LLVMIntEQ, misalignment, ir.const_i64(0))
         };
-        let fast = ir.append_block_after(mark, c"loco.mark.bits");
-        let slow = ir.append_block_after(fast, c"loco.mark.slow");
-        let summary = ir.append_block_after(slow, c"loco.mark.page");
-        ir.cond_br(fits, fast, slow);
+        ir.cond_br(fits, bits, slow);
 
-        ir.position_at_end(fast);
-        let bitmap = ir.int_to_ptr(ir.lshr(addr, ir.const_i64(3)), ir.ptr());
+        ir.position_at_end(bits);
+        let bitmap_byte = ir.int_to_ptr(ir.lshr(addr, ir.const_i64(3)), ir.ptr());
         let mask = if len <= 8 {
-            let bit = ir.and(addr, ir.const_i64(7));
-            ir.trunc(ir.shl(ir.const_i64((1u64 << len) - 1), bit), ir.i8())
+            let mask = ir.shl(ir.const_i64((1u64 << len) - 1), first_bit);
+            ir.zext_or_trunc(mask, ir.i8())
         } else {
-            ir.all_ones(ir.int(len as u32 / 8 * 8))
+            ir.all_ones(ir.int(len as u32))
         };
-        ir.atomic_or_release(bitmap, mask);
-        ir.br(summary);
+        ir.atomic_or_release(bitmap_byte, mask);
+        ir.br(page);
 
         ir.position_at_end(slow);
-        ir.call(mark_fn, &[ptr, ir.const_i64(len)]);
-        ir.br(summary);
-
-        ir.position_at_end(summary);
+        ir.call(mark_dirty_fn(ir), &[pointer, ir.const_i64(len)]);
+        ir.br(page);
+        page
     } else {
-        ir.call(mark_fn, &[ptr, ir.const_i64(len)]);
-    }
+        ir.call(mark_dirty_fn(ir), &[pointer, ir.const_i64(len)]);
+        mark
+    };
+
+    ir.position_at_end(page);
     let summary_byte = ir.int_to_ptr(ir.lshr(addr, ir.const_i64(12)), ir.ptr());
-    ir.store_byte_monotonic(ir.const_i8(1), summary_byte);
+    ir.store_byte_release(ir.const_i8(1), summary_byte);
     ir.br(cont);
-    s.stores += 1;
 }
 
-fn call(ir: &Ir, i: Value, s: &mut Summary) {
-    if let Some(text) = ir.inline_asm_text(i) {
-        if text.contains("~{memory}") || text.contains("=*m") {
+fn call_site(ir: &Ir, call: Value, summary: &mut Summary) {
+    if let Some(constraints) = ir.inline_asm_constraints(call) {
+        if asm_may_write_memory(&constraints) {
             warn(
                 ir,
-                i,
-                s,
-                "inline assembly may write memory: loco-pass cannot mark those bytes \
-                 (only write-protection tracking, LOCO_TRACK=1, finds such writes)",
+                call,
+                summary,
+                "inline assembly may write memory; loco-pass cannot mark what it writes \
+                 (the runtime's write-protection tracking finds it unless LOCO_TRACK=0)",
             );
         }
         return;
     }
-    let Some(callee) = ir.callee(i) else { return };
-    let name = ir.name(callee);
-    if name.starts_with("llvm.memcpy")
-        || name.starts_with("llvm.memmove")
-        || name.starts_with("llvm.memset")
-    {
-        let args = ir.call_args(i);
-        if provably_private(ir, args[0]) {
-            return;
-        }
-        ir.position_after(i);
-        let len = ir.zext_or_trunc(args[2], ir.i64());
-        let mark = ir.declare("loco_mark_dirty", ir.void(), &[ir.ptr(), ir.i64()]);
-        ir.call(mark, &[args[0], len]);
-        s.mem_intrinsics += 1;
-        return;
-    }
-    let Some(&(_, k)) = KNOWN_WRITERS.iter().find(|(n, _)| *n == name) else {
+    let Some(callee) = ir.direct_callee(call) else {
         return;
     };
-    let args = ir.call_args(i);
-    if args.len() < k {
+    let name = ir.name(callee);
+    if ["llvm.memcpy", "llvm.memmove", "llvm.memset"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        mem_intrinsic(ir, call, summary);
+    } else if let Some(&(_, k)) = KNOWN_WRITERS.iter().find(|(n, _)| *n == name) {
+        // A program's own function of that name is not libc's.
+        if ir.is_declaration(callee) {
+            libc_writer_hook(ir, call, &name, k, summary);
+        }
+    }
+}
+
+/// Whether an inline-asm constraint string lets the assembly write memory:
+/// a `memory` clobber, or an indirect (`=*m`-style) output.
+fn asm_may_write_memory(constraints: &str) -> bool {
+    constraints
+        .split(',')
+        .any(|c| c == "~{memory}" || c.starts_with("=*") || c.starts_with("=&*"))
+}
+
+/// `llvm.memcpy`/`memmove`/`memset` (and their inline and element-wise
+/// variants: all have the destination first and the length third).
+fn mem_intrinsic(ir: &Ir, call: Value, summary: &mut Summary) {
+    let args = ir.call_args(call);
+    let (dst, len) = (args[0], args[2]);
+    if needs_no_marking(ir, dst) {
         return;
     }
-    let mut hook_args: Vec<Value> = args[..k].to_vec();
-    let ret_ty = ir.type_of(i);
-    if ir.kind(ret_ty) != LLVMTypeKind::LLVMVoidTypeKind {
-        hook_args.push(i);
+    ir.position_after(call);
+    let len = ir.zext_or_trunc(len, ir.i64());
+    ir.call(mark_dirty_fn(ir), &[dst, len]);
+    summary.mem_intrinsics += 1;
+}
+
+/// `call void @loco_after_NAME(<the first k arguments>, <the result>)`
+/// right after the call returns.
+fn libc_writer_hook(ir: &Ir, call: Value, name: &str, k: usize, summary: &mut Summary) {
+    let args = ir.call_args(call);
+    if args.len() < k {
+        return; // an unprototyped call with too few arguments
+    }
+    let mut hook_args = args[..k].to_vec();
+    if ir.kind(ir.type_of(call)) != LLVMTypeKind::LLVMVoidTypeKind {
+        hook_args.push(call);
     }
     let types: Vec<Type> = hook_args.iter().map(|&a| ir.type_of(a)).collect();
-    ir.position_after(i);
+    match ir.opcode(call) {
+        LLVMOpcode::LLVMInvoke => ir.position_after_invoke(call),
+        LLVMOpcode::LLVMCall => ir.position_after(call),
+        _ => return, // callbr: only inline asm uses it
+    }
     let hook = ir.declare(&format!("loco_after_{name}"), ir.void(), &types);
     ir.call(hook, &hook_args);
-    s.hooks += 1;
+    summary.hooks += 1;
 }
 
 // ---------------------------------------------------------------- atomics
 
-/// Bytes of an atomic's value type, if the runtime handles it (1, 2, 4, 8
-/// bytes of integer, float or pointer).
-fn atomic_size(ir: &Ir, t: Type) -> Option<u64> {
-    let ok = matches!(
+/// Bytes of an atomic's value type if the runtime takes it: 1, 2, 4 or 8
+/// bytes of integer, floating point or pointer.
+fn atomic_size(ir: &Ir, t: Type) -> Option<u32> {
+    let scalar = matches!(
         ir.kind(t),
         LLVMTypeKind::LLVMIntegerTypeKind
             | LLVMTypeKind::LLVMPointerTypeKind
+            | LLVMTypeKind::LLVMHalfTypeKind
+            | LLVMTypeKind::LLVMBFloatTypeKind
             | LLVMTypeKind::LLVMFloatTypeKind
             | LLVMTypeKind::LLVMDoubleTypeKind
-            | LLVMTypeKind::LLVMHalfTypeKind
     );
     let size = ir.store_size(t);
-    (ok && matches!(size, 1 | 2 | 4 | 8)).then_some(size)
+    (scalar && matches!(size, 1 | 2 | 4 | 8)).then_some(size as u32)
 }
 
-/// A value of type `t` as the i64 the runtime takes.
-fn to_i64(ir: &Ir, v: Value, size: u64) -> Value {
-    let t = ir.type_of(v);
-    let as_int = match ir.kind(t) {
-        LLVMTypeKind::LLVMPointerTypeKind => return ir.ptr_to_int(v),
+/// A value as the i64 the runtime takes: its low `size` bytes, zero-extended.
+fn to_i64(ir: &Ir, v: Value, size: u32) -> Value {
+    let as_int = match ir.kind(ir.type_of(v)) {
+        LLVMTypeKind::LLVMPointerTypeKind => return ir.ptr_to_int(v, c""),
         LLVMTypeKind::LLVMIntegerTypeKind => v,
-        _ => ir.bitcast(v, ir.int(size as u32 * 8)),
+        _ => ir.bitcast(v, ir.int(size * 8)),
     };
     ir.zext_or_trunc(as_int, ir.i64())
 }
 
-/// The runtime's i64 back as a value of type `t`.
-fn from_i64(ir: &Ir, v: Value, t: Type, size: u64) -> Value {
+/// The runtime's i64 (its low `size` bytes) as a value of type `t`.
+fn from_i64(ir: &Ir, v: Value, t: Type, size: u32) -> Value {
     match ir.kind(t) {
         LLVMTypeKind::LLVMPointerTypeKind => ir.int_to_ptr(v, t),
         LLVMTypeKind::LLVMIntegerTypeKind => ir.zext_or_trunc(v, t),
-        _ => ir.bitcast(ir.trunc(v, ir.int(size as u32 * 8)), t),
+        _ => ir.bitcast(ir.zext_or_trunc(v, ir.int(size * 8)), t),
     }
 }
 
-fn ordering(ir: &Ir, o: LLVMAtomicOrdering) -> Value {
-    ir.const_i32(o as i64)
+/// An ordering as ABI.md numbers it. `unordered` (1) is not in the ABI; it
+/// is weaker than monotonic, so monotonic serves.
+fn ordering_arg(ir: &Ir, o: LLVMAtomicOrdering) -> Value {
+    let o = match o {
+        LLVMAtomicOrdering::LLVMAtomicOrderingUnordered => {
+            LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic
+        }
+        o => o,
+    };
+    ir.const_i32(o as u32)
 }
 
-fn atomic_rmw(ir: &Ir, i: Value, s: &mut Summary) {
-    let (ptr, val) = (ir.operand(i, 0), ir.operand(i, 1));
-    let t = ir.type_of(val);
-    let op = ir.rmw_op(i);
-    let supported = (op as i32) <= LLVMAtomicRMWBinOp::LLVMAtomicRMWBinOpFMin as i32;
-    let Some(size) = atomic_size(ir, t).filter(|_| supported) else {
-        warn(
+/// Replaces instruction `old` by `new` everywhere, `new` taking its name.
+fn replace(ir: &Ir, old: Value, new: Value) {
+    let name = ir.name(old);
+    ir.replace_all_uses(old, new);
+    ir.erase(old);
+    if !name.is_empty() && ir.is_instruction(new) {
+        ir.rename(new, &name);
+    }
+}
+
+/// Leaves an atomic the runtime does not take as a CPU atomic, with a
+/// warning. If it writes `written` (its value type), the bytes are still
+/// marked after it, so that the next release sends them.
+fn unsupported_atomic(ir: &Ir, i: Value, written: Option<Type>, what: &str, summary: &mut Summary) {
+    warn(
+        ir,
+        i,
+        summary,
+        &format!("{what}: left as a CPU atomic, not atomic across nodes"),
+    );
+    if let Some(t) = written {
+        let pointer = ir.operand(
+            i,
+            if ir.opcode(i) == LLVMOpcode::LLVMStore {
+                1
+            } else {
+                0
+            },
+        );
+        ir.position_after(i);
+        ir.call(
+            mark_dirty_fn(ir),
+            &[pointer, ir.const_i64(ir.store_size(t))],
+        );
+    }
+}
+
+fn atomic_rmw(ir: &Ir, i: Value, summary: &mut Summary) {
+    let (pointer, value) = (ir.operand(i, 0), ir.operand(i, 1));
+    if needs_no_marking(ir, pointer) {
+        return;
+    }
+    let operation = ir.rmw_operation(i);
+    let Some(op) = RMW_OPERATIONS.iter().position(|o| *o == operation) else {
+        let what = format!("atomicrmw {operation} is not in the LOCO runtime's ABI");
+        return unsupported_atomic(ir, i, Some(ir.type_of(value)), &what, summary);
+    };
+    let t = ir.type_of(value);
+    let Some(size) = atomic_size(ir, t) else {
+        return unsupported_atomic(
             ir,
             i,
-            s,
-            "atomic operation of an unsupported type or kind: left as a local CPU atomic",
+            Some(t),
+            "atomicrmw of a size other than 1, 2, 4, 8",
+            summary,
         );
-        return;
     };
-    if provably_private(ir, ptr) {
-        return;
-    }
     ir.position_before(i);
-    let f = ir.declare(
+    let rmw = ir.declare(
         "loco_atomic_rmw",
         ir.i64(),
         &[ir.ptr(), ir.i64(), ir.i32(), ir.i32(), ir.i32()],
     );
     let old = ir.call(
-        f,
+        rmw,
         &[
-            ptr,
-            to_i64(ir, val, size),
-            ir.const_i32(op as i64),
-            ir.const_i32(size as i64),
-            ordering(ir, ir.ordering(i)),
+            pointer,
+            to_i64(ir, value, size),
+            ir.const_i32(op as u32),
+            ir.const_i32(size),
+            ordering_arg(ir, ir.ordering(i)),
         ],
     );
-    let result = from_i64(ir, old, t, size);
-    ir.replace_all_uses(i, result);
-    ir.erase(i);
-    s.atomics += 1;
+    replace(ir, i, from_i64(ir, old, t, size));
+    summary.atomics += 1;
 }
 
-fn cmpxchg(ir: &Ir, i: Value, s: &mut Summary) {
-    let (ptr, expected, desired) = (ir.operand(i, 0), ir.operand(i, 1), ir.operand(i, 2));
-    let t = ir.type_of(expected);
-    let Some(size) = atomic_size(ir, t) else {
-        warn(
-            ir,
-            i,
-            s,
-            "compare-exchange of an unsupported type: left as a local CPU atomic",
-        );
-        return;
-    };
-    if provably_private(ir, ptr) {
+fn cmpxchg(ir: &Ir, i: Value, summary: &mut Summary) {
+    let pointer = ir.operand(i, 0);
+    let (expected, desired) = (ir.operand(i, 1), ir.operand(i, 2));
+    if needs_no_marking(ir, pointer) {
         return;
     }
+    let t = ir.type_of(expected);
+    let Some(size) = atomic_size(ir, t) else {
+        return unsupported_atomic(
+            ir,
+            i,
+            Some(t),
+            "cmpxchg of a size other than 1, 2, 4, 8",
+            summary,
+        );
+    };
     ir.position_before(i);
-    let f = ir.declare(
+    let cas = ir.declare(
         "loco_atomic_cmpxchg",
         ir.i64(),
         &[ir.ptr(), ir.i64(), ir.i64(), ir.i32(), ir.i32()],
     );
-    let exp64 = to_i64(ir, expected, size);
+    let expected64 = to_i64(ir, expected, size);
     let found64 = ir.call(
-        f,
+        cas,
         &[
-            ptr,
-            exp64,
+            pointer,
+            expected64,
             to_i64(ir, desired, size),
-            ir.const_i32(size as i64),
-            ordering(ir, ir.cmpxchg_ordering(i)),
+            ir.const_i32(size),
+            ordering_arg(ir, ir.cmpxchg_success_ordering(i)),
         ],
     );
-    let found = from_i64(ir, found64, t, size);
-    let ok = ir.icmp(LLVMIntPredicate::LLVMIntEQ, found64, exp64);
-    let pair_ty = ir.type_of(i);
-    let pair = ir.insert_value(ir.undef(pair_ty), found, 0);
-    let pair = ir.insert_value(pair, ok, 1);
-    ir.replace_all_uses(i, pair);
-    ir.erase(i);
-    s.atomics += 1;
+    // Success compares the low `size` bytes only (ABI.md).
+    let low = ir.int(size * 8);
+    let succeeded = ir.icmp(
+        LLVMIntPredicate::LLVMIntEQ,
+        ir.zext_or_trunc(found64, low),
+        ir.zext_or_trunc(expected64, low),
+    );
+    // cmpxchg yields { T, i1 }: the value found and whether it was swapped.
+    let result = ir.poison(ir.type_of(i));
+    let result = ir.insert_value(result, from_i64(ir, found64, t, size), 0);
+    let result = ir.insert_value(result, succeeded, 1);
+    replace(ir, i, result);
+    summary.atomics += 1;
 }
 
-fn atomic_load(ir: &Ir, i: Value, s: &mut Summary) {
-    let ptr = ir.operand(i, 0);
-    let t = ir.type_of(i);
-    let Some(size) = atomic_size(ir, t) else {
-        warn(
-            ir,
-            i,
-            s,
-            "atomic load of an unsupported type: left as a local CPU atomic",
-        );
-        return;
-    };
-    if provably_private(ir, ptr) {
+fn atomic_load(ir: &Ir, i: Value, summary: &mut Summary) {
+    let pointer = ir.operand(i, 0);
+    if needs_no_marking(ir, pointer) {
         return;
     }
+    let t = ir.type_of(i);
+    let Some(size) = atomic_size(ir, t) else {
+        return unsupported_atomic(
+            ir,
+            i,
+            None,
+            "atomic load of a size other than 1, 2, 4, 8",
+            summary,
+        );
+    };
     ir.position_before(i);
-    let f = ir.declare(
+    let load = ir.declare(
         "loco_atomic_load",
         ir.i64(),
         &[ir.ptr(), ir.i32(), ir.i32()],
     );
     let v = ir.call(
-        f,
-        &[ptr, ir.const_i32(size as i64), ordering(ir, ir.ordering(i))],
+        load,
+        &[
+            pointer,
+            ir.const_i32(size),
+            ordering_arg(ir, ir.ordering(i)),
+        ],
     );
-    let result = from_i64(ir, v, t, size);
-    ir.replace_all_uses(i, result);
-    ir.erase(i);
-    s.atomics += 1;
+    replace(ir, i, from_i64(ir, v, t, size));
+    summary.atomics += 1;
 }
 
-fn atomic_store(ir: &Ir, i: Value, s: &mut Summary) {
-    let (val, ptr) = (ir.operand(i, 0), ir.operand(i, 1));
-    let Some(size) = atomic_size(ir, ir.type_of(val)) else {
-        warn(
-            ir,
-            i,
-            s,
-            "atomic store of an unsupported type: left as a local CPU atomic",
-        );
-        return;
-    };
-    if provably_private(ir, ptr) {
+fn atomic_store(ir: &Ir, i: Value, summary: &mut Summary) {
+    let (value, pointer) = (ir.operand(i, 0), ir.operand(i, 1));
+    if needs_no_marking(ir, pointer) {
         return;
     }
+    let Some(size) = atomic_size(ir, ir.type_of(value)) else {
+        return unsupported_atomic(
+            ir,
+            i,
+            Some(ir.type_of(value)),
+            "atomic store of a size other than 1, 2, 4, 8",
+            summary,
+        );
+    };
     ir.position_before(i);
-    let f = ir.declare(
+    let store = ir.declare(
         "loco_atomic_store",
         ir.void(),
         &[ir.ptr(), ir.i64(), ir.i32(), ir.i32()],
     );
     ir.call(
-        f,
+        store,
         &[
-            ptr,
-            to_i64(ir, val, size),
-            ir.const_i32(size as i64),
-            ordering(ir, ir.ordering(i)),
+            pointer,
+            to_i64(ir, value, size),
+            ir.const_i32(size),
+            ordering_arg(ir, ir.ordering(i)),
         ],
     );
     ir.erase(i);
-    s.atomics += 1;
+    summary.atomics += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asm_may_write_memory;
+
+    #[test]
+    fn asm_constraints_that_write_memory() {
+        assert!(asm_may_write_memory("r,~{memory}"));
+        assert!(asm_may_write_memory("=*m,r"));
+        assert!(asm_may_write_memory("=&*m,r,~{dirflag}"));
+        assert!(!asm_may_write_memory("=r,r,~{dirflag},~{fpsr},~{flags}"));
+        assert!(!asm_may_write_memory("*m,r")); // an indirect input is a read
+    }
 }

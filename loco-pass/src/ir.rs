@@ -1,8 +1,12 @@
-//! A small safe surface over the LLVM-C calls the pass needs and inkwell
-//! does not wrap (moving instructions between blocks, rebuilding phis,
-//! debug locations, store sizes). Every handle here comes from the module
-//! the pass is running on and stays valid for the whole run; that is the
-//! invariant each `unsafe` block below relies on.
+//! A small safe surface over the LLVM-C calls the pass needs (inkwell does
+//! not wrap moving instructions between blocks, rebuilding phis, debug
+//! locations, store sizes, or atomic orderings as numbers). All raw FFI of
+//! the crate lives here.
+//!
+//! Every handle used here (module, context, builder, value, block, type)
+//! comes from the module the pass is running on, which LLVM's pass manager
+//! keeps alive for the whole run; `Ir` does not outlive that run. That is the
+//! invariant each `unsafe` block below relies on ("handle invariant").
 
 use std::ffi::{CStr, CString};
 
@@ -14,18 +18,19 @@ use llvm_sys::{
     LLVMAtomicOrdering, LLVMAtomicRMWBinOp, LLVMIntPredicate, LLVMOpcode, LLVMTypeKind,
 };
 
-/// An instruction, value, block or type handle of the module being rewritten.
+/// An instruction, constant, function or other value of the module.
 pub type Value = LLVMValueRef;
 pub type Block = LLVMBasicBlockRef;
 pub type Type = LLVMTypeRef;
 
 fn cstr(s: &str) -> CString {
-    CString::new(s).expect("names have no NUL bytes")
+    // Names come from LLVM or from this crate; neither has NUL bytes.
+    CString::new(s.replace('\0', "")).unwrap_or_default()
 }
 
-/// The module being rewritten, with a builder and its data layout.
+/// The module being rewritten, with a builder and the module's data layout.
 pub struct Ir {
-    pub module: LLVMModuleRef,
+    module: LLVMModuleRef,
     ctx: LLVMContextRef,
     builder: LLVMBuilderRef,
     layout: LLVMTargetDataRef,
@@ -33,14 +38,16 @@ pub struct Ir {
 
 impl Drop for Ir {
     fn drop(&mut self) {
-        // SAFETY: the builder was created in `new` and is not used after this.
+        // SAFETY: the builder was created in `new`, is owned by `self` and
+        // is not used after this.
         unsafe { LLVMDisposeBuilder(self.builder) };
     }
 }
 
 impl Ir {
     /// # Safety
-    /// `module` must be a live module that outlives the returned value.
+    /// `module` must be a live module that outlives the returned value, and
+    /// nothing else may modify it while the returned value is in use.
     pub unsafe fn new(module: LLVMModuleRef) -> Ir {
         // SAFETY: the caller guarantees the module is live.
         unsafe {
@@ -54,18 +61,18 @@ impl Ir {
         }
     }
 
-    // ---------------------------------------------------------------- module
+    // ------------------------------------------------------------ module
 
-    pub fn named_metadata_exists(&self, name: &str) -> bool {
+    pub fn has_named_metadata(&self, name: &str) -> bool {
         let n = cstr(name);
-        // SAFETY: module handle invariant (see module docs).
+        // SAFETY: handle invariant; `n` outlives the call.
         unsafe { !LLVMGetNamedMetadata(self.module, n.as_ptr(), name.len()).is_null() }
     }
 
-    /// Adds an empty operand to named metadata `name` (creating it): a marker.
+    /// Adds an empty node to the named metadata `name`, creating it: a marker.
     pub fn add_named_metadata(&self, name: &str) {
         let n = cstr(name);
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant; an empty MDNode needs no operand array.
         unsafe {
             let node = LLVMMDNodeInContext2(self.ctx, std::ptr::null_mut(), 0);
             let v = LLVMMetadataAsValue(self.ctx, node);
@@ -73,16 +80,30 @@ impl Ir {
         }
     }
 
+    /// The source file name the module was compiled from.
+    pub fn source_file_name(&self) -> String {
+        let mut len = 0;
+        // SAFETY: handle invariant; LLVM returns a pointer/length pair into
+        // the module's own string.
+        unsafe {
+            let p = LLVMGetSourceFileName(self.module, &mut len);
+            if p.is_null() {
+                return String::new();
+            }
+            String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned()
+        }
+    }
+
     pub fn function(&self, name: &str) -> Option<Value> {
         let n = cstr(name);
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant; `n` outlives the call.
         let f = unsafe { LLVMGetNamedFunction(self.module, n.as_ptr()) };
         (!f.is_null()).then_some(f)
     }
 
     pub fn functions(&self) -> Vec<Value> {
         let mut out = Vec::new();
-        // SAFETY: module handle invariant; iteration only reads the list.
+        // SAFETY: handle invariant; the walk only reads the function list.
         unsafe {
             let mut f = LLVMGetFirstFunction(self.module);
             while !f.is_null() {
@@ -94,14 +115,14 @@ impl Ir {
     }
 
     pub fn is_declaration(&self, global: Value) -> bool {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant; `global` is a global value.
         unsafe { LLVMIsDeclaration(global) != 0 }
     }
 
     pub fn name(&self, v: Value) -> String {
         let mut len = 0;
-        // SAFETY: module handle invariant; LLVM returns a pointer/length pair
-        // into the value's name, valid until it is renamed.
+        // SAFETY: handle invariant; LLVM returns a pointer/length pair into
+        // the value's name, copied here before anything can rename it.
         unsafe {
             let p = LLVMGetValueName2(v, &mut len);
             if p.is_null() {
@@ -112,24 +133,25 @@ impl Ir {
     }
 
     pub fn rename(&self, v: Value, name: &str) {
-        // SAFETY: module handle invariant; LLVM copies the name.
+        // SAFETY: handle invariant; LLVM copies the name.
         unsafe { LLVMSetValueName2(v, name.as_ptr().cast(), name.len()) };
     }
 
     pub fn replace_all_uses(&self, old: Value, new: Value) {
-        // SAFETY: module handle invariant; both values have the same type.
+        // SAFETY: handle invariant; callers pass values of the same type.
         unsafe { LLVMReplaceAllUsesWith(old, new) };
     }
 
     pub fn delete_function(&self, f: Value) {
-        // SAFETY: module handle invariant; the function has no uses left.
+        // SAFETY: handle invariant; callers replaced every use first.
         unsafe { LLVMDeleteFunction(f) };
     }
 
-    /// Declares (or finds) `name` with the given signature.
+    /// Finds or declares the function `name` with the given signature, and
+    /// returns it with the type its calls use.
     pub fn declare(&self, name: &str, ret: Type, params: &[Type]) -> (Value, Type) {
         let mut params = params.to_vec();
-        // SAFETY: module handle invariant; `params` outlives the call.
+        // SAFETY: handle invariant; `params` outlives the call.
         unsafe {
             let ty = LLVMFunctionType(ret, params.as_mut_ptr(), params.len() as u32, 0);
             let f = match self.function(name) {
@@ -143,71 +165,93 @@ impl Ir {
         }
     }
 
-    // ---------------------------------------------------------------- types
+    // ------------------------------------------------------------ types
 
     pub fn i8(&self) -> Type {
-        // SAFETY: context handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMInt8TypeInContext(self.ctx) }
     }
+
     pub fn i32(&self) -> Type {
-        // SAFETY: context handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMInt32TypeInContext(self.ctx) }
     }
+
     pub fn i64(&self) -> Type {
-        // SAFETY: context handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMInt64TypeInContext(self.ctx) }
     }
+
+    /// The all-ones constant of integer type `t`.
+    pub fn all_ones(&self, t: Type) -> Value {
+        // SAFETY: handle invariant; t is an integer type.
+        unsafe { LLVMConstAllOnes(t) }
+    }
+
     pub fn int(&self, bits: u32) -> Type {
-        // SAFETY: context handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMIntTypeInContext(self.ctx, bits) }
     }
+
+    /// `ptr` in address space 0, where the shared region lives.
     pub fn ptr(&self) -> Type {
-        // SAFETY: context handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMPointerTypeInContext(self.ctx, 0) }
     }
+
     pub fn void(&self) -> Type {
-        // SAFETY: context handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMVoidTypeInContext(self.ctx) }
     }
 
     pub fn type_of(&self, v: Value) -> Type {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMTypeOf(v) }
     }
 
     pub fn kind(&self, t: Type) -> LLVMTypeKind {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMGetTypeKind(t) }
     }
 
-    /// Bytes a store of `t` writes.
+    /// The address space of a pointer-typed value.
+    pub fn address_space(&self, pointer: Value) -> u32 {
+        // SAFETY: handle invariant; callers pass pointer-typed values.
+        unsafe { LLVMGetPointerAddressSpace(LLVMTypeOf(pointer)) }
+    }
+
+    /// Bytes a store of `t` writes (its store size in the module's layout).
+    /// `t` must be sized and not a scalable vector.
     pub fn store_size(&self, t: Type) -> u64 {
-        // SAFETY: module handle invariant; the layout belongs to the module.
+        // SAFETY: handle invariant; the layout belongs to the module.
         unsafe { LLVMStoreSizeOfType(self.layout, t) }
     }
 
-    pub fn const_i32(&self, v: i64) -> Value {
-        // SAFETY: context handle invariant.
-        unsafe { LLVMConstInt(self.i32(), v as u64, 1) }
-    }
-    pub fn const_i64(&self, v: u64) -> Value {
-        // SAFETY: context handle invariant.
-        unsafe { LLVMConstInt(self.i64(), v, 0) }
-    }
-    pub fn all_ones(&self, t: Type) -> Value {
-        // SAFETY: context handle invariant; t is an integer type.
-        unsafe { LLVMConstAllOnes(t) }
-    }
-    pub fn const_i8(&self, v: u8) -> Value {
-        // SAFETY: context handle invariant.
-        unsafe { LLVMConstInt(self.i8(), v as u64, 0) }
+    pub fn const_i32(&self, v: u32) -> Value {
+        // SAFETY: handle invariant.
+        unsafe { LLVMConstInt(self.i32(), v.into(), 0) }
     }
 
-    // ---------------------------------------------------------------- walking
+    pub fn const_i64(&self, v: u64) -> Value {
+        // SAFETY: handle invariant.
+        unsafe { LLVMConstInt(self.i64(), v, 0) }
+    }
+
+    pub fn const_i8(&self, v: u8) -> Value {
+        // SAFETY: handle invariant.
+        unsafe { LLVMConstInt(self.i8(), v.into(), 0) }
+    }
+
+    pub fn poison(&self, t: Type) -> Value {
+        // SAFETY: handle invariant.
+        unsafe { LLVMGetPoison(t) }
+    }
+
+    // ------------------------------------------------------------ walking
 
     pub fn blocks(&self, f: Value) -> Vec<Block> {
         let mut out = Vec::new();
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant; `f` is a function.
         unsafe {
             let mut b = LLVMGetFirstBasicBlock(f);
             while !b.is_null() {
@@ -220,7 +264,7 @@ impl Ir {
 
     pub fn instructions(&self, b: Block) -> Vec<Value> {
         let mut out = Vec::new();
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe {
             let mut i = LLVMGetFirstInstruction(b);
             while !i.is_null() {
@@ -232,43 +276,61 @@ impl Ir {
     }
 
     pub fn opcode(&self, i: Value) -> LLVMOpcode {
-        // SAFETY: module handle invariant; i is an instruction.
+        // SAFETY: handle invariant; `i` is an instruction.
         unsafe { LLVMGetInstructionOpcode(i) }
     }
 
     pub fn operand(&self, i: Value, k: u32) -> Value {
-        // SAFETY: module handle invariant; callers pass valid operand indices.
+        // SAFETY: handle invariant; callers pass valid operand indices.
         unsafe { LLVMGetOperand(i, k) }
     }
 
+    /// The ordering of an atomic load, store or atomicrmw.
     pub fn ordering(&self, i: Value) -> LLVMAtomicOrdering {
-        // SAFETY: module handle invariant; i is a load, store, RMW or fence.
+        // SAFETY: handle invariant; `i` is a load, store or atomicrmw.
         unsafe { LLVMGetOrdering(i) }
     }
 
-    pub fn rmw_op(&self, i: Value) -> LLVMAtomicRMWBinOp {
-        // SAFETY: module handle invariant; i is an atomicrmw.
-        unsafe { LLVMGetAtomicRMWBinOp(i) }
-    }
-
-    pub fn cmpxchg_ordering(&self, i: Value) -> LLVMAtomicOrdering {
-        // SAFETY: module handle invariant; i is a cmpxchg.
+    pub fn cmpxchg_success_ordering(&self, i: Value) -> LLVMAtomicOrdering {
+        // SAFETY: handle invariant; `i` is a cmpxchg.
         unsafe { LLVMGetCmpXchgSuccessOrdering(i) }
     }
 
-    /// The called function of a call, if it is a direct call of a function.
-    pub fn callee(&self, call: Value) -> Option<Value> {
-        // SAFETY: module handle invariant; call is a call instruction.
+    /// The operation of an atomicrmw, as LLVM writes it (`add`, `fadd`,
+    /// `uinc_wrap`, ...). Read from the printed instruction because
+    /// LLVMGetAtomicRMWBinOp is undefined behaviour for the operations
+    /// LLVM 16's C API does not list (uinc_wrap, udec_wrap).
+    pub fn rmw_operation(&self, i: Value) -> String {
+        // SAFETY: handle invariant. The clone is detached, so printing it
+        // does not number the whole function; it is deleted (dropping its
+        // operand uses) before returning, and the printed string is freed.
+        let text = unsafe {
+            let clone = LLVMInstructionClone(i);
+            let s = LLVMPrintValueToString(clone);
+            let text = CStr::from_ptr(s).to_string_lossy().into_owned();
+            LLVMDisposeMessage(s);
+            LLVMDeleteInstruction(clone);
+            text
+        };
+        let after = text.split_once("atomicrmw ").map_or("", |(_, rest)| rest);
+        let mut words = after.split_whitespace().filter(|w| *w != "volatile");
+        words.next().unwrap_or_default().to_string()
+    }
+
+    /// The function a call or invoke calls directly, if any.
+    pub fn direct_callee(&self, call: Value) -> Option<Value> {
+        // SAFETY: handle invariant; `call` is a call, invoke or callbr.
         unsafe {
             let c = LLVMGetCalledValue(call);
             (!c.is_null() && !LLVMIsAFunction(c).is_null()).then_some(c)
         }
     }
 
-    /// The inline assembly a call runs, printed, if it calls inline assembly.
-    pub fn inline_asm_text(&self, call: Value) -> Option<String> {
-        // SAFETY: module handle invariant; the printed string is freed below.
-        unsafe {
+    /// The constraint string of the inline assembly a call runs (such as
+    /// `=*m,r,~{memory}`), if it calls inline assembly.
+    pub fn inline_asm_constraints(&self, call: Value) -> Option<String> {
+        // SAFETY: handle invariant; the printed string is freed below.
+        let text = unsafe {
             let c = LLVMGetCalledValue(call);
             if c.is_null() || LLVMIsAInlineAsm(c).is_null() {
                 return None;
@@ -276,37 +338,75 @@ impl Ir {
             let s = LLVMPrintValueToString(c);
             let text = CStr::from_ptr(s).to_string_lossy().into_owned();
             LLVMDisposeMessage(s);
-            Some(text)
-        }
+            text
+        };
+        // Printed as `ptr asm [flags] "<asm>", "<constraints>"`; quotes
+        // inside either string are escaped as \22, so the last `", "`
+        // separates them.
+        let (_, constraints) = text.rsplit_once("\", \"")?;
+        Some(constraints.trim_end().trim_end_matches('"').to_string())
     }
 
     pub fn call_args(&self, call: Value) -> Vec<Value> {
-        // SAFETY: module handle invariant; a call's arguments are its first
-        // num_arg_operands operands.
+        // SAFETY: handle invariant; a call's arguments are its first
+        // LLVMGetNumArgOperands operands.
         unsafe {
             let n = LLVMGetNumArgOperands(call);
             (0..n).map(|k| LLVMGetOperand(call, k)).collect()
         }
     }
 
+    pub fn is_instruction(&self, v: Value) -> bool {
+        // SAFETY: handle invariant.
+        unsafe { !LLVMIsAInstruction(v).is_null() }
+    }
+
     pub fn is_alloca(&self, v: Value) -> bool {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { !LLVMIsAAllocaInst(v).is_null() }
     }
 
     pub fn is_global_variable(&self, v: Value) -> bool {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { !LLVMIsAGlobalVariable(v).is_null() }
     }
 
-    /// Strips GEPs and casts (instructions and constant expressions).
-    pub fn underlying_object(&self, mut v: Value) -> Value {
-        for _ in 0..32 {
-            // SAFETY: module handle invariant; only reads operand 0 of GEPs and casts.
-            let next = unsafe {
-                let gep = !LLVMIsAGetElementPtrInst(v).is_null();
-                let cast =
-                    !LLVMIsABitCastInst(v).is_null() || !LLVMIsAAddrSpaceCastInst(v).is_null();
+    /// The values a pointer may come from, one step up: the incoming values
+    /// of a phi, the two arms of a select, the variable of a
+    /// `llvm.threadlocal.address` call. None for anything else.
+    pub fn pointer_sources(&self, v: Value) -> Option<Vec<Value>> {
+        // SAFETY: handle invariant; only operands of the recognised kinds
+        // are read, at indices those kinds have.
+        unsafe {
+            if !LLVMIsAPHINode(v).is_null() {
+                return Some(
+                    (0..LLVMCountIncoming(v))
+                        .map(|k| LLVMGetIncomingValue(v, k))
+                        .collect(),
+                );
+            }
+            if !LLVMIsASelectInst(v).is_null() {
+                return Some(vec![LLVMGetOperand(v, 1), LLVMGetOperand(v, 2)]);
+            }
+            if !LLVMIsACallInst(v).is_null() {
+                let callee = self.direct_callee(v)?;
+                if self.name(callee).starts_with("llvm.threadlocal.address") {
+                    return Some(vec![LLVMGetOperand(v, 0)]);
+                }
+            }
+            None
+        }
+    }
+
+    /// Strips GEPs, bitcasts and addrspacecasts (instructions and constant
+    /// expressions) off a pointer, like LLVM's getUnderlyingObject.
+    pub fn strip_pointer_offsets(&self, mut v: Value) -> Value {
+        for _ in 0..64 {
+            // SAFETY: handle invariant; only operand 0 of GEPs and casts is read.
+            let base = unsafe {
+                let inst = !LLVMIsAGetElementPtrInst(v).is_null()
+                    || !LLVMIsABitCastInst(v).is_null()
+                    || !LLVMIsAAddrSpaceCastInst(v).is_null();
                 let cexpr = !LLVMIsAConstantExpr(v).is_null()
                     && matches!(
                         LLVMGetConstOpcode(v),
@@ -314,76 +414,72 @@ impl Ir {
                             | LLVMOpcode::LLVMBitCast
                             | LLVMOpcode::LLVMAddrSpaceCast
                     );
-                if gep || cast || cexpr {
-                    LLVMGetOperand(v, 0)
-                } else {
+                if !(inst || cexpr) {
                     return v;
                 }
+                LLVMGetOperand(v, 0)
             };
-            v = next;
+            v = base;
         }
         v
     }
 
     /// `file:line` of an instruction's debug location, if it has one.
-    pub fn location(&self, i: Value) -> Option<String> {
-        // SAFETY: module handle invariant; the filename pointer/length pair
-        // points into the debug info, valid for the module's life.
+    pub fn source_location(&self, i: Value) -> Option<String> {
+        // SAFETY: handle invariant; the filename pointer/length pair points
+        // into the debug info and is copied at once.
         unsafe {
             let mut len = 0u32;
             let f = LLVMGetDebugLocFilename(i, &mut len);
             if f.is_null() || len == 0 {
                 return None;
             }
-            let file = String::from_utf8_lossy(std::slice::from_raw_parts(f.cast(), len as usize))
-                .into_owned();
+            let bytes = std::slice::from_raw_parts(f.cast(), len as usize);
+            let file = String::from_utf8_lossy(bytes).into_owned();
             Some(format!("{file}:{}", LLVMGetDebugLocLine(i)))
         }
     }
 
-    pub fn function_has_indirect_branches(&self, f: Value) -> bool {
-        self.blocks(f)
-            .into_iter()
-            .flat_map(|b| self.instructions(b))
-            .any(|i| self.opcode(i) == LLVMOpcode::LLVMIndirectBr)
+    pub fn function_of(&self, i: Value) -> Value {
+        // SAFETY: handle invariant; `i` is an instruction inside a function.
+        unsafe { LLVMGetBasicBlockParent(LLVMGetInstructionParent(i)) }
     }
 
-    // ---------------------------------------------------------------- building
+    pub fn block_of(&self, i: Value) -> Block {
+        // SAFETY: handle invariant.
+        unsafe { LLVMGetInstructionParent(i) }
+    }
+
+    // ------------------------------------------------------------ building
 
     /// New instructions get `i`'s debug location (calls in functions with
-    /// debug info must have one, or code generation fails).
+    /// debug info must have one, or the verifier rejects the module).
     pub fn take_location_of(&self, i: Value) {
-        // SAFETY: module handle invariant; a null location clears it.
+        // SAFETY: handle invariant; a null location clears it.
         unsafe { LLVMSetCurrentDebugLocation2(self.builder, LLVMInstructionGetDebugLoc(i)) };
     }
 
     pub fn position_before(&self, i: Value) {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMPositionBuilderBefore(self.builder, i) };
     }
 
     pub fn position_at_end(&self, b: Block) {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMPositionBuilderAtEnd(self.builder, b) };
     }
 
-    /// Positions the builder right after `i` (before the next instruction).
+    /// Positions the builder right after `i`, which must not be a terminator.
     pub fn position_after(&self, i: Value) {
-        // SAFETY: module handle invariant.
-        unsafe {
-            let next = LLVMGetNextInstruction(i);
-            if next.is_null() {
-                LLVMPositionBuilderAtEnd(self.builder, LLVMGetInstructionParent(i));
-            } else {
-                LLVMPositionBuilderBefore(self.builder, next);
-            }
-        }
+        // SAFETY: handle invariant; a non-terminator always has a successor
+        // instruction in a well-formed block.
+        unsafe { LLVMPositionBuilderBefore(self.builder, LLVMGetNextInstruction(i)) };
     }
 
     pub fn call(&self, f: (Value, Type), args: &[Value]) -> Value {
         let mut args = args.to_vec();
-        // SAFETY: module handle invariant; the argument types match the
-        // declaration (the callers build them so).
+        // SAFETY: handle invariant; `f.1` is `f.0`'s function type and the
+        // callers build arguments of its parameter types.
         unsafe {
             LLVMBuildCall2(
                 self.builder,
@@ -396,54 +492,49 @@ impl Ir {
         }
     }
 
-    pub fn ptr_to_int(&self, v: Value) -> Value {
-        // SAFETY: module handle invariant.
-        unsafe { LLVMBuildPtrToInt(self.builder, v, self.i64(), c"loco.addr".as_ptr()) }
+    pub fn ptr_to_int(&self, v: Value, name: &CStr) -> Value {
+        // SAFETY: handle invariant; `name` outlives the call.
+        unsafe { LLVMBuildPtrToInt(self.builder, v, self.i64(), name.as_ptr()) }
     }
 
     pub fn int_to_ptr(&self, v: Value, t: Type) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildIntToPtr(self.builder, v, t, c"".as_ptr()) }
     }
 
-    pub fn sub(&self, a: Value, b: Value) -> Value {
-        // SAFETY: module handle invariant.
-        unsafe { LLVMBuildSub(self.builder, a, b, c"loco.off".as_ptr()) }
+    pub fn sub(&self, a: Value, b: Value, name: &CStr) -> Value {
+        // SAFETY: handle invariant; `name` outlives the call.
+        unsafe { LLVMBuildSub(self.builder, a, b, name.as_ptr()) }
     }
 
     pub fn add(&self, a: Value, b: Value) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildAdd(self.builder, a, b, c"".as_ptr()) }
     }
 
     pub fn and(&self, a: Value, b: Value) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildAnd(self.builder, a, b, c"".as_ptr()) }
     }
 
     pub fn shl(&self, a: Value, b: Value) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildShl(self.builder, a, b, c"".as_ptr()) }
     }
 
     pub fn lshr(&self, a: Value, b: Value) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildLShr(self.builder, a, b, c"".as_ptr()) }
     }
 
     pub fn icmp(&self, pred: LLVMIntPredicate, a: Value, b: Value) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildICmp(self.builder, pred, a, b, c"".as_ptr()) }
     }
 
-    pub fn trunc(&self, v: Value, t: Type) -> Value {
-        // SAFETY: module handle invariant.
-        unsafe { LLVMBuildTrunc(self.builder, v, t, c"".as_ptr()) }
-    }
-
-    /// Widens (zero-extends) or narrows an integer to integer type `t`.
+    /// Zero-extends or truncates an integer to the integer type `t`.
     pub fn zext_or_trunc(&self, v: Value, t: Type) -> Value {
-        // SAFETY: module handle invariant; both are integer types.
+        // SAFETY: handle invariant; both types are integer types.
         unsafe {
             let (from, to) = (LLVMGetIntTypeWidth(LLVMTypeOf(v)), LLVMGetIntTypeWidth(t));
             if from < to {
@@ -457,12 +548,13 @@ impl Ir {
     }
 
     pub fn bitcast(&self, v: Value, t: Type) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant; callers cast between same-sized types.
         unsafe { LLVMBuildBitCast(self.builder, v, t, c"".as_ptr()) }
     }
 
+    /// `atomicrmw or ptr, mask release`.
     pub fn atomic_or_release(&self, ptr: Value, mask: Value) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe {
             LLVMBuildAtomicRMW(
                 self.builder,
@@ -475,90 +567,110 @@ impl Ir {
         }
     }
 
-    /// `store atomic i8 v, ptr monotonic` (a plain byte store the compiler keeps).
-    pub fn store_byte_monotonic(&self, v: Value, ptr: Value) {
-        // SAFETY: module handle invariant.
+    /// `store atomic i8 v, ptr monotonic, align 1`.
+    /// `store atomic i8 v, ptr release`: after the bits, for every reader
+    /// that sees it (a plain byte store on x86).
+    pub fn store_byte_release(&self, v: Value, ptr: Value) {
+        // SAFETY: handle invariant; atomic stores need an explicit alignment.
         unsafe {
             let s = LLVMBuildStore(self.builder, v, ptr);
-            LLVMSetOrdering(s, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
+            LLVMSetOrdering(s, LLVMAtomicOrdering::LLVMAtomicOrderingRelease);
             LLVMSetAlignment(s, 1);
         }
     }
 
     pub fn cond_br(&self, cond: Value, then: Block, otherwise: Block) {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildCondBr(self.builder, cond, then, otherwise) };
     }
 
     pub fn br(&self, to: Block) {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant.
         unsafe { LLVMBuildBr(self.builder, to) };
     }
 
     pub fn insert_value(&self, agg: Value, v: Value, index: u32) -> Value {
-        // SAFETY: module handle invariant.
+        // SAFETY: handle invariant; callers pass valid field indices.
         unsafe { LLVMBuildInsertValue(self.builder, agg, v, index, c"".as_ptr()) }
     }
 
-    pub fn undef(&self, t: Type) -> Value {
-        // SAFETY: module handle invariant.
-        unsafe { LLVMGetUndef(t) }
-    }
-
     pub fn erase(&self, i: Value) {
-        // SAFETY: module handle invariant; callers replaced every use first.
+        // SAFETY: handle invariant; callers replaced every use first.
         unsafe { LLVMInstructionEraseFromParent(i) };
     }
 
-    /// Splits the block after `i`: everything following `i` moves to a new
-    /// block (returned), the phis of the moved terminator's successors now
-    /// name the new block, and `i`'s block is left without a terminator.
-    pub fn split_after(&self, i: Value) -> Block {
-        // SAFETY: module handle invariant. Instructions are detached and
-        // re-inserted one at a time, in order, so every use stays dominated.
+    /// A new empty block placed right after `after` in its function.
+    pub fn block_after(&self, after: Block, name: &CStr) -> Block {
+        // SAFETY: handle invariant; `name` outlives the calls.
         unsafe {
-            let b = LLVMGetInstructionParent(i);
-            let f = LLVMGetBasicBlockParent(b);
-            let next = LLVMGetNextBasicBlock(b);
-            let cont = if next.is_null() {
-                LLVMAppendBasicBlockInContext(self.ctx, f, c"loco.cont".as_ptr())
+            let next = LLVMGetNextBasicBlock(after);
+            if next.is_null() {
+                let f = LLVMGetBasicBlockParent(after);
+                LLVMAppendBasicBlockInContext(self.ctx, f, name.as_ptr())
             } else {
-                LLVMInsertBasicBlockInContext(self.ctx, next, c"loco.cont".as_ptr())
-            };
+                LLVMInsertBasicBlockInContext(self.ctx, next, name.as_ptr())
+            }
+        }
+    }
+
+    /// Splits the block of `i` after `i`: every instruction after it moves,
+    /// in order, to a new block right after (returned); the phis in the
+    /// moved terminator's successors now name the new block; `i`'s block is
+    /// left without a terminator for the caller to finish.
+    ///
+    /// Moving the tail (rather than moving the head and redirecting the old
+    /// block's uses) keeps the old block the target of every branch and
+    /// `blockaddress` that named it; only successor phis need fixing, a
+    /// self-loop's included (the block is then its own successor).
+    pub fn split_after(&self, i: Value) -> Block {
+        // SAFETY: handle invariant. Each instruction is detached and then
+        // re-inserted at the end of the new block, in order, so every use
+        // is still dominated by its definition once the caller branches
+        // from the old block to the new one.
+        unsafe {
+            let head = LLVMGetInstructionParent(i);
+            let cont = self.block_after(head, c"loco.cont");
             let mut tail = Vec::new();
             let mut t = LLVMGetNextInstruction(i);
             while !t.is_null() {
                 tail.push(t);
                 t = LLVMGetNextInstruction(t);
             }
+            // The builder would stamp its current debug location on what it
+            // inserts: clear it so moved instructions keep their own.
+            let location = LLVMGetCurrentDebugLocation2(self.builder);
+            LLVMSetCurrentDebugLocation2(self.builder, std::ptr::null_mut());
             LLVMPositionBuilderAtEnd(self.builder, cont);
             for t in tail {
-                // Keep the name: inserting through a builder would clear it.
-                let name = CString::new(self.name(t)).unwrap_or_default();
+                // Re-inserting through the builder sets the name it is given.
+                let name = cstr(&self.name(t));
                 LLVMInstructionRemoveFromParent(t);
                 LLVMInsertIntoBuilderWithName(self.builder, t, name.as_ptr());
             }
             let term = LLVMGetBasicBlockTerminator(cont);
             if !term.is_null() {
-                let mut seen = Vec::new();
+                let mut done = Vec::new();
                 for k in 0..LLVMGetNumSuccessors(term) {
                     let s = LLVMGetSuccessor(term, k);
-                    if !seen.contains(&s) {
-                        seen.push(s);
-                        self.retarget_phis(s, b, cont);
+                    if !done.contains(&s) {
+                        done.push(s);
+                        self.retarget_phis(s, head, cont);
                     }
                 }
             }
+            LLVMSetCurrentDebugLocation2(self.builder, location);
             cont
         }
     }
 
     /// In block `s`, makes every phi that names `from` as a predecessor name
-    /// `to` instead. The C API cannot change an incoming block, so each such
-    /// phi is rebuilt.
+    /// `to` instead. The C API cannot change a phi's incoming block, so each
+    /// such phi is rebuilt in place. The caller must have cleared the
+    /// builder's debug location (phis carry none).
     fn retarget_phis(&self, s: Block, from: Block, to: Block) {
-        // SAFETY: module handle invariant; the rebuilt phi has the same type
-        // and position, and replaces every use of the old one before it goes.
+        // SAFETY: handle invariant; the rebuilt phi has the same type,
+        // position and incoming values, and takes over every use of the old
+        // one before the old one is erased.
         unsafe {
             let mut phis = Vec::new();
             let mut i = LLVMGetFirstInstruction(s);
@@ -571,17 +683,17 @@ impl Ir {
                 let incoming: Vec<(Value, Block)> = (0..n)
                     .map(|k| (LLVMGetIncomingValue(phi, k), LLVMGetIncomingBlock(phi, k)))
                     .collect();
-                if !incoming.iter().any(|&(_, blk)| blk == from) {
+                if !incoming.iter().any(|&(_, b)| b == from) {
                     continue;
                 }
+                let (mut values, mut blocks): (Vec<Value>, Vec<Block>) = incoming
+                    .into_iter()
+                    .map(|(v, b)| (v, if b == from { to } else { b }))
+                    .unzip();
                 LLVMPositionBuilderBefore(self.builder, phi);
                 let name = self.name(phi);
                 let new = LLVMBuildPhi(self.builder, LLVMTypeOf(phi), c"".as_ptr());
-                let (mut vals, mut blks): (Vec<Value>, Vec<Block>) = incoming
-                    .into_iter()
-                    .map(|(v, blk)| (v, if blk == from { to } else { blk }))
-                    .unzip();
-                LLVMAddIncoming(new, vals.as_mut_ptr(), blks.as_mut_ptr(), n);
+                LLVMAddIncoming(new, values.as_mut_ptr(), blocks.as_mut_ptr(), n);
                 LLVMReplaceAllUsesWith(phi, new);
                 LLVMInstructionEraseFromParent(phi);
                 self.rename(new, &name);
@@ -589,24 +701,25 @@ impl Ir {
         }
     }
 
-    pub fn append_block_after(&self, after: Block, name: &CStr) -> Block {
-        // SAFETY: module handle invariant.
+    /// Places the builder where code runs right after an invoke returns
+    /// normally: a new block on the invoke's normal edge (so the code runs
+    /// only on that edge, whatever else reaches the normal destination).
+    pub fn position_after_invoke(&self, invoke: Value) {
+        // SAFETY: handle invariant; `invoke` is an invoke. The new block
+        // branches to the old normal destination, whose phis are retargeted
+        // from the invoke's block to the new block (the only edge moved).
         unsafe {
-            let next = LLVMGetNextBasicBlock(after);
-            if next.is_null() {
-                LLVMAppendBasicBlockInContext(
-                    self.ctx,
-                    LLVMGetBasicBlockParent(after),
-                    name.as_ptr(),
-                )
-            } else {
-                LLVMInsertBasicBlockInContext(self.ctx, next, name.as_ptr())
-            }
+            let from = LLVMGetInstructionParent(invoke);
+            let normal = LLVMGetNormalDest(invoke);
+            let edge = self.block_after(from, c"loco.after");
+            let location = LLVMGetCurrentDebugLocation2(self.builder);
+            LLVMSetCurrentDebugLocation2(self.builder, std::ptr::null_mut());
+            self.retarget_phis(normal, from, edge);
+            LLVMSetCurrentDebugLocation2(self.builder, location);
+            LLVMSetNormalDest(invoke, edge);
+            LLVMPositionBuilderAtEnd(self.builder, edge);
+            LLVMBuildBr(self.builder, normal);
+            LLVMPositionBuilderBefore(self.builder, LLVMGetBasicBlockTerminator(edge));
         }
-    }
-
-    pub fn block_of(&self, i: Value) -> Block {
-        // SAFETY: module handle invariant.
-        unsafe { LLVMGetInstructionParent(i) }
     }
 }

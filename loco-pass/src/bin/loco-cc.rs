@@ -1,4 +1,4 @@
 //! loco-cc: clang-16 with the LOCO pass and runtime (see loco_pass::driver).
 fn main() -> std::process::ExitCode {
-    loco_pass::driver::main(false)
+    loco_pass::driver::main(loco_pass::driver::Language::C)
 }

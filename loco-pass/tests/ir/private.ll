@@ -1,0 +1,40 @@
+; Stores whose pointer is provably the stack or a global variable (through
+; GEPs, casts, phis, selects, thread-local access) are not instrumented.
+@g = global i32 0
+@arr = global [8 x i64] zeroinitializer
+@tls = thread_local global i32 0
+
+define void @f(ptr %p, i32 %v, i1 %c, i64 %i) {
+entry:
+  %local = alloca [4 x i32]
+  store i32 %v, ptr %local
+  store i32 %v, ptr @g
+  %field = getelementptr [4 x i32], ptr %local, i64 0, i64 2
+  store i32 %v, ptr %field
+  %elem = getelementptr [8 x i64], ptr @arr, i64 0, i64 %i
+  store i64 7, ptr %elem
+  store i32 %v, ptr getelementptr (i8, ptr @g, i64 0)
+  %either = select i1 %c, ptr %local, ptr @g
+  store i32 %v, ptr %either
+  %t = call ptr @llvm.threadlocal.address.p0(ptr @tls)
+  store i32 %v, ptr %t
+  br i1 %c, label %a, label %b
+a:
+  br label %join
+b:
+  br label %join
+join:
+  %joined = phi ptr [ %field, %a ], [ @g, %b ]
+  store i32 %v, ptr %joined
+  ; One side unknown: instrumented.
+  %maybe = select i1 %c, ptr %local, ptr %p
+  store i32 %v, ptr %maybe
+  ret void
+}
+declare ptr @llvm.threadlocal.address.p0(ptr)
+; CHECK-LABEL: define void @f
+; CHECK-NOT: ptrtoint
+; CHECK: store i32 %v, ptr %joined
+; CHECK-NOT: ptrtoint
+; CHECK: store i32 %v, ptr %maybe
+; CHECK-NEXT: %loco.addr = ptrtoint ptr %maybe to i64
