@@ -148,17 +148,20 @@ fn forward(
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).split(b'\n') {
             let Ok(line) = line else { break };
-            let mut out: Box<dyn Write> = if to_stderr {
-                Box::new(std::io::stderr().lock())
-            } else {
-                Box::new(std::io::stdout().lock())
-            };
+            // One write per line, prefix included, so that lines of stdout and
+            // stderr (both on the terminal) never interleave mid-line.
+            let mut whole = Vec::with_capacity(line.len() + 16);
             if prefix {
-                let _ = write!(out, "[node {rank}] ");
+                whole.extend_from_slice(format!("[node {rank}] ").as_bytes());
             }
-            let _ = out.write_all(&line);
-            let _ = out.write_all(b"\n");
-            let _ = out.flush();
+            whole.extend_from_slice(&line);
+            whole.push(b'\n');
+            let _ = if to_stderr {
+                std::io::stderr().lock().write_all(&whole)
+            } else {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&whole).and_then(|()| out.flush())
+            };
         }
     })
 }
