@@ -36,15 +36,6 @@ fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
     found
 }
 
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next());
-    !matches!(state, None | Some("Z"))
-}
-
 #[test]
 fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
     let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
@@ -109,7 +100,10 @@ fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
         "took {ended_after:?}"
     );
     for (rank, pid) in pids {
-        assert!(!alive(pid), "node {rank} (pid {pid}) is still running");
+        assert!(
+            !loco_testkit::process_running(pid),
+            "node {rank} (pid {pid}) is still running"
+        );
     }
     std::fs::remove_dir_all(&work).unwrap();
 }

@@ -50,16 +50,10 @@ fn assert_no_node_left(dir: &Path) {
     std::thread::sleep(Duration::from_millis(100));
     for entry in std::fs::read_dir(dir).unwrap() {
         let pid = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
+        let pid: i32 = pid.trim().parse().unwrap();
         assert!(
-            matches!(state, None | Some("Z")),
-            "node process {} is still running",
-            pid.trim()
+            !loco_testkit::process_running(pid),
+            "node process {pid} is still running"
         );
     }
 }

@@ -51,6 +51,18 @@ impl NodeOutcome {
     }
 }
 
+/// Whether process `pid` is still running: gone, or a zombie waiting for
+/// its parent (or init) to reap it, both count as not running.
+pub fn process_running(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
+    !matches!(state, None | Some("Z"))
+}
+
 /// `n` TCP ports on 127.0.0.1 that were free a moment ago. Each is bound
 /// and released in turn; the kernel does not hand a just-released listening
 /// port out again as an ephemeral port right away, so the race is slight.
@@ -224,15 +236,9 @@ mod tests {
         assert!(out[1].timed_out(), "{}", out[1].describe());
         let grandchild: i32 = out[1].stdout.trim().parse().expect("grandchild pid");
         std::thread::sleep(Duration::from_millis(100));
-        // Gone, or a zombie waiting for init to reap it: either way not running.
-        let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
         assert!(
-            matches!(state, None | Some("Z")),
-            "the grandchild {grandchild} survived: {stat}"
+            !process_running(grandchild),
+            "the grandchild {grandchild} survived"
         );
     }
 
