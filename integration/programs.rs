@@ -2,7 +2,8 @@
 //! native clang-16 and with loco-cc, at -O2 and -O0; the LOCO build runs on
 //! its own and under `loco-daemon run` on 1, 2 and 4 local nodes (its heap
 //! spread over all of them), and must print exactly what the native build
-//! prints.
+//! prints. A first line `// loco-test: FLAGS` adds compiler flags to both
+//! builds; with -fopenmp the programs run with OMP_NUM_THREADS=4.
 //!
 //! `cargo test -p loco-integration --test programs [-- FILTER]`
 
@@ -58,11 +59,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Extra flags a program asks for on its first line (`// loco-test: FLAGS`).
+fn extra_flags(src: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(src).unwrap_or_default();
+    text.lines()
+        .next()
+        .and_then(|l| l.strip_prefix("// loco-test:"))
+        .map(|f| f.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
 fn compile(compiler: &Path, src: &Path, opt: &str, out: &Path) -> Result<(), String> {
     let o = run_with_deadline(
         Command::new(compiler)
             .arg(opt)
             .arg("-g")
+            .args(extra_flags(src))
             .arg(src)
             .arg("-o")
             .arg(out),
@@ -80,7 +92,7 @@ fn compile(compiler: &Path, src: &Path, opt: &str, out: &Path) -> Result<(), Str
 }
 
 fn output_of(cmd: &mut Command, what: &str) -> Result<String, String> {
-    let o = run_with_deadline(cmd, DEADLINE)?;
+    let o = run_with_deadline(cmd.env("OMP_NUM_THREADS", "4"), DEADLINE)?;
     if !o.status.success() {
         return Err(format!(
             "{what} failed ({}):\n--- stdout ---\n{}--- stderr ---\n{}",
