@@ -3,11 +3,10 @@
 //! surviving nodes say which node failed, and no process is left behind.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use loco_integration::tool;
+use loco_integration::{loco_compile, scratch, tool};
 
 /// Pids of this run's node processes, by rank (found through their environment).
 fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
@@ -38,20 +37,10 @@ fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
 
 #[test]
 fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
-    let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
     let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
-    let work = std::env::temp_dir().join(format!("loco-failures-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
+    let work = scratch("failures");
     let exe = work.join("walker");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("failures/walker.c");
-    assert!(Command::new(&cc)
-        .arg("-O2")
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .unwrap()
-        .success());
+    loco_compile("failures/walker.c", &exe);
 
     let mut run = Command::new(&daemon)
         .args(["run", "-n", "4", "--timeout", "120", "--"])
@@ -110,25 +99,10 @@ fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
 
 #[test]
 fn nodes_running_different_programs_are_refused() {
-    let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
-    let work = std::env::temp_dir().join(format!("loco-mismatch-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let work = scratch("mismatch");
     let (a, b) = (work.join("a"), work.join("b"));
-    assert!(Command::new(&cc)
-        .arg(programs.join("tree.c"))
-        .arg("-o")
-        .arg(&a)
-        .status()
-        .unwrap()
-        .success());
-    assert!(Command::new(&cc)
-        .arg(programs.join("linked_list.c"))
-        .arg("-o")
-        .arg(&b)
-        .status()
-        .unwrap()
-        .success());
+    loco_compile("programs/tree.c", &a);
+    loco_compile("programs/linked_list.c", &b);
     let ports = loco_testkit::free_ports(2);
     let cluster = work.join("cluster.toml");
     std::fs::write(

@@ -2,27 +2,16 @@
 //! reports, on stderr and in one JSON file, and the numbers say what the
 //! program did (node 0 allocated and faulted in pages homed elsewhere).
 
-use std::path::Path;
 use std::process::Command;
 
-use loco_integration::tool;
+use loco_integration::{loco_compile, scratch, tool};
 
 #[test]
 fn statistics_reach_the_terminal_and_the_json_file() {
-    let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
     let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
-    let work = std::env::temp_dir().join(format!("loco-stats-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
+    let work = scratch("stats");
     let exe = work.join("list");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/linked_list.c");
-    assert!(Command::new(&cc)
-        .arg("-O2")
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .unwrap()
-        .success());
+    loco_compile("programs/linked_list.c", &exe);
     let json = work.join("stats.json");
     let out = Command::new(&daemon)
         .args([

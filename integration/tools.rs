@@ -85,3 +85,29 @@ pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Result<Output
         stderr: t_err.join().unwrap_or_default(),
     })
 }
+
+/// A fresh scratch directory for one test (removed by the test when it passes).
+pub fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("loco-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("scratch directory");
+    d
+}
+
+/// Compiles `src` (relative to integration/) with loco-cc -O2 into `out`, or panics saying why.
+pub fn loco_compile(src: &str, out: &Path) {
+    let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+    let o = Command::new(&cc)
+        .arg("-O2")
+        .arg(&src)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("run loco-cc");
+    assert!(
+        o.status.success(),
+        "loco-cc failed on {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
