@@ -253,6 +253,9 @@ fn supervise(
     }
     let start = Instant::now();
     let mut first_failure: Option<(usize, ExitStatus)> = None;
+    // Every failure in the order seen, and the nodes the launcher killed itself.
+    let mut failures: Vec<(usize, ExitStatus)> = Vec::new();
+    let mut killed_by_us: Vec<usize> = Vec::new();
     let mut give_up_at: Option<Instant> = None;
     let mut why_killed: Option<String> = None;
     loop {
@@ -276,6 +279,7 @@ fn supervise(
         // Nodes found dead in the same sweep: a node killed by a signal is
         // the cause more likely than nodes that exited reporting its death.
         failed_now.sort_by_key(|(rank, status)| (status.signal().is_none(), *rank));
+        failures.extend(failed_now.iter().copied());
         if let (None, Some(&first)) = (first_failure, failed_now.first()) {
             first_failure = Some(first);
             give_up_at = Some(Instant::now() + GRACE);
@@ -301,6 +305,7 @@ fn supervise(
                 if node.status.is_none() {
                     kill_group(&mut node.child);
                     node.status = node.child.try_wait().ok().flatten();
+                    killed_by_us.push(node.rank);
                 }
             }
             break;
@@ -321,7 +326,14 @@ fn supervise(
     if why_killed.is_some() && first_failure.is_none() {
         return Ok(124);
     }
-    match first_failure {
+    // The cause: a node that died of a signal nobody here sent (a crash, a
+    // kill), even if the nodes that noticed its death were seen exiting first.
+    let cause = failures
+        .iter()
+        .find(|(rank, status)| status.signal().is_some() && !killed_by_us.contains(rank))
+        .or(failures.first())
+        .copied();
+    match cause {
         None => Ok(nodes.0[0].status.map_or(1, exit_code)),
         Some((rank, status)) => {
             eprintln!("loco-daemon: node {rank} {}", describe(status));
