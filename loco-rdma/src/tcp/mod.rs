@@ -165,7 +165,12 @@ impl TcpTransport {
                 },
             }
         };
-        let io_err = |e: io::Error| unreachable(format!("handshake failed: {e}"));
+        // At bootstrap a failed handshake means the node is not (yet) reachable;
+        // later it means a node that was up has gone.
+        let io_err = |e: io::Error| match deadline {
+            Some(_) => unreachable(format!("handshake failed: {e}")),
+            None => self.lost(peer, &e, "connect"),
+        };
         stream.set_nodelay(true).map_err(io_err)?;
         stream
             .set_read_timeout(Some(self.op_timeout))
