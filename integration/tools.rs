@@ -5,8 +5,11 @@
 //! libloco_pass.so. `just test` builds them first.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use loco_testkit::run_nodes;
 
 /// target/<profile>/, where cargo puts binaries and cdylibs.
 pub fn build_dir() -> PathBuf {
@@ -45,45 +48,24 @@ pub fn tool(name: &str) -> Result<PathBuf, String> {
     Ok(dir.join(name))
 }
 
-/// Runs a command with a deadline; kills it (and says so) if it overruns.
+/// Runs a command with a deadline (through loco_testkit::run_nodes, as a
+/// one-node run: its process group is killed if it overruns).
 pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Result<Output, String> {
     let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{shown}: {e}"))?;
-    let start = Instant::now();
-    // Read output on threads so a chatty child never blocks on a full pipe.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut out, &mut v).ok();
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut err, &mut v).ok();
-        v
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            break s;
-        }
-        if start.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{shown} did not finish within {deadline:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ok(Output {
-        status,
-        stdout: t_out.join().unwrap_or_default(),
-        stderr: t_err.join().unwrap_or_default(),
+    let taken = Mutex::new(Some(std::mem::replace(cmd, Command::new("true"))));
+    let outcome = run_nodes(1, deadline, |_| {
+        taken.lock().unwrap().take().expect("started once")
     })
+    .pop()
+    .expect("one outcome");
+    match outcome.status {
+        Some(status) => Ok(Output {
+            status,
+            stdout: outcome.stdout.into_bytes(),
+            stderr: outcome.stderr.into_bytes(),
+        }),
+        None => Err(format!("{shown} did not finish within {deadline:?}")),
+    }
 }
 
 /// A fresh scratch directory for one test (removed by the test when it passes).

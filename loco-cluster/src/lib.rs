@@ -427,6 +427,20 @@ impl ClusterConfig {
     }
 }
 
+/// `n` TCP ports on 127.0.0.1 that were free a moment ago: all bound at
+/// once (so they differ) and released together. The kernel does not hand a
+/// just-released listening port out again as an ephemeral port right away,
+/// so the race with other programs is slight.
+pub fn free_loopback_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
+}
+
 fn number(value: &RawNumber) -> Result<u64, String> {
     match value {
         RawNumber::Int(i) => u64::try_from(*i).map_err(|_| format!("{i} is negative")),

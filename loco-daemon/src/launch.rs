@@ -1,7 +1,7 @@
 //! Starting the nodes of a run on this machine and supervising them.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpListener};
+use std::net::IpAddr;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -95,15 +95,8 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
         (None, Some(0)) => return Err("-n must be at least 1".into()),
         (None, Some(n)) => {
             // Free ports picked now, so that runs side by side never collide.
-            let listeners: Vec<TcpListener> = (0..n)
-                .map(|_| TcpListener::bind("127.0.0.1:0"))
-                .collect::<Result<_, _>>()
+            let ports = loco_cluster::free_loopback_ports(n)
                 .map_err(|e| format!("cannot find free ports on 127.0.0.1: {e}"))?;
-            let ports: Vec<u16> = listeners
-                .iter()
-                .map(|l| l.local_addr().map(|a| a.port()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?;
             ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?
         }
         (None, None) => {

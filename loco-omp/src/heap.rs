@@ -36,9 +36,8 @@ fn result(r: Result<u64, HeapError>) -> *mut c_void {
     match r {
         Ok(addr) => addr as *mut c_void,
         Err(e @ HeapError::OutOfMemory { .. }) => out_of_memory(&e),
-        Err(HeapError::Invalid(why)) => {
+        Err(HeapError::Invalid(_)) => {
             set_errno(libc::EINVAL);
-            let _ = why;
             std::ptr::null_mut()
         }
         Err(e) => fatal(&e.to_string()),

@@ -74,12 +74,10 @@ fn config() -> Result<(ClusterConfig, usize), String> {
         }
         None => {
             // A cluster of one: this process, on a free loopback port.
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map_err(|e| format!("cannot find a free port: {e}"))?
-                .port();
+            let ports = loco_cluster::free_loopback_ports(1)
+                .map_err(|e| format!("cannot find a free port: {e}"))?;
             let mut config =
-                ClusterConfig::localhost_with_ports(&[port]).map_err(|e| e.to_string())?;
+                ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?;
             config.nodes[0].memory = match std::env::var("LOCO_MEMORY") {
                 Ok(text) => {
                     loco_cluster::parse_size(&text).map_err(|e| format!("LOCO_MEMORY: {e}"))?

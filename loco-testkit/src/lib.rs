@@ -4,7 +4,6 @@
 //! is killed on timeout, on a panic in the parent, and at the end).
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
@@ -63,17 +62,10 @@ pub fn process_running(pid: i32) -> bool {
     !matches!(state, None | Some("Z"))
 }
 
-/// `n` TCP ports on 127.0.0.1 that were free a moment ago. Each is bound
-/// and released in turn; the kernel does not hand a just-released listening
-/// port out again as an ephemeral port right away, so the race is slight.
+/// `n` TCP ports on 127.0.0.1 that were free a moment ago
+/// (see loco_cluster::free_loopback_ports).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound socket has an address").port())
-        .collect()
+    loco_cluster::free_loopback_ports(n).expect("cannot bind a loopback port")
 }
 
 struct Running {

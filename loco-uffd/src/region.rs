@@ -94,7 +94,8 @@ struct Inner {
     data: RegionId,
     /// First-touch only: one u64 per page at node 0, 0 or (home + 1).
     directory: Option<RegionId>,
-    map: Mapping,
+    /// Never unmapped (see `Drop for Inner`).
+    map: std::mem::ManuallyDrop<Mapping>,
     twins: Mapping,
     bitmap: DirtyBitmap,
     state: Mapping,
@@ -251,7 +252,7 @@ impl SharedRegion {
             transport,
             data,
             directory,
-            map,
+            map: std::mem::ManuallyDrop::new(map),
             uffd,
             track: options.track_uninstrumented,
             page_locks: (0..PAGE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -481,10 +482,6 @@ impl Drop for Inner {
         let _ = self
             .uffd
             .unregister(self.map.ptr().cast(), self.layout.size as usize);
-        std::mem::forget(std::mem::replace(
-            &mut self.map,
-            Mapping::anywhere(1).expect("tiny map"),
-        ));
     }
 }
 

@@ -339,10 +339,7 @@ fn machine_has_rdma_device() -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
+    loco_cluster::free_loopback_ports(1).expect("a free local port")[0]
 }
 
 #[test]
