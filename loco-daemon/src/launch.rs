@@ -221,6 +221,22 @@ fn supervise(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // Every node must load the program and its libraries at the same
+        // addresses: pointers to them (function pointers, `FILE *`, C++
+        // vtables) travel between nodes inside shared data.
+        // SAFETY: personality(2) only changes this child's execution domain
+        // flags before exec; it is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let current = libc::personality(0xffff_ffff);
+                if current == -1
+                    || libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong) == -1
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         if plan.stats {
             cmd.env("LOCO_STATS", "1");
         }

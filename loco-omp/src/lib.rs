@@ -8,10 +8,15 @@
 //!   writers.
 //! - [`atomics`]: C/C++ atomics on shared memory, done at the home node.
 //!
-//! The contract with the compiled code is loco-pass/ABI.md. The OpenMP
-//! entry points (one team spanning all nodes) come next.
+//! - [`omp`]: the OpenMP runtime (libomp's `__kmpc_*` entry points and the
+//!   `omp_*` API): one team of threads spanning every node.
+//! - [`image`]: the program's globals and main's stack, in the shared region.
+//!
+//! The contract with the compiled code is loco-pass/ABI.md.
 
 pub mod atomics;
 pub mod heap;
+pub mod image;
+pub mod omp;
 pub mod runtime;
 pub mod writes;

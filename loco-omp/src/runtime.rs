@@ -3,11 +3,15 @@
 //! The launcher (`loco-daemon run`) starts the same binary on every node
 //! with LOCO_RANK and LOCO_CLUSTER (a cluster.toml) set. Without them the
 //! program runs as a cluster of one node. The runtime's constructor runs
-//! before the program's: it connects the transport, maps the shared region
-//! and sets up the heap. Node 0 then returns and runs `main`; every other
-//! node stays in the constructor serving its share of the memory until
-//! node 0 exits, then exits itself.
+//! before the program's (libloco.so is the executable's first library, so
+//! every other library is initialised before it): it moves the program's
+//! globals aside, connects the transport, maps the shared region over them,
+//! and sets up the heap and the OpenMP runtime. Node 0 then returns and runs
+//! `main` (on a stack in the shared region, see `loco_main`); every other
+//! node stays in the constructor serving its share of the memory and running
+//! the parallel regions node 0 forks, until node 0 exits.
 
+use std::ffi::{c_char, c_int, c_void};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -92,6 +96,10 @@ fn config() -> Result<(ClusterConfig, usize), String> {
 
 fn start() -> Result<Runtime, String> {
     let (config, rank) = config()?;
+    // Before anything maps memory: the executable's globals segment sits
+    // where the shared region goes.
+    let globals = crate::image::take_globals()?;
+    let stack = crate::image::main_stack_size()?;
     if config.region_base != ABI_REGION_BASE {
         return Err(format!(
             "cluster.toml puts the shared region at {:#x}, but code compiled by loco-cc expects {ABI_REGION_BASE:#x}: \
@@ -118,11 +126,16 @@ fn start() -> Result<Runtime, String> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        node0_prefix: crate::image::prefix_size(globals.as_ref(), stack),
         ..RegionOptions::default()
     };
     let region =
         SharedRegion::new(&config, transport.clone(), options).map_err(|e| e.to_string())?;
+    if rank == 0 {
+        crate::image::install(globals.as_ref(), stack)?;
+    }
     let heap = SharedHeap::new(region).map_err(|e| e.to_string())?;
+    crate::omp::team::init(&transport, config.num_nodes())?;
     Ok(Runtime {
         heap,
         transport,
@@ -135,9 +148,22 @@ fn start() -> Result<Runtime, String> {
 fn program_hash() -> Result<u64, String> {
     let bytes =
         std::fs::read("/proc/self/exe").map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
-    Ok(bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+    Ok(fnv(0xcbf2_9ce4_8422_2325, &bytes))
+}
+
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(seed, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    }))
+    })
+}
+
+/// Where the libraries are loaded: pointers into them (a `FILE *`, a
+/// function pointer, a C++ vtable) travel between nodes inside shared data,
+/// so every node must have them at the same addresses.
+fn layout_hash() -> u64 {
+    let libc_fn = libc::malloc as *const () as u64;
+    let ours = layout_hash as *const () as u64;
+    fnv(0, &[libc_fn.to_le_bytes(), ours.to_le_bytes()].concat())
 }
 
 /// Every node must run the same binary: code addresses, the layout of
@@ -145,33 +171,51 @@ fn program_hash() -> Result<u64, String> {
 /// its executable's hash in a slot at node 0 and compares them all.
 fn check_same_program(transport: &dyn Transport, rank: usize, nodes: usize) -> Result<(), String> {
     let slots = Arc::new(
-        loco_rdma::MemoryRegion::anonymous(if rank == 0 { 8 * nodes } else { 8 })
+        loco_rdma::MemoryRegion::anonymous(if rank == 0 { 16 * nodes } else { 16 })
             .map_err(|e| format!("program check: {e}"))?,
     );
     let id = transport
         .register(slots)
         .map_err(|e| format!("program check: {e}"))?;
     let mine = program_hash()?;
+    let layout = layout_hash();
     transport
-        .write(0, id, 8 * rank as u64, &mine.to_le_bytes())
+        .write(
+            0,
+            id,
+            16 * rank as u64,
+            &[mine.to_le_bytes(), layout.to_le_bytes()].concat(),
+        )
         .map_err(|e| format!("program check: {e}"))?;
     transport
         .barrier()
         .map_err(|e| format!("program check: {e}"))?;
-    let mut all = vec![0u8; 8 * nodes];
+    let mut all = vec![0u8; 16 * nodes];
     transport
         .read(0, id, 0, &mut all)
         .map_err(|e| format!("program check: {e}"))?;
-    let hashes: Vec<u64> = all
+    let words: Vec<u64> = all
         .chunks(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
         .collect();
+    let hashes: Vec<u64> = words.iter().step_by(2).copied().collect();
+    let layouts: Vec<u64> = words.iter().skip(1).step_by(2).copied().collect();
     // Nobody leaves before everyone has compared, so every node can say why.
     transport
         .barrier()
         .map_err(|e| format!("program check: {e}"))?;
+    let other_layout = layouts.iter().position(|&l| l != layouts[0]);
     match hashes.iter().position(|&h| h != hashes[0]) {
-        None => Ok(()),
+        None => match other_layout {
+            None => Ok(()),
+            Some(other) => {
+                transport.shutdown();
+                Err(format!(
+                    "node {other} has its libraries at other addresses than node 0 (address space \
+                     randomisation): start programs with loco-daemon run, which turns it off"
+                ))
+            }
+        },
         Some(other) => {
             // Leave in order (answers sent, goodbyes said), so that the other
             // nodes report the mismatch too, not this node's departure.
@@ -194,22 +238,24 @@ extern "C" fn on_load() {
         unsafe { libc::atexit(on_exit) };
         return;
     }
-    // Serve this node's memory until node 0 reaches its exit.
-    let outcome = rt.transport.barrier();
-    report_stats(rt);
-    match outcome {
-        Ok(()) => {
-            rt.transport.shutdown();
-            // SAFETY: ends the process without running the program's exit path.
-            unsafe { libc::_exit(0) }
-        }
-        Err(e) => fatal(&format!("the run ended abnormally: {e}")),
-    }
+    crate::omp::team::worker_loop(rt)
 }
 
 #[used]
 #[link_section = ".init_array"]
 static ON_LOAD: extern "C" fn() = on_load;
+
+/// A worker node's end, when node 0 has exited: statistics, goodbyes, exit.
+pub fn finish_worker(rt: &Runtime) -> ! {
+    report_stats(rt);
+    rt.transport.shutdown();
+    // SAFETY: fflush(NULL) flushes every stdio stream; _exit ends the
+    // process without running the program's exit path (main never ran here).
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(0)
+    }
+}
 
 /// Node 0's exit: its last writes go home, then every node is let go.
 extern "C" fn on_exit() {
@@ -217,12 +263,87 @@ extern "C" fn on_exit() {
     if let Err(e) = rt.region().release() {
         eprintln!("loco: node 0: final release failed: {e}");
     }
-    let outcome = rt.transport.barrier();
+    let outcome = crate::omp::team::finish_cluster(rt);
     report_stats(rt);
     match outcome {
         Ok(()) => rt.transport.shutdown(),
         Err(e) => eprintln!("loco: node 0: another node failed before the end: {e}"),
     }
+}
+
+/// The program's `main` as loco-pass renamed it.
+type UserMain = unsafe extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int;
+
+/// What `main_on_shared_stack` needs, reachable from the trampoline.
+struct MainCall {
+    main: UserMain,
+    argc: c_int,
+    argv: *mut *mut c_char,
+    envp: *mut *mut c_char,
+    result: c_int,
+}
+
+static MAIN_CALL: std::sync::atomic::AtomicPtr<MainCall> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn main_trampoline() {
+    let call = MAIN_CALL.load(std::sync::atomic::Ordering::Acquire);
+    // SAFETY: loco_main stored a pointer to its live MainCall before
+    // switching here, and waits (switched out) until this returns.
+    unsafe { (*call).result = ((*call).main)((*call).argc, (*call).argv, (*call).envp) };
+    // Returning resumes loco_main through uc_link.
+}
+
+/// Called by the `main` loco-pass generates: runs the program's own main on
+/// node 0, on a stack inside the shared region, so that the addresses of
+/// its locals (which parallel regions capture by reference) are valid on
+/// every node.
+///
+/// # Safety
+/// `main` is the program's main; argc/argv/envp are what libc passed.
+#[no_mangle]
+pub unsafe extern "C" fn loco_main(
+    main: UserMain,
+    argc: c_int,
+    argv: *mut *mut c_char,
+    envp: *mut *mut c_char,
+) -> c_int {
+    get();
+    let nested = !MAIN_CALL
+        .load(std::sync::atomic::Ordering::Acquire)
+        .is_null();
+    let stack = crate::image::main_stack().filter(|_| !nested);
+    let Some(stack) = stack else {
+        // SAFETY: the caller's contract.
+        return unsafe { main(argc, argv, envp) };
+    };
+    let mut call = MainCall {
+        main,
+        argc,
+        argv,
+        envp,
+        result: 0,
+    };
+    MAIN_CALL.store(&mut call, std::sync::atomic::Ordering::Release);
+    // SAFETY: both contexts are zeroed structs that getcontext/makecontext
+    // fill in; the stack lies in the shared region's node-0 prefix, mapped
+    // for the life of the process and used by nothing else; `caller` and
+    // `call` outlive the switch (this frame waits for uc_link to resume it).
+    unsafe {
+        let mut caller: Box<libc::ucontext_t> = Box::new(std::mem::zeroed());
+        let mut callee: Box<libc::ucontext_t> = Box::new(std::mem::zeroed());
+        if libc::getcontext(&mut *callee) != 0 {
+            fatal("getcontext failed");
+        }
+        callee.uc_stack.ss_sp = stack.base as *mut c_void;
+        callee.uc_stack.ss_size = stack.size as usize;
+        callee.uc_link = &mut *caller;
+        libc::makecontext(&mut *callee, main_trampoline, 0);
+        if libc::swapcontext(&mut *caller, &*callee) != 0 {
+            fatal("cannot switch to main's stack in the shared region");
+        }
+    }
+    call.result
 }
 
 /// This node's counters, as (name, value) pairs.
@@ -256,6 +377,9 @@ fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
         ("net_atomics", t.atomics),
         ("net_barriers", t.barriers),
     ]
+    .into_iter()
+    .chain(crate::omp::entry::stats_fields())
+    .collect()
 }
 
 /// With LOCO_STATS=1, one block per node on stderr at exit; with
@@ -290,7 +414,8 @@ fn report_stats(rt: &Runtime) {
     eprintln!(
         "loco: node {} stats: page faults {} remote ({}, {:.1} ms) + {} home; write-protect faults {}; \
          releases {} ({} in {} runs, {:.1} ms); acquires {} ({} pages dropped, {:.1} ms); evictions {}; \
-         heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers",
+         heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers; \
+         openmp: {} forks, {} barriers ({:.1} ms), {} lock takes ({} from another node, {:.1} ms waiting), {} dispatch operations",
         rt.rank,
         get("page_faults_remote"),
         ByteSize(get("bytes_fetched")),
@@ -313,5 +438,12 @@ fn report_stats(rt: &Runtime) {
         get("net_scatters"),
         get("net_atomics"),
         get("net_barriers"),
+        get("omp_forks"),
+        get("omp_barriers"),
+        ms("omp_barrier_ns"),
+        get("omp_lock_takes"),
+        get("omp_lock_remote_takes"),
+        ms("omp_lock_wait_ns"),
+        get("omp_dispatches"),
     );
 }

@@ -9,6 +9,10 @@
 //! - allocating-node: a page lives on the node whose arena contains it;
 //! - first-touch: decided when a page is first faulted anywhere, through a
 //!   directory at node 0 (see `region.rs`); [`Layout::static_home`] is `None`.
+//!
+//! Whatever the policy, a prefix of the region may be reserved for node 0
+//! (the program's globals and the stack `main` runs on): its pages live on
+//! node 0 and belong to no arena.
 
 use std::ops::Range;
 
@@ -24,10 +28,18 @@ pub struct Layout {
     pub placement: Placement,
     /// Offsets (from `base`) of each node's arena.
     arenas: Vec<Range<u64>>,
+    /// Bytes at the start of the region homed at node 0 and outside every arena.
+    node0_prefix: u64,
 }
 
 impl Layout {
     pub fn new(config: &ClusterConfig) -> Layout {
+        Layout::with_node0_prefix(config, 0)
+    }
+
+    /// A layout whose first `prefix` bytes (a page multiple, at most node
+    /// 0's memory) are node 0's, outside its arena.
+    pub fn with_node0_prefix(config: &ClusterConfig, prefix: u64) -> Layout {
         let mut start = 0;
         let arenas = config
             .nodes
@@ -37,7 +49,9 @@ impl Layout {
                 start = r.end;
                 r
             })
-            .collect();
+            .collect::<Vec<Range<u64>>>();
+        let mut arenas = arenas;
+        arenas[0].start = prefix.min(arenas[0].end);
         Layout {
             base: config.region_base,
             size: config.region_size(),
@@ -45,7 +59,13 @@ impl Layout {
             nodes: config.num_nodes(),
             placement: config.placement,
             arenas,
+            node0_prefix: prefix,
         }
+    }
+
+    /// Bytes at the start of the region reserved for node 0.
+    pub fn node0_prefix(&self) -> u64 {
+        self.node0_prefix
     }
 
     pub fn pages(&self) -> usize {
@@ -84,6 +104,9 @@ impl Layout {
 
     /// The home of `page` when the placement fixes it up front.
     pub fn static_home(&self, page: usize) -> Option<NodeId> {
+        if self.page_offset(page) < self.node0_prefix {
+            return Some(0);
+        }
         match self.placement {
             Placement::Interleaved => Some(page % self.nodes),
             Placement::AllocatingNode => {
@@ -134,5 +157,28 @@ mod tests {
         assert!(!l.contains(l.base, 8193));
         assert!(!l.contains(l.base - 1, 1));
         assert!(!l.contains(u64::MAX, 2));
+    }
+
+    #[test]
+    fn node0_prefix_is_home_at_node_0_under_every_policy_and_outside_arenas() {
+        for placement in [
+            Placement::Interleaved,
+            Placement::AllocatingNode,
+            Placement::FirstTouch,
+        ] {
+            let mut c = ClusterConfig::localhost(2).unwrap();
+            c.nodes[0].memory = 8 * 4096;
+            c.nodes[1].memory = 8 * 4096;
+            c.placement = placement;
+            let l = Layout::with_node0_prefix(&c, 3 * 4096);
+            assert_eq!(l.arena(0), 3 * 4096..8 * 4096);
+            assert_eq!(l.arena(1), 8 * 4096..16 * 4096);
+            for page in 0..3 {
+                assert_eq!(l.static_home(page), Some(0), "{placement:?} page {page}");
+            }
+            if placement == Placement::Interleaved {
+                assert_eq!(l.static_home(3), Some(1));
+            }
+        }
     }
 }

@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use loco_cluster::ClusterConfig;
+use loco_cluster::{ClusterConfig, Placement};
 use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport};
 use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
 
@@ -67,6 +67,10 @@ pub struct RegionOptions {
     /// Microseconds a fault thread stays awake looking for the next fault
     /// (0: sleep at once). Costs CPU while faults keep coming; saves a wake-up each.
     pub linger_us: u64,
+    /// Bytes at the start of the region that live on node 0 and that the
+    /// heap never hands out (the program's globals and `main`'s stack).
+    /// Rounded up to whole pages; must fit in node 0's memory.
+    pub node0_prefix: u64,
 }
 
 impl Default for RegionOptions {
@@ -75,6 +79,7 @@ impl Default for RegionOptions {
             track_uninstrumented: true,
             fault_threads: 2,
             linger_us: 0,
+            node0_prefix: 0,
         }
     }
 }
@@ -146,7 +151,19 @@ impl SharedRegion {
         transport: Arc<dyn Transport>,
         options: RegionOptions,
     ) -> Result<SharedRegion, HeapError> {
-        let layout = Layout::new(config);
+        let prefix = options.node0_prefix.div_ceil(config.page_size) * config.page_size;
+        if prefix > config.nodes[0].memory {
+            return Err(HeapError::OutOfMemory {
+                requested: prefix,
+                why: format!(
+                    "the program's globals and main's stack need {} on node 0, which contributes only {} \
+                     (raise node 0's memory in cluster.toml, or LOCO_MEMORY when running alone)",
+                    loco_cluster::ByteSize(prefix),
+                    loco_cluster::ByteSize(config.nodes[0].memory)
+                ),
+            });
+        }
+        let layout = Layout::with_node0_prefix(config, prefix);
         let rank = transport.rank();
         let size = layout.size as usize;
         let map_error = |what: &str, e: std::io::Error| HeapError::Map {
@@ -222,9 +239,9 @@ impl SharedRegion {
         let data = transport
             .register(Arc::new(exposed))
             .map_err(HeapError::Transport)?;
-        let directory = match layout.static_home(0) {
-            Some(_) => None,
-            None => {
+        let directory = match layout.placement {
+            Placement::Interleaved | Placement::AllocatingNode => None,
+            Placement::FirstTouch => {
                 let len = if rank == 0 { pages * 8 } else { 8 };
                 let mem = MemoryRegion::anonymous(len).map_err(|e| HeapError::Map {
                     base: 0,

@@ -1,0 +1,17 @@
+//! The OpenMP runtime: the libomp entry points clang emits for host code
+//! (`__kmpc_*`) and the `omp_*` API, implemented so that one team of
+//! threads spans every node.
+//!
+//! - [`team`]: fork/join, the thread pool, barriers, the worker nodes' loop;
+//! - [`sched`]: static, dynamic, guided and ordered loop scheduling;
+//! - [`locks`]: critical sections and omp locks (a global word at node 0,
+//!   handed over inside a node first);
+//! - [`entry`]: the C entry points themselves;
+//! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions.
+
+pub mod entry;
+pub mod locks;
+pub mod sched;
+pub mod stats;
+pub mod team;
+pub mod variadic;

@@ -1,0 +1,703 @@
+//! One OpenMP team spanning every node: forking a parallel region, the
+//! threads that run it, its barriers, and the worker nodes' loop.
+//!
+//! A team of M threads is spread over the N nodes in contiguous blocks:
+//! node r runs thread ids `ceil(r*M/N) .. ceil((r+1)*M/N)` (node 0 always at
+//! least one, the master). The fork protocol, all through the transport:
+//!
+//! 1. node 0 releases (its serial writes go home), clears the worksharing
+//!    slots, writes a fork descriptor (microtask address, captured
+//!    arguments, team size) into every other node's control block, and
+//!    enters a global barrier: the "go";
+//! 2. every node acquires, then runs its block of threads; the executable
+//!    is linked at a fixed address (loco-cc links without PIE), so the
+//!    microtask and the captured pointers (into the shared region: globals,
+//!    main's stack, the heap) mean the same on every node;
+//! 3. the implicit barrier at the end: each node waits for its own threads,
+//!    releases, and enters the "join" barrier; node 0 then acquires and
+//!    goes on with the serial code, the others wait for the next go.
+//!
+//! A team barrier is a node-local barrier whose last arriving thread
+//! releases, crosses the global barrier, and acquires (DESIGN.md: barrier =
+//! release + global barrier + acquire). A node that got no thread of the
+//! team still takes part in the team's global barriers until node 0 marks
+//! the region's end in its control block.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use loco_rdma::{MemoryRegion, RegionId};
+
+use super::sched::Schedule;
+use super::{stats, variadic};
+use crate::runtime::{self, fatal, Runtime};
+
+// The control block every node registers (same layout everywhere; the
+// worksharing slots and lock table are used at node 0 only).
+const DESC: u64 = 0;
+const DESC_WORDS: usize = 9;
+const KIND_FORK: u64 = 1;
+const KIND_EXIT: u64 = 2;
+/// Where node 0 tells nodes without threads which global barrier ends the
+/// region: `seq << 32 | barrier`. Outside the descriptor, so that the next
+/// descriptor (or the exit) cannot overwrite it before they have read it.
+const REGION_END: u64 = 1024;
+pub const WS_BASE: u64 = 4096;
+/// Worksharing constructs per barrier interval before an internal barrier.
+pub const WS_SLOTS: u64 = 1024;
+pub const WS_SLOT_BYTES: u64 = 64;
+const WS_SET_BYTES: u64 = WS_SLOTS * WS_SLOT_BYTES;
+pub const LOCK_BASE: u64 = WS_BASE + 2 * WS_SET_BYTES;
+pub const LOCK_ENTRIES: u64 = 4096;
+const CONTROL_BYTES: u64 = LOCK_BASE + LOCK_ENTRIES * 16;
+
+/// The OpenMP side of the runtime on this node.
+pub struct Omp {
+    pub control: RegionId,
+    control_mem: Arc<MemoryRegion>,
+    pool: Pool,
+    pub icv: Icv,
+    seq: AtomicU64,
+    pub locks: super::locks::Locks,
+}
+
+/// Internal control variables of the initial (serial) thread.
+pub struct Icv {
+    pub nthreads: AtomicU32,
+    pub max_active_levels: AtomicU32,
+    pub dynamic: AtomicU32,
+    pub schedule: Mutex<Schedule>,
+}
+
+static OMP: std::sync::OnceLock<Omp> = std::sync::OnceLock::new();
+
+/// Registers the control block. Collective: every node calls it once, at
+/// the same point of start-up.
+pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(), String> {
+    let mem = Arc::new(
+        MemoryRegion::anonymous(CONTROL_BYTES as usize)
+            .map_err(|e| format!("OpenMP control block: {e}"))?,
+    );
+    let control = transport
+        .register(mem.clone())
+        .map_err(|e| format!("OpenMP control block: {e}"))?;
+    let nthreads = match std::env::var("OMP_NUM_THREADS") {
+        Ok(v) => {
+            let first = v.split(',').next().unwrap_or("").trim();
+            first
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    format!("OMP_NUM_THREADS={v:?} is not a positive number of threads")
+                })?
+        }
+        // Like libomp's one thread per core, on every node.
+        Err(_) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            cores * nodes as u32
+        }
+    };
+    let omp = Omp {
+        control,
+        control_mem: mem,
+        pool: Pool::default(),
+        icv: Icv {
+            nthreads: AtomicU32::new(nthreads),
+            max_active_levels: AtomicU32::new(1),
+            dynamic: AtomicU32::new(0),
+            schedule: Mutex::new(Schedule::from_env()?),
+        },
+        seq: AtomicU64::new(0),
+        locks: super::locks::Locks::new(),
+    };
+    OMP.set(omp)
+        .map_err(|_| "OpenMP runtime started twice".to_string())
+}
+
+pub fn omp() -> &'static Omp {
+    OMP.get().unwrap_or_else(|| {
+        // The constructor sets it up before any program code runs.
+        runtime::get();
+        OMP.get().expect("the OpenMP runtime is set up at start-up")
+    })
+}
+
+/// The threads of one parallel region that run on this node.
+pub struct Team {
+    pub size: u32,
+    /// First thread id on this node.
+    pub first: u32,
+    /// Threads on this node.
+    pub local: u32,
+    /// Spans several nodes: barriers and worksharing go through node 0.
+    pub distributed: bool,
+    /// Nesting level of this team (1 for the outermost parallel region).
+    pub level: u32,
+    /// Levels with more than one thread, this one included.
+    pub active_level: u32,
+    /// nthreads-var inside the region (omp_get_max_threads).
+    pub max_threads: u32,
+    pub schedule: Schedule,
+    microtask: usize,
+    args: Vec<usize>,
+    barrier: LocalBarrier,
+    /// Threads of this node still running the region (the join).
+    running: (Mutex<u32>, Condvar),
+    /// Tids of the enclosing teams, outermost first (omp_get_ancestor_thread_num).
+    pub ancestors: Vec<(u32, u32)>,
+    /// Team barriers this node has passed in the region.
+    passed: AtomicU64,
+}
+
+/// What one thread knows about where it is.
+pub struct Ctx {
+    pub team: Arc<Team>,
+    pub tid: u32,
+    /// Worksharing constructs met since the last barrier.
+    pub ws_instance: u64,
+    /// Barriers passed in this region (selects the slot set).
+    pub epoch: u64,
+    pub dispatch: Option<super::sched::Dispatch>,
+    /// nthreads-var of this thread (omp_set_num_threads inside a region).
+    pub nthreads: Option<u32>,
+    outer: Option<Box<Ctx>>,
+}
+
+thread_local! {
+    static CTX: RefCell<Option<Box<Ctx>>> = const { RefCell::new(None) };
+    static PUSHED_THREADS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with this thread's context, if it is in a parallel region.
+pub fn with_ctx<R>(f: impl FnOnce(Option<&mut Ctx>) -> R) -> R {
+    CTX.with(|c| f(c.borrow_mut().as_deref_mut()))
+}
+
+/// (thread id, team size) of the calling thread; (0, 1) outside regions.
+pub fn whoami() -> (u32, u32) {
+    with_ctx(|c| c.map_or((0, 1), |c| (c.tid, c.team.size)))
+}
+
+fn enter(team: Arc<Team>, tid: u32) {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        let outer = c.take();
+        *c = Some(Box::new(Ctx {
+            team,
+            tid,
+            ws_instance: 0,
+            epoch: 0,
+            dispatch: None,
+            nthreads: None,
+            outer,
+        }));
+    });
+}
+
+fn leave() {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        let outer = c.take().and_then(|ctx| ctx.outer);
+        *c = outer;
+    });
+}
+
+/// `if(0)` and other serialized parallel regions: the calling thread runs
+/// the region as a team of one (`__kmpc_serialized_parallel`).
+pub fn enter_serialized() {
+    let omp = omp();
+    PUSHED_THREADS.with(|p| p.set(0));
+    let (level, active, ancestors, max_threads, schedule) = with_ctx(|c| match c {
+        Some(c) => {
+            let mut anc = c.team.ancestors.clone();
+            anc.push((c.tid, c.team.size));
+            (
+                c.team.level,
+                c.team.active_level,
+                anc,
+                c.nthreads.unwrap_or(c.team.max_threads),
+                c.team.schedule,
+            )
+        }
+        None => (
+            0,
+            0,
+            Vec::new(),
+            omp.icv.nthreads.load(Ordering::Relaxed),
+            *omp.icv.schedule.lock().unwrap(),
+        ),
+    });
+    let team = Arc::new(Team::new(
+        1,
+        0,
+        1,
+        false,
+        level + 1,
+        active,
+        max_threads,
+        schedule,
+        0,
+        &[],
+        ancestors,
+    ));
+    enter(team, 0);
+}
+
+/// `__kmpc_end_serialized_parallel`.
+pub fn leave_serialized() {
+    leave();
+}
+
+/// `num_threads(n)` for the next parallel region of this thread.
+pub fn push_num_threads(n: i32) {
+    PUSHED_THREADS.with(|p| p.set(n.max(0) as u32));
+}
+
+/// This node's share of `size` threads over `nodes` nodes: (first, count).
+pub fn block(size: u32, nodes: usize, rank: usize) -> (u32, u32) {
+    let bound = |r: usize| ((r as u64 * size as u64).div_ceil(nodes as u64)) as u32;
+    let first = bound(rank);
+    (first, bound(rank + 1) - first)
+}
+
+/// The fork: `__kmpc_fork_call` lands here on whichever node runs it.
+pub fn fork(microtask: usize, args: &[usize]) {
+    let rt = runtime::get();
+    let omp = omp();
+    let pushed = PUSHED_THREADS.with(|p| p.replace(0));
+    let (outer_level, outer_active, ancestors, requested, max_threads) = with_ctx(|c| match c {
+        Some(c) => {
+            let mut anc = c.team.ancestors.clone();
+            anc.push((c.tid, c.team.size));
+            let nthreads = c.nthreads.unwrap_or(c.team.max_threads);
+            (c.team.level, c.team.active_level, anc, nthreads, nthreads)
+        }
+        None => {
+            let n = omp.icv.nthreads.load(Ordering::Relaxed);
+            (0, 0, Vec::new(), n, n)
+        }
+    });
+    let requested = if pushed > 0 { pushed } else { requested }.max(1);
+    // Only the outermost region gets more than one thread (max-active-levels
+    // is 1, as libomp's default): nested regions run as teams of one.
+    let nested = outer_active >= omp.icv.max_active_levels.load(Ordering::Relaxed);
+    let size = if nested { 1 } else { requested };
+    let schedule = *omp.icv.schedule.lock().unwrap();
+    let level = outer_level + 1;
+    let active_level = outer_active + u32::from(size > 1);
+    if size == 1 || rt.nodes == 1 || outer_level > 0 {
+        // A team on this node only (one thread, a single-node cluster, or
+        // a region nested inside one running on this node).
+        let size = if outer_level > 0 { 1 } else { size };
+        let team = Arc::new(Team::new(
+            size,
+            0,
+            size,
+            false,
+            level,
+            active_level,
+            max_threads,
+            schedule,
+            microtask,
+            args,
+            ancestors,
+        ));
+        if outer_level == 0 && rt.nodes == 1 {
+            clear_worksharing(omp);
+        }
+        run_local(rt, omp, &team);
+        return;
+    }
+    // The whole cluster: node 0's serial code forks.
+    debug_assert_eq!(rt.rank, 0);
+    stats::count(&stats::get().forks, 1);
+    release(rt);
+    clear_worksharing(omp);
+    let seq = omp.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let sched_word = schedule.encode();
+    let mut desc = vec![
+        KIND_FORK,
+        seq,
+        microtask as u64,
+        args.len() as u64,
+        size as u64,
+        max_threads as u64,
+        sched_word,
+        0,
+        0,
+    ];
+    desc.extend(args.iter().map(|&a| a as u64));
+    let bytes: Vec<u8> = desc.iter().flat_map(|w| w.to_le_bytes()).collect();
+    for node in 1..rt.nodes {
+        if let Err(e) = rt.transport.write(node, omp.control, DESC, &bytes) {
+            fatal(&format!("starting a parallel region on node {node}: {e}"));
+        }
+    }
+    global_barrier(rt);
+    let (first, local) = block(size, rt.nodes, 0);
+    let team = Arc::new(Team::new(
+        size,
+        first,
+        local,
+        true,
+        level,
+        active_level,
+        max_threads,
+        schedule,
+        microtask,
+        args,
+        ancestors,
+    ));
+    run_local(rt, omp, &team);
+    // Nodes without a thread of this team are told which of the global
+    // barriers they take is the join: the one after the team's barriers.
+    // (A count, not a flag: an idle node may look after a team barrier
+    // that node 0 has already left.)
+    let join = (seq << 32) | (team.passed.load(Ordering::Relaxed) + 1);
+    for node in 1..rt.nodes {
+        if block(size, rt.nodes, node).1 == 0 {
+            if let Err(e) = rt
+                .transport
+                .write(node, omp.control, REGION_END, &join.to_le_bytes())
+            {
+                fatal(&format!("ending a parallel region on node {node}: {e}"));
+            }
+        }
+    }
+    release(rt);
+    global_barrier(rt);
+    acquire(rt);
+}
+
+impl Team {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        size: u32,
+        first: u32,
+        local: u32,
+        distributed: bool,
+        level: u32,
+        active_level: u32,
+        max_threads: u32,
+        schedule: Schedule,
+        microtask: usize,
+        args: &[usize],
+        ancestors: Vec<(u32, u32)>,
+    ) -> Team {
+        Team {
+            size,
+            first,
+            local,
+            distributed,
+            level,
+            active_level,
+            max_threads,
+            schedule,
+            microtask,
+            args: args.to_vec(),
+            barrier: LocalBarrier::default(),
+            running: (Mutex::new(local), Condvar::new()),
+            ancestors,
+            passed: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Runs this node's threads of `team` (the calling thread is the first of
+/// them) and waits for all of them to finish.
+fn run_local(rt: &Runtime, omp: &Omp, team: &Arc<Team>) {
+    let _ = rt;
+    if team.local > 1 {
+        omp.pool.start(team.clone());
+    }
+    run_thread(team.clone(), team.first);
+    let (lock, cv) = &team.running;
+    let mut left = lock.lock().unwrap();
+    while *left > 0 {
+        left = cv.wait(left).unwrap();
+    }
+}
+
+/// One thread of the team: runs the microtask as thread `tid`.
+fn run_thread(team: Arc<Team>, tid: u32) {
+    let microtask = team.microtask;
+    let args = team.args.clone();
+    enter(team.clone(), tid);
+    // SAFETY: microtask and args are what compiled code passed to
+    // __kmpc_fork_call (on this node or, unchanged, on node 0).
+    unsafe { variadic::invoke(microtask, tid as i32, &args) };
+    leave();
+    let (lock, cv) = &team.running;
+    let mut left = lock.lock().unwrap();
+    *left -= 1;
+    if *left == 0 {
+        cv.notify_all();
+    }
+}
+
+/// Threads of this node beyond the first, kept between regions.
+#[derive(Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    team: Option<Arc<Team>>,
+    generation: u64,
+    threads: u32,
+}
+
+impl Pool {
+    fn start(&self, team: Arc<Team>) {
+        let mut s = self.state.lock().unwrap();
+        while s.threads < team.local - 1 {
+            let index = s.threads;
+            std::thread::Builder::new()
+                .name(format!("loco-omp-{}", index + 1))
+                .spawn(move || pool_thread(index + 1))
+                .unwrap_or_else(|e| fatal(&format!("cannot start an OpenMP thread: {e}")));
+            s.threads += 1;
+        }
+        s.team = Some(team);
+        s.generation += 1;
+        self.cv.notify_all();
+    }
+}
+
+/// Pool thread `index` (its local index in a team: the team's first tid + index).
+fn pool_thread(index: u32) {
+    let pool = &omp().pool;
+    let mut seen = 0;
+    loop {
+        let team = {
+            let mut s = pool.state.lock().unwrap();
+            while s.generation == seen {
+                s = pool.cv.wait(s).unwrap();
+            }
+            seen = s.generation;
+            s.team.clone()
+        };
+        if let Some(team) = team {
+            if index < team.local {
+                let tid = team.first + index;
+                run_thread(team, tid);
+            }
+        }
+    }
+}
+
+/// A barrier among the threads of one node.
+#[derive(Default)]
+struct LocalBarrier {
+    state: Mutex<(u32, u64)>,
+    cv: Condvar,
+}
+
+impl LocalBarrier {
+    /// Waits for `count` threads; the last to arrive runs `last` before
+    /// letting the others go.
+    fn wait(&self, count: u32, last: impl FnOnce()) {
+        let mut s = self.state.lock().unwrap();
+        s.0 += 1;
+        if s.0 == count {
+            last();
+            s.0 = 0;
+            s.1 += 1;
+            self.cv.notify_all();
+            return;
+        }
+        let generation = s.1;
+        while s.1 == generation {
+            s = self.cv.wait(s).unwrap();
+        }
+    }
+}
+
+pub fn release(rt: &Runtime) {
+    if rt.nodes > 1 {
+        if let Err(e) = rt.region().release() {
+            fatal(&format!("release: {e}"));
+        }
+    }
+}
+
+pub fn acquire(rt: &Runtime) {
+    if rt.nodes > 1 {
+        if let Err(e) = rt.region().acquire() {
+            fatal(&format!("acquire: {e}"));
+        }
+    }
+}
+
+fn global_barrier(rt: &Runtime) {
+    if let Err(e) = rt.transport.barrier() {
+        fatal(&format!("barrier: {e}"));
+    }
+}
+
+/// Zeroes both sets of worksharing slots (node 0, between regions).
+fn clear_worksharing(omp: &Omp) {
+    zero_control(omp, WS_BASE, 2 * WS_SET_BYTES);
+}
+
+fn zero_control(omp: &Omp, offset: u64, len: u64) {
+    // The slots are this node's own memory; remote nodes only reach them
+    // with atomics, and none is using these slots now (see `barrier`).
+    let zeros = vec![0u8; len as usize];
+    if let Err(e) = omp.control_mem.write(offset, &zeros) {
+        fatal(&format!("clearing worksharing slots: {e}"));
+    }
+}
+
+/// A team barrier (`#pragma omp barrier`, and the implicit ones).
+pub fn barrier() {
+    let rt = runtime::get();
+    let omp = omp();
+    let Some((team, epoch)) = with_ctx(|c| c.map(|c| (c.team.clone(), c.epoch))) else {
+        // Outside any region: a barrier of one thread is a flush.
+        flush();
+        return;
+    };
+    let t = std::time::Instant::now();
+    if team.size > 1 {
+        team.barrier.wait(team.local, || {
+            team.passed.fetch_add(1, Ordering::Relaxed);
+            if team.distributed {
+                release(rt);
+                global_barrier(rt);
+            }
+            if rt.rank == 0 && team.level == 1 {
+                // Nobody uses this interval's slots any more, and nobody
+                // can start the interval that reuses them before node 0
+                // reaches the next barrier.
+                zero_control(omp, WS_BASE + (epoch % 2) * WS_SET_BYTES, WS_SET_BYTES);
+            }
+            if team.distributed {
+                acquire(rt);
+            }
+        });
+    }
+    with_ctx(|c| {
+        if let Some(c) = c {
+            c.epoch += 1;
+            c.ws_instance = 0;
+        }
+    });
+    let s = stats::get();
+    stats::count(&s.barriers, 1);
+    stats::count(&s.barrier_ns, t.elapsed().as_nanos() as u64);
+}
+
+/// `#pragma omp flush`: release and acquire.
+pub fn flush() {
+    let rt = runtime::get();
+    release(rt);
+    acquire(rt);
+}
+
+/// The control-block offset of the calling thread's next worksharing
+/// construct (single, dynamic loop, ordered), at node 0.
+pub fn next_ws_slot() -> u64 {
+    let need_barrier = with_ctx(|c| c.is_some_and(|c| c.ws_instance >= WS_SLOTS));
+    if need_barrier {
+        // Every thread meets the same constructs in the same order, so all
+        // of them take this extra barrier at the same construct.
+        barrier();
+    }
+    with_ctx(|c| {
+        let c = c.expect("worksharing inside a parallel region");
+        let slot = WS_BASE + (c.epoch % 2) * WS_SET_BYTES + c.ws_instance * WS_SLOT_BYTES;
+        c.ws_instance += 1;
+        slot
+    })
+}
+
+/// Worker nodes (rank > 0): run parallel regions as node 0 forks them,
+/// until node 0 exits. Never returns.
+pub fn worker_loop(rt: &Runtime) -> ! {
+    let omp = omp();
+    loop {
+        global_barrier(rt);
+        let mut bytes = vec![0u8; DESC_WORDS * 8];
+        omp.control_mem
+            .read(DESC, &mut bytes)
+            .unwrap_or_else(|e| fatal(&format!("reading the fork descriptor: {e}")));
+        let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        match word(0) {
+            KIND_EXIT => {
+                runtime::finish_worker(rt);
+            }
+            KIND_FORK => {}
+            other => fatal(&format!(
+                "corrupt fork descriptor (kind {other}) from node 0"
+            )),
+        }
+        let argc = word(3) as usize;
+        let mut args = vec![0u8; argc * 8];
+        omp.control_mem
+            .read(DESC + DESC_WORDS as u64 * 8, &mut args)
+            .unwrap_or_else(|e| fatal(&format!("reading the fork descriptor: {e}")));
+        let args: Vec<usize> = args
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()) as usize)
+            .collect();
+        let size = word(4) as u32;
+        let (first, local) = block(size, rt.nodes, rt.rank);
+        acquire(rt);
+        if local == 0 {
+            // Take part in the team's barriers until node 0 says which one
+            // was the join.
+            let mut passed = 0u64;
+            loop {
+                release(rt);
+                global_barrier(rt);
+                passed += 1;
+                let mut end = [0u8; 8];
+                let _ = omp.control_mem.read(REGION_END, &mut end);
+                if u64::from_le_bytes(end) == (word(1) << 32) | passed {
+                    break;
+                }
+                acquire(rt);
+            }
+        } else {
+            let team = Arc::new(Team::new(
+                size,
+                first,
+                local,
+                true,
+                1,
+                1,
+                word(5) as u32,
+                Schedule::decode(word(6)),
+                word(2) as usize,
+                &args,
+                Vec::new(),
+            ));
+            run_local(rt, omp, &team);
+            release(rt);
+            global_barrier(rt);
+        }
+        // Output written inside the region reaches the terminal now, not
+        // at exit.
+        // SAFETY: fflush(NULL) flushes every stdio output stream.
+        unsafe { libc::fflush(std::ptr::null_mut()) };
+    }
+}
+
+/// Node 0 at exit: tells every worker node to finish (they are waiting for
+/// the next fork) and lets them go.
+pub fn finish_cluster(rt: &Runtime) -> Result<(), String> {
+    let omp = omp();
+    let mut desc = vec![0u8; DESC_WORDS * 8];
+    desc[..8].copy_from_slice(&KIND_EXIT.to_le_bytes());
+    for node in 1..rt.nodes {
+        rt.transport
+            .write(node, omp.control, DESC, &desc)
+            .map_err(|e| format!("telling node {node} to finish: {e}"))?;
+    }
+    rt.transport.barrier().map_err(|e| e.to_string())
+}
