@@ -2,7 +2,10 @@
 //! replacements for clang-16 and clang++-16, as mpicc is for cc. Every
 //! argument goes to clang unchanged; the driver adds the LOCO pass plugin
 //! and, when the invocation links, the LOCO runtime (`-lloco` with an rpath
-//! to where it lives).
+//! to where it lives). A link that makes an executable also gets what a
+//! LOCO program needs (ABI.md, "The link"): the runtime as its first
+//! library, libloco.so in place of libomp, and the shared globals placed
+//! in the shared window (`-no-pie`, `--no-relax`, a linker script).
 //!
 //! Where things are found (`loco-cc --loco-version` prints it):
 //! - clang: `$LOCO_CLANG`, else `clang-16` / `clang++-16` on PATH, else
@@ -150,31 +153,194 @@ pub fn links(args: &[OsString]) -> bool {
         })
 }
 
-/// The clang command for these user arguments.
-pub fn command(lang: Language, args: &[OsString]) -> Result<Command, String> {
+/// Arguments with which a link makes something other than a dynamically
+/// linked executable.
+const NOT_EXECUTABLE: &[&str] = &[
+    "-shared",
+    "--shared",
+    "-r",
+    "-static",
+    "--static",
+    "-static-pie",
+    "-Wl,-shared",
+    "-Wl,-r",
+    "-Wl,--relocatable",
+];
+
+/// What an invocation makes, as far as the driver cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// No link: compiling, preprocessing, printing.
+    NoLink,
+    /// A dynamically linked executable: a LOCO program.
+    Executable,
+    /// A shared library or a static executable: linked with the runtime,
+    /// nothing else changes.
+    OtherLink,
+    /// A relocatable object (`-r`): left to clang entirely.
+    Relocatable,
+}
+
+/// What clang, given these arguments, will make.
+pub fn output(args: &[OsString]) -> Output {
+    if !links(args) {
+        return Output::NoLink;
+    }
+    let has = |names: &[&str]| args.iter().any(|a| names.iter().any(|n| a == *n));
+    if has(&["-r", "-Wl,-r", "-Wl,--relocatable"]) {
+        Output::Relocatable
+    } else if has(NOT_EXECUTABLE) {
+        Output::OtherLink
+    } else {
+        Output::Executable
+    }
+}
+
+/// The linker script for LOCO programs (ABI.md, "The link"). INSERT makes
+/// it an addition to ld's default script, after .bss: the shared globals'
+/// sections at the start of the shared window, in one writable segment
+/// (the zero-initialised ones take no room in the file), then a one-byte
+/// segment at the window's end, which pushes the kernel's start of the brk
+/// heap above the window. The addresses are set with `. =` rather than on
+/// the output sections, because ld drops an empty output section with its
+/// address (a program with no initialised global would get its .loco_bss
+/// right after .bss).
+pub const LINKER_SCRIPT: &str = "\
+SECTIONS
+{
+  . = 0x400000000000;
+  .loco_data : { *(loco_data loco_data.*) }
+  .loco_bss (NOLOAD) : { *(.llvm.linkonce.b.loco_bss .llvm.linkonce.b.loco_bss.*) }
+  . = 0x500000000000;
+  .loco_fence : { BYTE(0) }
+}
+INSERT AFTER .bss;
+";
+
+/// OpenMP runtimes' library names (what `-fopenmp`, `-fopenmp=libomp` and
+/// `-fopenmp=libiomp5` make clang link) that must resolve to libloco.so.
+const OPENMP_LIBRARIES: &[&str] = &["libomp.so", "libiomp5.so"];
+
+/// A private directory for one link, removed (with what is in it) when
+/// dropped, that is once clang has exited. It holds the linker script and
+/// `libomp.so -> <runtime>/libloco.so`, searched first so that clang's own
+/// `-lomp` links libloco.so instead of LLVM's libomp; libloco.so's SONAME
+/// is `libloco.so`, so that is what the program records as needed.
+///
+/// Made per link rather than installed beside libloco.so: the runtime's
+/// directory is another crate's build output (or a read-only install), and
+/// a `libomp.so` there would also capture `-lomp` of unrelated links that
+/// search it.
+pub struct LinkFiles {
+    dir: PathBuf,
+}
+
+impl LinkFiles {
+    fn new(runtime: &Path) -> Result<LinkFiles, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        let base = std::env::temp_dir();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut attempt = 0u32;
+        let dir = loop {
+            let dir = base.join(format!(
+                "loco-cc.{}.{nanos:x}.{attempt}",
+                std::process::id()
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1
+                }
+                Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+            }
+        };
+        let files = LinkFiles { dir };
+        let script = files.script();
+        std::fs::write(&script, LINKER_SCRIPT)
+            .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+        let libloco = runtime.join("libloco.so");
+        for name in OPENMP_LIBRARIES {
+            let link = files.dir.join(name);
+            std::os::unix::fs::symlink(&libloco, &link)
+                .map_err(|e| format!("cannot create {}: {e}", link.display()))?;
+        }
+        Ok(files)
+    }
+
+    fn script(&self) -> PathBuf {
+        self.dir.join("loco.ld")
+    }
+}
+
+impl Drop for LinkFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The clang command for these user arguments, and the files it needs
+/// until it has run.
+pub fn command(lang: Language, args: &[OsString]) -> Result<(Command, Option<LinkFiles>), String> {
     let clang = find_clang(lang)?;
     let dir = own_dir()?;
     let plugin = plugin_path(&dir)?;
     let mut cmd = Command::new(clang);
     let mut flag = OsString::from("-fpass-plugin=");
     flag.push(&plugin);
-    cmd.arg(flag).args(args);
-    if links(args) {
-        let rt = runtime_dir(&dir)?;
-        let mut search = OsString::from("-L");
-        search.push(&rt);
-        let mut rpath = OsString::from("-Wl,-rpath,");
-        rpath.push(&rt);
-        // After the user's objects, and kept even under --as-needed: the
-        // runtime's constructor joins the cluster whether or not the
-        // program calls into it.
-        cmd.arg(search).arg(rpath).args([
-            "-Wl,--push-state,--no-as-needed",
-            "-lloco",
-            "-Wl,--pop-state",
-        ]);
+    cmd.arg(flag);
+    let kind = output(args);
+    let runtime = match kind {
+        Output::NoLink | Output::Relocatable => None,
+        Output::Executable | Output::OtherLink => Some(runtime_dir(&dir)?),
+    };
+    let with_dir = |prefix: &str, d: &Path| {
+        let mut a = OsString::from(prefix);
+        a.push(d);
+        a
+    };
+    // The runtime stays needed even under --as-needed: its constructor
+    // joins the cluster whether or not the program calls into it.
+    const LIBLOCO: [&str; 3] = [
+        "-Wl,--push-state,--no-as-needed",
+        "-lloco",
+        "-Wl,--pop-state",
+    ];
+    let mut files = None;
+    match (kind, &runtime) {
+        (Output::Executable, Some(rt)) => {
+            let link = LinkFiles::new(rt)?;
+            // Before the user's arguments: the libomp link is searched
+            // first, and libloco.so is the first library the program needs,
+            // so glibc initialises every other library before libloco's
+            // constructor (which, on the nodes other than node 0, never
+            // returns).
+            cmd.arg(with_dir("-L", &link.dir))
+                .arg(with_dir("-L", rt))
+                .arg(with_dir("-Wl,-rpath,", rt))
+                .args(LIBLOCO)
+                .args(args);
+            // After them, so that they win over the user's -pie: the shared
+            // globals sit at a fixed address (a non-PIE executable); the
+            // code reaches them through the GOT, which ld must not relax
+            // into PC-relative accesses (they are 64 TiB away from the
+            // code); the script places them.
+            cmd.args(["-no-pie", "-Wl,--no-relax"])
+                .arg(with_dir("-Wl,-T,", &link.script()));
+            files = Some(link);
+        }
+        (Output::OtherLink, Some(rt)) => {
+            cmd.args(args)
+                .arg(with_dir("-L", rt))
+                .arg(with_dir("-Wl,-rpath,", rt))
+                .args(LIBLOCO);
+        }
+        _ => {
+            cmd.args(args);
+        }
     }
-    Ok(cmd)
+    Ok((cmd, files))
 }
 
 /// What `--loco-version` prints: versions and where everything was found.
@@ -225,26 +391,28 @@ pub fn main(lang: Language) -> ExitCode {
         print!("{}", describe(lang));
         return ExitCode::SUCCESS;
     }
-    let mut cmd = match command(lang, &args) {
+    let (mut cmd, files) = match command(lang, &args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}: error: {e}", lang.driver());
             return ExitCode::from(2);
         }
     };
-    match cmd.status() {
+    let code = match cmd.status() {
         Ok(status) => ExitCode::from(exit_code(status)),
         Err(e) => {
             let program = cmd.get_program().to_string_lossy().into_owned();
             eprintln!("{}: error: cannot run {program}: {e}", lang.driver());
             ExitCode::from(2)
         }
-    }
+    };
+    drop(files);
+    code
 }
 
 #[cfg(test)]
 mod tests {
-    use super::links;
+    use super::{links, output, Output};
     use std::ffi::OsString;
 
     fn args(a: &[&str]) -> Vec<OsString> {
@@ -266,5 +434,22 @@ mod tests {
         assert!(!links(&args(&["-v"])));
         assert!(!links(&args(&["-print-file-name=libc.so"])));
         assert!(!links(&args(&[])));
+    }
+
+    #[test]
+    fn what_links_make() {
+        assert_eq!(output(&args(&["-c", "x.c"])), Output::NoLink);
+        assert_eq!(output(&args(&["x.o", "-o", "x"])), Output::Executable);
+        assert_eq!(
+            output(&args(&["-fopenmp", "x.c", "-o", "x"])),
+            Output::Executable
+        );
+        assert_eq!(
+            output(&args(&["-shared", "x.o", "-o", "x.so"])),
+            Output::OtherLink
+        );
+        assert_eq!(output(&args(&["-static", "x.o"])), Output::OtherLink);
+        assert_eq!(output(&args(&["-r", "x.o", "y.o"])), Output::Relocatable);
+        assert_eq!(output(&args(&["-Wl,-r", "x.o"])), Output::Relocatable);
     }
 }

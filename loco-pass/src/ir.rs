@@ -10,12 +10,18 @@
 
 use std::ffi::{CStr, CString};
 
+use llvm_sys::comdat::{LLVMGetComdat, LLVMSetComdat};
 use llvm_sys::core::*;
-use llvm_sys::debuginfo::LLVMInstructionGetDebugLoc;
+use llvm_sys::debuginfo::{
+    LLVMDIFileGetFilename, LLVMDIScopeGetFile, LLVMDISubprogramGetLine, LLVMGetSubprogram,
+    LLVMInstructionGetDebugLoc,
+};
 use llvm_sys::prelude::*;
-use llvm_sys::target::{LLVMGetModuleDataLayout, LLVMStoreSizeOfType, LLVMTargetDataRef};
+use llvm_sys::target::{
+    LLVMABISizeOfType, LLVMGetModuleDataLayout, LLVMStoreSizeOfType, LLVMTargetDataRef,
+};
 use llvm_sys::{
-    LLVMAtomicOrdering, LLVMAtomicRMWBinOp, LLVMIntPredicate, LLVMOpcode, LLVMTypeKind,
+    LLVMAtomicOrdering, LLVMAtomicRMWBinOp, LLVMIntPredicate, LLVMLinkage, LLVMOpcode, LLVMTypeKind,
 };
 
 /// An instruction, constant, function or other value of the module.
@@ -165,6 +171,239 @@ impl Ir {
         }
     }
 
+    /// The module's identifier (clang: the source file as given).
+    pub fn module_identifier(&self) -> String {
+        let mut len = 0;
+        // SAFETY: handle invariant; LLVM returns a pointer/length pair into
+        // the module's own string, copied at once.
+        unsafe {
+            let p = LLVMGetModuleIdentifier(self.module, &mut len);
+            if p.is_null() {
+                return String::new();
+            }
+            String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned()
+        }
+    }
+
+    /// The global variables of the module, definitions and declarations.
+    pub fn globals(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        // SAFETY: handle invariant; the walk only reads the global list.
+        unsafe {
+            let mut g = LLVMGetFirstGlobal(self.module);
+            while !g.is_null() {
+                out.push(g);
+                g = LLVMGetNextGlobal(g);
+            }
+        }
+        out
+    }
+
+    pub fn is_thread_local(&self, global: Value) -> bool {
+        // SAFETY: handle invariant; `global` is a global variable.
+        unsafe { LLVMIsThreadLocal(global) != 0 }
+    }
+
+    pub fn is_global_constant(&self, global: Value) -> bool {
+        // SAFETY: handle invariant; `global` is a global variable.
+        unsafe { LLVMIsGlobalConstant(global) != 0 }
+    }
+
+    pub fn linkage(&self, global: Value) -> LLVMLinkage {
+        // SAFETY: handle invariant; `global` is a global value.
+        unsafe { LLVMGetLinkage(global) }
+    }
+
+    pub fn set_linkage(&self, global: Value, linkage: LLVMLinkage) {
+        // SAFETY: handle invariant; callers pass a linkage valid for the
+        // global (a definition keeps a definition's linkage).
+        unsafe { LLVMSetLinkage(global, linkage) }
+    }
+
+    /// The explicit section of a global, if it has one.
+    pub fn section(&self, global: Value) -> Option<String> {
+        // SAFETY: handle invariant; LLVM returns a NUL-terminated string
+        // owned by the global (or null), copied at once.
+        unsafe {
+            let p = LLVMGetSection(global);
+            if p.is_null() {
+                return None;
+            }
+            let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+            (!s.is_empty()).then_some(s)
+        }
+    }
+
+    pub fn set_section(&self, global: Value, section: &str) {
+        let s = cstr(section);
+        // SAFETY: handle invariant; LLVM copies the string.
+        unsafe { LLVMSetSection(global, s.as_ptr()) }
+    }
+
+    /// The type of the value a global holds.
+    pub fn value_type(&self, global: Value) -> Type {
+        // SAFETY: handle invariant; `global` is a global value.
+        unsafe { LLVMGlobalGetValueType(global) }
+    }
+
+    /// Bytes a value of type `t` takes in memory (its alloc size). `t` must
+    /// be sized.
+    pub fn alloc_size(&self, t: Type) -> u64 {
+        // SAFETY: handle invariant; the layout belongs to the module.
+        unsafe { LLVMABISizeOfType(self.layout, t) }
+    }
+
+    /// The initializer of a global variable definition.
+    pub fn initializer(&self, global: Value) -> Option<Value> {
+        // SAFETY: handle invariant; `global` is a global variable.
+        let init = unsafe { LLVMGetInitializer(global) };
+        (!init.is_null()).then_some(init)
+    }
+
+    /// Whether a constant is the null value of its type (zero, null,
+    /// zeroinitializer).
+    pub fn is_null(&self, constant: Value) -> bool {
+        // SAFETY: handle invariant; `constant` is a constant.
+        unsafe { LLVMIsNull(constant) != 0 }
+    }
+
+    /// Replaces a global variable by an equal one that is not `dso_local`
+    /// and has default visibility, named `name`, with `linkage` (which must
+    /// not be a local one: LLVM makes locals `dso_local`); returns the new
+    /// one. Every
+    /// use (instructions, constants, metadata) moves to it, and the old one
+    /// is deleted.
+    ///
+    /// LLVM 16's C API can neither clear `dso_local` nor read it; a new
+    /// global starts without it. Carried over: type, initializer,
+    /// constness, thread-local mode, externally_initialized, alignment, section, unnamed_addr, comdat, DLL storage class and the
+    /// metadata attachments (one per kind: the C API cannot add a second
+    /// `!dbg`). Not carried over, for want of a C API: global attributes
+    /// (`#pragma clang section`), partition and sanitizer metadata.
+    pub fn recreate_global(&self, old: Value, name: &str, linkage: LLVMLinkage) -> Value {
+        // SAFETY: handle invariant. The new global has the old one's type
+        // and address space, so every use of the old one can take it; the
+        // old one has no use left when it is deleted. The metadata entries
+        // are read before being disposed of.
+        unsafe {
+            let ty = LLVMGlobalGetValueType(old);
+            let space = LLVMGetPointerAddressSpace(LLVMTypeOf(old));
+            // Free the name first, so the new global gets it exactly.
+            LLVMSetValueName2(old, c"".as_ptr(), 0);
+            let n = cstr(name);
+            let new = LLVMAddGlobalInAddressSpace(self.module, ty, n.as_ptr(), space);
+            let init = LLVMGetInitializer(old);
+            if !init.is_null() {
+                LLVMSetInitializer(new, init);
+            }
+            LLVMSetGlobalConstant(new, LLVMIsGlobalConstant(old));
+            LLVMSetThreadLocalMode(new, LLVMGetThreadLocalMode(old));
+            LLVMSetExternallyInitialized(new, LLVMIsExternallyInitialized(old));
+            LLVMSetLinkage(new, linkage);
+            LLVMSetAlignment(new, LLVMGetAlignment(old));
+            let section = LLVMGetSection(old);
+            if !section.is_null() && *section != 0 {
+                LLVMSetSection(new, section);
+            }
+            LLVMSetUnnamedAddress(new, LLVMGetUnnamedAddress(old));
+            let comdat = LLVMGetComdat(old);
+            if !comdat.is_null() {
+                LLVMSetComdat(new, comdat);
+            }
+            LLVMSetDLLStorageClass(new, LLVMGetDLLStorageClass(old));
+            let mut count = 0;
+            let entries = LLVMGlobalCopyAllMetadata(old, &mut count);
+            if !entries.is_null() {
+                for k in 0..count as u32 {
+                    let kind = LLVMValueMetadataEntriesGetKind(entries, k);
+                    let md = LLVMValueMetadataEntriesGetMetadata(entries, k);
+                    LLVMGlobalSetMetadata(new, kind, md);
+                }
+                LLVMDisposeValueMetadataEntries(entries);
+            }
+            LLVMReplaceAllUsesWith(old, new);
+            LLVMDeleteGlobal(old);
+            new
+        }
+    }
+
+    /// Adds a function `name` of type `ty` (with that exact name: callers
+    /// make sure it is free).
+    pub fn add_function(&self, name: &str, ty: Type) -> Value {
+        let n = cstr(name);
+        // SAFETY: handle invariant; `n` outlives the call.
+        unsafe { LLVMAddFunction(self.module, n.as_ptr(), ty) }
+    }
+
+    /// The function type of a function.
+    pub fn function_type(&self, f: Value) -> Type {
+        // SAFETY: handle invariant; `f` is a function.
+        unsafe { LLVMGlobalGetValueType(f) }
+    }
+
+    pub fn return_type(&self, fn_type: Type) -> Type {
+        // SAFETY: handle invariant; `fn_type` is a function type.
+        unsafe { LLVMGetReturnType(fn_type) }
+    }
+
+    pub fn param_types(&self, fn_type: Type) -> Vec<Type> {
+        // SAFETY: handle invariant; the vector has room for every parameter.
+        unsafe {
+            let n = LLVMCountParamTypes(fn_type) as usize;
+            let mut out = vec![std::ptr::null_mut(); n];
+            LLVMGetParamTypes(fn_type, out.as_mut_ptr());
+            out
+        }
+    }
+
+    pub fn is_var_arg(&self, fn_type: Type) -> bool {
+        // SAFETY: handle invariant; `fn_type` is a function type.
+        unsafe { LLVMIsFunctionVarArg(fn_type) != 0 }
+    }
+
+    pub fn params(&self, f: Value) -> Vec<Value> {
+        // SAFETY: handle invariant; `f` is a function.
+        unsafe {
+            (0..LLVMCountParams(f))
+                .map(|k| LLVMGetParam(f, k))
+                .collect()
+        }
+    }
+
+    pub fn function_type_of(&self, ret: Type, params: &[Type]) -> Type {
+        let mut params = params.to_vec();
+        // SAFETY: handle invariant; `params` outlives the call.
+        unsafe { LLVMFunctionType(ret, params.as_mut_ptr(), params.len() as u32, 0) }
+    }
+
+    /// Gives `to` the string attributes (target-cpu, frame-pointer, ...)
+    /// and the `uwtable` attribute `from` has, so that code generated for
+    /// both matches.
+    pub fn copy_codegen_attributes(&self, from: Value, to: Value) {
+        // SAFETY: handle invariant; the attribute array has room for the
+        // count LLVM reports, and attributes belong to the same context.
+        unsafe {
+            let index = llvm_sys::LLVMAttributeFunctionIndex;
+            let n = LLVMGetAttributeCountAtIndex(from, index) as usize;
+            let mut attributes = vec![std::ptr::null_mut(); n];
+            LLVMGetAttributesAtIndex(from, index, attributes.as_mut_ptr());
+            let uwtable = LLVMGetEnumAttributeKindForName(c"uwtable".as_ptr(), 7);
+            for a in attributes {
+                let wanted = LLVMIsStringAttribute(a) != 0
+                    || (LLVMIsEnumAttribute(a) != 0 && LLVMGetEnumAttributeKind(a) == uwtable);
+                if wanted {
+                    LLVMAddAttributeAtIndex(to, index, a);
+                }
+            }
+        }
+    }
+
+    /// A new block at the end of function `f`.
+    pub fn append_block(&self, f: Value, name: &CStr) -> Block {
+        // SAFETY: handle invariant; `name` outlives the call.
+        unsafe { LLVMAppendBasicBlockInContext(self.ctx, f, name.as_ptr()) }
+    }
+
     // ------------------------------------------------------------ types
 
     pub fn i8(&self) -> Type {
@@ -202,6 +441,12 @@ impl Ir {
     pub fn void(&self) -> Type {
         // SAFETY: handle invariant.
         unsafe { LLVMVoidTypeInContext(self.ctx) }
+    }
+
+    /// The width of an integer type.
+    pub fn int_width(&self, t: Type) -> u32 {
+        // SAFETY: handle invariant; `t` is an integer type.
+        unsafe { LLVMGetIntTypeWidth(t) }
     }
 
     pub fn type_of(&self, v: Value) -> Type {
@@ -440,6 +685,30 @@ impl Ir {
         }
     }
 
+    /// `file:line` of a function's definition, from its debug info.
+    pub fn function_location(&self, f: Value) -> Option<String> {
+        // SAFETY: handle invariant; the subprogram and file are the
+        // function's own debug info, and the name is copied at once.
+        unsafe {
+            let sp = LLVMGetSubprogram(f);
+            if sp.is_null() {
+                return None;
+            }
+            let file = LLVMDIScopeGetFile(sp);
+            if file.is_null() {
+                return None;
+            }
+            let mut len = 0u32;
+            let name = LLVMDIFileGetFilename(file, &mut len);
+            if name.is_null() || len == 0 {
+                return None;
+            }
+            let bytes = std::slice::from_raw_parts(name.cast(), len as usize);
+            let name = String::from_utf8_lossy(bytes).into_owned();
+            Some(format!("{name}:{}", LLVMDISubprogramGetLine(sp)))
+        }
+    }
+
     pub fn function_of(&self, i: Value) -> Value {
         // SAFETY: handle invariant; `i` is an instruction inside a function.
         unsafe { LLVMGetBasicBlockParent(LLVMGetInstructionParent(i)) }
@@ -451,6 +720,24 @@ impl Ir {
     }
 
     // ------------------------------------------------------------ building
+
+    /// New instructions get no debug location (for code in functions
+    /// without debug info).
+    pub fn clear_location(&self) {
+        // SAFETY: handle invariant; a null location clears it.
+        unsafe { LLVMSetCurrentDebugLocation2(self.builder, std::ptr::null_mut()) };
+    }
+
+    pub fn ret(&self, v: Option<Value>) {
+        // SAFETY: handle invariant; callers return a value of the function's
+        // return type, or nothing from a void function.
+        unsafe {
+            match v {
+                Some(v) => LLVMBuildRet(self.builder, v),
+                None => LLVMBuildRetVoid(self.builder),
+            };
+        }
+    }
 
     /// New instructions get `i`'s debug location (calls in functions with
     /// debug info must have one, or the verifier rejects the module).
@@ -720,6 +1007,35 @@ impl Ir {
             LLVMPositionBuilderAtEnd(self.builder, edge);
             LLVMBuildBr(self.builder, normal);
             LLVMPositionBuilderBefore(self.builder, LLVMGetBasicBlockTerminator(edge));
+        }
+    }
+}
+
+extern "C" {
+    fn dlsym(
+        handle: *mut std::ffi::c_void,
+        symbol: *const std::ffi::c_char,
+    ) -> *mut std::ffi::c_void;
+}
+
+/// Runs LLVM's interrupt handlers, as a signal would: every file the
+/// compiler registered for removal on a signal (its temporary output files)
+/// is removed. For a pass about to end the process. Found at run time, so
+/// that the plugin still loads into a tool that lacks it.
+pub fn remove_temporary_files() {
+    // SAFETY: RTLD_DEFAULT (null on glibc) searches the process's global
+    // symbols; the symbol, if found, is LLVM's
+    // `void llvm::sys::RunInterruptHandlers()`, which takes no argument
+    // and returns nothing, so calling it through an extern "C" fn() is the
+    // same call on x86-64.
+    unsafe {
+        let f = dlsym(
+            std::ptr::null_mut(),
+            c"_ZN4llvm3sys20RunInterruptHandlersEv".as_ptr(),
+        );
+        if !f.is_null() {
+            let f: extern "C" fn() = std::mem::transmute(f);
+            f();
         }
     }
 }

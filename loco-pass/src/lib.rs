@@ -12,14 +12,18 @@
 //! a module twice.
 
 pub mod driver;
+mod entry;
+mod globals;
 mod instrument;
 mod ir;
+mod openmp;
 
 use llvm_plugin::inkwell::module::Module;
 use llvm_plugin::{
     LlvmModulePass, ModuleAnalysisManager, PassBuilder, PipelineParsing, PreservedAnalyses,
 };
 
+pub use globals::{BSS_SECTION, DATA_SECTION};
 pub use instrument::{Summary, MARKER, REGION_BASE, REGION_SPAN};
 
 struct LocoPass;

@@ -6,7 +6,9 @@
 //! Directives a .ll file may carry:
 //! - `; PASSES: <pipeline>`: run that pipeline instead of `loco`;
 //! - `; STDERR: <text>`: the pass must print a line containing `<text>`
-//!   (one directive per line expected). Without any, stderr must be empty.
+//!   (one directive per line expected). Without any, stderr must be empty;
+//! - `; EXIT: <code>`: opt must exit with that status (a compile error);
+//!   the file then has no CHECK lines, as opt prints no module.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,10 +105,20 @@ fn run_file(file: &Path) -> Vec<String> {
         .unwrap_or_else(|| "loco".into());
     let out = run_opt(&passes, Some(file), b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return vec![format!("opt failed:\n{stderr}")];
-    }
+    let exit: Option<i32> = directives(&text, "EXIT")
+        .pop()
+        .map(|c| c.parse().expect("EXIT takes a number"));
     let mut failures = Vec::new();
+    match exit {
+        None if !out.status.success() => return vec![format!("opt failed:\n{stderr}")],
+        Some(code) if out.status.code() != Some(code) => {
+            failures.push(format!(
+                "opt exited with {:?}, not {code}:\n{stderr}",
+                out.status.code()
+            ));
+        }
+        _ => {}
+    }
     let expected = directives(&text, "STDERR");
     for want in &expected {
         if !stderr.contains(want.as_str()) {
@@ -115,6 +127,12 @@ fn run_file(file: &Path) -> Vec<String> {
     }
     if expected.is_empty() && !stderr.trim().is_empty() {
         failures.push(format!("unexpected diagnostics:\n{stderr}"));
+    }
+    if exit.is_some() {
+        if !out.stdout.is_empty() {
+            failures.push("opt printed a module after an error".into());
+        }
+        return failures;
     }
     if let Some(why) = check(file, &out.stdout) {
         let output = String::from_utf8_lossy(&out.stdout);
@@ -131,7 +149,7 @@ fn every_ir_file_matches_its_checks() {
         .filter(|p| p.extension().is_some_and(|e| e == "ll"))
         .collect();
     files.sort();
-    assert!(files.len() >= 16, "IR tests went missing: {files:?}");
+    assert!(files.len() >= 24, "IR tests went missing: {files:?}");
     let failures: Vec<String> = files
         .iter()
         .flat_map(|f| {
@@ -167,7 +185,17 @@ fn inline_asm_that_may_write_memory_is_reported_once_each_with_its_line() {
 /// The pass's own output, fed back to it, comes out unchanged.
 #[test]
 fn instrumented_output_is_not_instrumented_again() {
-    for name in ["store.ll", "loop.ll", "atomics.ll", "libc.ll", "heap.ll"] {
+    for name in [
+        "store.ll",
+        "loop.ll",
+        "atomics.ll",
+        "libc.ll",
+        "heap.ll",
+        "globals.ll",
+        "globals-comdat.ll",
+        "main-2.ll",
+        "main-void.ll",
+    ] {
         let once = run_opt("loco", Some(&ir_dir().join(name)), b"");
         assert!(once.status.success(), "{name}");
         let twice = run_opt("loco", None, &once.stdout);

@@ -1,20 +1,20 @@
-; Stores whose pointer is provably the stack or a global variable (through
-; GEPs, casts, phis, selects, thread-local access) are not instrumented.
+; Stores whose pointer is provably the stack or a thread-local variable
+; (through GEPs, casts, phis, selects, thread-local access) are not
+; instrumented. Other globals may be shared: stores to them are.
 @g = global i32 0
-@arr = global [8 x i64] zeroinitializer
 @tls = thread_local global i32 0
+@tlsarr = thread_local global [8 x i64] zeroinitializer
 
 define void @f(ptr %p, i32 %v, i1 %c, i64 %i) {
 entry:
   %local = alloca [4 x i32]
   store i32 %v, ptr %local
-  store i32 %v, ptr @g
   %field = getelementptr [4 x i32], ptr %local, i64 0, i64 2
   store i32 %v, ptr %field
-  %elem = getelementptr [8 x i64], ptr @arr, i64 0, i64 %i
+  %elem = getelementptr [8 x i64], ptr @tlsarr, i64 0, i64 %i
   store i64 7, ptr %elem
-  store i32 %v, ptr getelementptr (i8, ptr @g, i64 0)
-  %either = select i1 %c, ptr %local, ptr @g
+  store i32 %v, ptr getelementptr (i8, ptr @tls, i64 0)
+  %either = select i1 %c, ptr %local, ptr @tls
   store i32 %v, ptr %either
   %t = call ptr @llvm.threadlocal.address.p0(ptr @tls)
   store i32 %v, ptr %t
@@ -24,8 +24,10 @@ a:
 b:
   br label %join
 join:
-  %joined = phi ptr [ %field, %a ], [ @g, %b ]
+  %joined = phi ptr [ %field, %a ], [ %t, %b ]
   store i32 %v, ptr %joined
+  ; A global that is not thread-local: instrumented.
+  store i32 %v, ptr @g
   ; One side unknown: instrumented.
   %maybe = select i1 %c, ptr %local, ptr %p
   store i32 %v, ptr %maybe
@@ -35,6 +37,7 @@ declare ptr @llvm.threadlocal.address.p0(ptr)
 ; CHECK-LABEL: define void @f
 ; CHECK-NOT: ptrtoint
 ; CHECK: store i32 %v, ptr %joined
-; CHECK-NOT: ptrtoint
+; CHECK-NEXT: store i32 %v, ptr @g
+; CHECK-NEXT: br i1 icmp ult (i64 sub (i64 ptrtoint (ptr @g to i64), i64 70368744177664), i64 17592186044416)
 ; CHECK: store i32 %v, ptr %maybe
 ; CHECK-NEXT: %loco.addr = ptrtoint ptr %maybe to i64

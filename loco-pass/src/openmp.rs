@@ -1,0 +1,92 @@
+//! OpenMP constructs the LOCO runtime does not implement: using one is a
+//! compile error, never a program that runs and computes something else.
+
+use llvm_sys::LLVMOpcode;
+
+use crate::ir::{Ir, Value};
+
+/// The OpenMP runtime entry points clang emits for the constructs, and the
+/// construct each stands for. `__tgt_*` (target offload) is matched by
+/// prefix in `construct`.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("__kmpc_omp_task_alloc", "tasks"),
+    ("__kmpc_omp_target_task_alloc", "target offload"),
+    ("__kmpc_omp_task_with_deps", "tasks"),
+    ("__kmpc_omp_task", "tasks"),
+    ("__kmpc_taskloop", "tasks"),
+    ("__kmpc_taskloop_5", "tasks"),
+    ("__kmpc_copyprivate", "single copyprivate"),
+    ("__kmpc_fork_teams", "teams"),
+];
+
+/// The unsupported construct a call to `function` stands for, if any.
+fn construct(function: &str) -> Option<&'static str> {
+    if function.starts_with("__tgt_") {
+        return Some("target offload");
+    }
+    UNSUPPORTED
+        .iter()
+        .find(|(name, _)| *name == function)
+        .map(|&(_, what)| what)
+}
+
+/// Where instruction `i` is, for a diagnostic: `file:line`, or the file
+/// and function without debug info.
+fn place(ir: &Ir, i: Value) -> String {
+    ir.source_location(i).unwrap_or_else(|| {
+        let function = ir.name(ir.function_of(i));
+        format!("{}: in {function}", ir.source_file_name())
+    })
+}
+
+/// One error per call to an unsupported entry point, in the module's order,
+/// without repeats (a task is two calls on one line).
+pub fn unsupported(ir: &Ir) -> Vec<String> {
+    let mut errors = Vec::new();
+    for f in ir.functions() {
+        for b in ir.blocks(f) {
+            for i in ir.instructions(b) {
+                if !matches!(
+                    ir.opcode(i),
+                    LLVMOpcode::LLVMCall | LLVMOpcode::LLVMInvoke | LLVMOpcode::LLVMCallBr
+                ) {
+                    continue;
+                }
+                let Some(callee) = ir.direct_callee(i) else {
+                    continue;
+                };
+                let Some(what) = construct(&ir.name(callee)) else {
+                    continue;
+                };
+                let error = format!(
+                    "{}: error: LOCO does not support OpenMP {what} yet",
+                    place(ir, i)
+                );
+                if !errors.contains(&error) {
+                    errors.push(error);
+                }
+            }
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::construct;
+
+    #[test]
+    fn constructs_by_entry_point() {
+        assert_eq!(construct("__kmpc_omp_task_alloc"), Some("tasks"));
+        assert_eq!(construct("__kmpc_taskloop_5"), Some("tasks"));
+        assert_eq!(construct("__kmpc_copyprivate"), Some("single copyprivate"));
+        assert_eq!(construct("__kmpc_fork_teams"), Some("teams"));
+        assert_eq!(construct("__tgt_target_kernel"), Some("target offload"));
+        assert_eq!(
+            construct("__kmpc_omp_target_task_alloc"),
+            Some("target offload")
+        );
+        assert_eq!(construct("__kmpc_fork_call"), None);
+        assert_eq!(construct("__kmpc_omp_taskwait"), None);
+    }
+}
