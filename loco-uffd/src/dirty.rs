@@ -174,6 +174,26 @@ pub fn mark_differences(a: &[u8], b: &[u8], bits: &mut [u64]) {
     }
 }
 
+/// Clears the bits of bytes that are equal in `a` and `b`: a mark says a
+/// byte was written, but only a byte that differs from what its home last
+/// had (the twin) needs to travel. This also drops marks that outlived
+/// their page (a store marked after an acquire had already sent the byte
+/// and dropped the page): sending such a byte from a refetched copy could
+/// undo a newer write another node made at the home.
+pub fn keep_differences(a: &[u8], b: &[u8], bits: &mut [u64]) {
+    for (w, word) in bits.iter_mut().enumerate() {
+        let mut rest = *word;
+        while rest != 0 {
+            let k = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let i = w * 64 + k;
+            if a[i] == b[i] {
+                *word &= !(1u64 << k);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +201,20 @@ mod tests {
 
     /// Unit tests run in one process: each bitmap gets its own imaginary region.
     const TEST_BASE: u64 = 0x5000_0000_0000;
+
+    #[test]
+    fn keep_differences_drops_marks_of_unchanged_bytes() {
+        let twin = vec![7u8; 128];
+        let mut page = twin.clone();
+        page[3] = 1;
+        page[70] = 2;
+        let mut bits = vec![0u64; 2];
+        // Marked: 3 (changed), 4 (unchanged), 70 (changed), 127 (unchanged).
+        bits[0] = (1 << 3) | (1 << 4);
+        bits[1] = (1 << 6) | (1 << 63);
+        keep_differences(&page, &twin, &mut bits);
+        assert_eq!(bits, vec![1 << 3, 1 << 6]);
+    }
 
     fn runs(bits: &[u64]) -> Vec<(usize, usize)> {
         let mut v = Vec::new();

@@ -36,7 +36,7 @@ use loco_cluster::{ClusterConfig, Placement};
 use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport};
 use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
 
-use crate::dirty::{for_each_run, mark_differences, DirtyBitmap};
+use crate::dirty::{for_each_run, keep_differences, mark_differences, DirtyBitmap};
 use crate::layout::Layout;
 use crate::sys::{self, Mapping, Wakeup};
 use crate::{HeapError, RegionStats};
@@ -120,6 +120,10 @@ struct Inner {
     stopping: AtomicBool,
     wakeup: Wakeup,
     stats: Counters,
+    /// Counts acquires. A fetch that an acquire overlaps may have read the
+    /// page before the release the acquire is meant to see: such a copy is
+    /// read again (before it is installed) or dropped (after).
+    acquire_generation: AtomicU64,
     /// How long a fault thread keeps looking for the next fault before sleeping.
     linger_us: u64,
 }
@@ -280,6 +284,7 @@ impl SharedRegion {
             stopping: AtomicBool::new(false),
             wakeup: Wakeup::new().map_err(|e| HeapError::Userfaultfd(format!("eventfd: {e}")))?,
             stats: Counters::default(),
+            acquire_generation: AtomicU64::new(0),
             linger_us: options.linger_us,
         });
         let _ = this.set(Arc::downgrade(&inner));
@@ -790,13 +795,19 @@ impl Inner {
         // SAFETY: the twin page belongs to this page and only the thread that
         // moved the page to FETCHING touches it until it is CACHED.
         let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, size) };
-        let fetched =
-            self.transport
-                .read(home, self.data, self.layout.page_offset(page), twin_slice);
-        if let Err(e) = fetched {
-            self.state(page).store(MISSING, Ordering::Release);
-            return Err(HeapError::Transport(e));
-        }
+        let generation = loop {
+            let generation = self.acquire_generation.load(Ordering::SeqCst);
+            let fetched =
+                self.transport
+                    .read(home, self.data, self.layout.page_offset(page), twin_slice);
+            if let Err(e) = fetched {
+                self.state(page).store(MISSING, Ordering::Release);
+                return Err(HeapError::Transport(e));
+            }
+            if self.acquire_generation.load(Ordering::SeqCst) == generation {
+                break generation;
+            }
+        };
         // Marks left from before the page was last dropped were already covered.
         let mut scratch = vec![0u64; self.words_per_page];
         self.bitmap.take_page(page, &mut scratch);
@@ -826,6 +837,14 @@ impl Inner {
             cached.push_back(page as u32);
             cached.len() > self.cache_limit
         };
+        if self.acquire_generation.load(Ordering::SeqCst) != generation {
+            // An acquire began after the read and may have missed this page
+            // (it was not in `cached` yet): drop it, the next touch refetches.
+            if let Err(e) = self.drop_cached_page(page) {
+                self.wake(page);
+                return Err(e);
+            }
+        }
         self.wake(page);
         if over {
             let (flag, cv) = &self.evict;
@@ -884,6 +903,7 @@ impl Inner {
             mark_differences(page_bytes, twin_bytes, &mut bits);
             self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
         }
+        keep_differences(page_bytes, twin_bytes, &mut bits);
         if bits.iter().all(|&w| w == 0) {
             return Ok(());
         }
@@ -943,6 +963,9 @@ impl Inner {
 
     fn acquire(&self) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
+        // Before taking the list: a fetch that registers its page after this
+        // sees the new generation and drops the page itself.
+        self.acquire_generation.fetch_add(1, Ordering::SeqCst);
         let pages: Vec<u32> = self.cached.lock().unwrap().drain(..).collect();
         self.invalidate(pages)?;
         self.stats.acquires.fetch_add(1, Ordering::Relaxed);
