@@ -3,8 +3,9 @@
 //! sections, a dynamic-schedule loop over uneven work) compiled with native
 //! `clang-16 -fopenmp -O2` and `loco-cc -fopenmp -O2`, run natively with M
 //! threads and under `loco-daemon run -n N` with M = N x T threads (T per
-//! node), a few times each; the table gives each configuration's median
-//! per-operation time and its ratio to the native run with the same M.
+//! node), a few rounds alternating over all of them; the table gives each
+//! configuration's median per-operation time and its ratio to the native
+//! run with the same M.
 //! Each kernel times itself with omp_get_wtime and prints
 //! `result VALUE UNIT` on stderr.
 //!
@@ -124,23 +125,43 @@ fn main() {
         let loco = work.join(format!("{name}.loco"));
         compile(Path::new("clang-16"), &src, &native);
         compile(&loco_cc, &src, &loco);
-        let mut native_median: HashMap<usize, f64> = HashMap::new();
         let mut threads_used: Vec<usize> = CONFIGS.iter().map(|(n, t)| n * t).collect();
         threads_used.sort_unstable();
         threads_used.dedup();
+        // Rounds alternate over every configuration, so a change in the
+        // machine's load affects them all alike.
+        let mut native_samples: HashMap<usize, Vec<f64>> = HashMap::new();
+        let mut loco_samples: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+        let mut unit = String::new();
         let mut expected_out = None;
-        for &m in &threads_used {
-            let mut samples = Vec::new();
-            let mut unit = String::new();
-            for _ in 0..rounds {
+        for _ in 0..rounds {
+            for &m in &threads_used {
                 let mut cmd = Command::new(&native);
                 cmd.arg(arg);
                 let (out, v, u) = run(cmd, m);
                 expected_out.get_or_insert(out);
-                samples.push(v);
+                native_samples.entry(m).or_default().push(v);
                 unit = u;
             }
-            let med = median(samples);
+            for &(nodes, per_node) in CONFIGS {
+                let mut cmd = Command::new(&daemon);
+                cmd.args(["run", "-n", &nodes.to_string(), "--no-prefix", "--timeout"])
+                    .arg(DEADLINE.as_secs().saturating_sub(10).to_string())
+                    .arg("--")
+                    .arg(&loco)
+                    .arg(arg);
+                let (out, v, _) = run(cmd, nodes * per_node);
+                assert_eq!(
+                    Some(&out),
+                    expected_out.as_ref(),
+                    "{name}: the loco build on {nodes} nodes computed something else"
+                );
+                loco_samples.entry((nodes, per_node)).or_default().push(v);
+            }
+        }
+        let mut native_median: HashMap<usize, f64> = HashMap::new();
+        for &m in &threads_used {
+            let med = median(native_samples.remove(&m).unwrap_or_default());
             native_median.insert(m, med);
             println!(
                 "{name:<13} {:<22} {med:>14.1} {unit:<12} {:>9}",
@@ -150,25 +171,7 @@ fn main() {
         }
         for &(nodes, per_node) in CONFIGS {
             let m = nodes * per_node;
-            let mut samples = Vec::new();
-            let mut unit = String::new();
-            for _ in 0..rounds {
-                let mut cmd = Command::new(&daemon);
-                cmd.args(["run", "-n", &nodes.to_string(), "--no-prefix", "--timeout"])
-                    .arg(DEADLINE.as_secs().saturating_sub(10).to_string())
-                    .arg("--")
-                    .arg(&loco)
-                    .arg(arg);
-                let (out, v, u) = run(cmd, m);
-                assert_eq!(
-                    Some(&out),
-                    expected_out.as_ref(),
-                    "{name}: the loco build on {nodes} nodes computed something else"
-                );
-                samples.push(v);
-                unit = u;
-            }
-            let med = median(samples);
+            let med = median(loco_samples.remove(&(nodes, per_node)).unwrap_or_default());
             println!(
                 "{name:<13} {:<22} {med:>14.1} {unit:<12} {:>8.2}x",
                 format!("loco {nodes}x{per_node} (M={m})"),
