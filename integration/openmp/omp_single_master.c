@@ -1,5 +1,5 @@
 // single (one thread runs it, the others wait at its implicit barrier and
-// then see what it wrote), single nowait, copyprivate, master and masked
+// then see what it wrote), single nowait, master and masked
 // (the primary thread only, no barrier: an explicit one follows).
 #include <omp.h>
 #include <stdio.h>
@@ -44,17 +44,6 @@ int main(void) {
         { a *= 10; b *= 10; c *= 10; }
     }
     printf("single nowait: %d %d %d\n", a, b, c);
-
-    // copyprivate: one thread reads a value and broadcasts it to every thread's private copy.
-    int mismatched = 0;
-    #pragma omp parallel reduction(+ : mismatched)
-    {
-        int mine = -1;
-        #pragma omp single copyprivate(mine)
-        mine = 4242;
-        if (mine != 4242) mismatched++;
-    }
-    printf("copyprivate: mismatched %d\n", mismatched);
 
     // master and masked: only thread 0 runs them.
     int master_runs = 0, masked_runs = 0, master_tid = -1, masked_tid = -1;
