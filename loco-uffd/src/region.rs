@@ -120,10 +120,12 @@ struct Inner {
     stopping: AtomicBool,
     wakeup: Wakeup,
     stats: Counters,
-    /// Counts acquires. A fetch that an acquire overlaps may have read the
-    /// page before the release the acquire is meant to see: such a copy is
-    /// read again (before it is installed) or dropped (after).
-    acquire_generation: AtomicU64,
+    /// Held (shared) by a fetch from before it reads the home until its page
+    /// is in `cached`; an acquire takes it exclusively to take the list. A
+    /// fetch that began before an acquire may have read the page before the
+    /// release the acquire must see, so the acquire has to find and drop
+    /// that copy; a fetch that begins after it reads the home afterwards.
+    fetch_gate: std::sync::RwLock<()>,
     /// How long a fault thread keeps looking for the next fault before sleeping.
     linger_us: u64,
 }
@@ -284,7 +286,7 @@ impl SharedRegion {
             stopping: AtomicBool::new(false),
             wakeup: Wakeup::new().map_err(|e| HeapError::Userfaultfd(format!("eventfd: {e}")))?,
             stats: Counters::default(),
-            acquire_generation: AtomicU64::new(0),
+            fetch_gate: std::sync::RwLock::new(()),
             linger_us: options.linger_us,
         });
         let _ = this.set(Arc::downgrade(&inner));
@@ -795,19 +797,14 @@ impl Inner {
         // SAFETY: the twin page belongs to this page and only the thread that
         // moved the page to FETCHING touches it until it is CACHED.
         let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, size) };
-        let generation = loop {
-            let generation = self.acquire_generation.load(Ordering::SeqCst);
-            let fetched =
-                self.transport
-                    .read(home, self.data, self.layout.page_offset(page), twin_slice);
-            if let Err(e) = fetched {
-                self.state(page).store(MISSING, Ordering::Release);
-                return Err(HeapError::Transport(e));
-            }
-            if self.acquire_generation.load(Ordering::SeqCst) == generation {
-                break generation;
-            }
-        };
+        let gate = self.fetch_gate.read().unwrap();
+        let fetched =
+            self.transport
+                .read(home, self.data, self.layout.page_offset(page), twin_slice);
+        if let Err(e) = fetched {
+            self.state(page).store(MISSING, Ordering::Release);
+            return Err(HeapError::Transport(e));
+        }
         // Marks left from before the page was last dropped were already covered.
         let mut scratch = vec![0u64; self.words_per_page];
         self.bitmap.take_page(page, &mut scratch);
@@ -837,14 +834,7 @@ impl Inner {
             cached.push_back(page as u32);
             cached.len() > self.cache_limit
         };
-        if self.acquire_generation.load(Ordering::SeqCst) != generation {
-            // An acquire began after the read and may have missed this page
-            // (it was not in `cached` yet): drop it, the next touch refetches.
-            if let Err(e) = self.drop_cached_page(page) {
-                self.wake(page);
-                return Err(e);
-            }
-        }
+        drop(gate);
         self.wake(page);
         if over {
             let (flag, cv) = &self.evict;
@@ -963,10 +953,11 @@ impl Inner {
 
     fn acquire(&self) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
-        // Before taking the list: a fetch that registers its page after this
-        // sees the new generation and drops the page itself.
-        self.acquire_generation.fetch_add(1, Ordering::SeqCst);
-        let pages: Vec<u32> = self.cached.lock().unwrap().drain(..).collect();
+        // Fetches under way finish (their pages join the list) first.
+        let pages: Vec<u32> = {
+            let _gate = self.fetch_gate.write().unwrap();
+            self.cached.lock().unwrap().drain(..).collect()
+        };
         self.invalidate(pages)?;
         self.stats.acquires.fetch_add(1, Ordering::Relaxed);
         Ok(())
