@@ -10,6 +10,10 @@
 //! one- and two-node configurations, to keep the suite within a few minutes
 //! on a small machine. A test stops at its first failing configuration.
 //!
+//! A program whose first line is `// loco-expect-error: TEXT` uses a
+//! construct LOCO does not support: loco-cc must refuse it at compile time
+//! with a message containing TEXT (never compile it into wrong answers).
+//!
 //! `cargo test -p loco-integration --test openmp [-- FILTER]`
 //! (FILTER matches test names such as `omp_locks-O0`).
 
@@ -188,6 +192,17 @@ fn check(
     let native = work.join(format!("{stem}{opt}.native"));
     let loco = work.join(format!("{stem}{opt}.loco"));
     compile(Path::new("clang-16"), src, opt, &native)?;
+    if let Some(message) = expected_error(src) {
+        return match compile(&tools.cc, src, opt, &loco) {
+            Ok(()) => Err(format!(
+                "loco-cc compiled a program it should refuse (expected an error containing {message:?})"
+            )),
+            Err(why) if why.contains(&message) => Ok(()),
+            Err(why) => Err(format!(
+                "loco-cc refused the program, but not with {message:?}:\n{why}"
+            )),
+        };
+    }
     compile(&tools.cc, src, opt, &loco)?;
     // The native output for each team size used, computed once.
     let mut expected: HashMap<usize, String> = HashMap::new();
@@ -212,6 +227,15 @@ fn check(
         compare(&expected[&threads], &got, &what)?;
     }
     Ok(())
+}
+
+/// The compile error a program expects (`// loco-expect-error: TEXT` on its first line).
+fn expected_error(src: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(src).ok()?;
+    text.lines()
+        .next()?
+        .strip_prefix("// loco-expect-error:")
+        .map(|m| m.trim().to_string())
 }
 
 /// Ok if the outputs are equal, else the first line where they differ.

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define NP 3000
+#define NP 1000
 #define K 6
-#define ITERS 12
+#define ITERS 10
 
 struct entry { int iter; long moved; struct entry *next; };
 

@@ -1,3 +1,4 @@
+// loco-expect-error: LOCO does not support OpenMP single copyprivate yet
 // single copyprivate: one thread produces a value and broadcasts it to
 // every thread's private copy (scalars, a struct, a pointer to heap data).
 #include <omp.h>
