@@ -9,12 +9,14 @@ use crate::ir::{Ir, Value};
 /// construct each stands for. `__tgt_*` (target offload) is matched by
 /// prefix in `construct`.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("__kmpc_omp_task_alloc", "tasks"),
     ("__kmpc_omp_target_task_alloc", "target offload"),
-    ("__kmpc_omp_task_with_deps", "tasks"),
-    ("__kmpc_omp_task", "tasks"),
-    ("__kmpc_taskloop", "tasks"),
-    ("__kmpc_taskloop_5", "tasks"),
+    ("__kmpc_taskred_init", "task reductions"),
+    ("__kmpc_taskred_modifier_init", "task reductions"),
+    ("__kmpc_task_reduction_init", "task reductions"),
+    ("__kmpc_task_reduction_modifier_init", "task reductions"),
+    ("__kmpc_task_reduction_get_th_data", "task reductions"),
+    ("__kmpc_task_allow_completion_event", "task detach"),
+    ("__kmpc_doacross_init", "ordered depend (doacross loops)"),
     ("__kmpc_copyprivate", "single copyprivate"),
     ("__kmpc_fork_teams", "teams"),
 ];
@@ -77,8 +79,9 @@ mod tests {
 
     #[test]
     fn constructs_by_entry_point() {
-        assert_eq!(construct("__kmpc_omp_task_alloc"), Some("tasks"));
-        assert_eq!(construct("__kmpc_taskloop_5"), Some("tasks"));
+        assert_eq!(construct("__kmpc_omp_task_alloc"), None);
+        assert_eq!(construct("__kmpc_taskloop_5"), None);
+        assert_eq!(construct("__kmpc_taskred_init"), Some("task reductions"));
         assert_eq!(construct("__kmpc_copyprivate"), Some("single copyprivate"));
         assert_eq!(construct("__kmpc_fork_teams"), Some("teams"));
         assert_eq!(construct("__tgt_target_kernel"), Some("target offload"));

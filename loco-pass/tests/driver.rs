@@ -447,10 +447,9 @@ fn unsupported_openmp_is_a_compile_error_that_leaves_no_file() {
         "task.c",
         "int main(void) {\n\
              int x = 0;\n\
-         #pragma omp parallel\n\
-         #pragma omp single\n\
+         #pragma omp parallel firstprivate(x)\n\
              {\n\
-         #pragma omp task\n\
+         #pragma omp single copyprivate(x)\n\
                  x++;\n\
              }\n\
              return x;\n\
@@ -467,7 +466,7 @@ fn unsupported_openmp_is_a_compile_error_that_leaves_no_file() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("task.c:6: error: LOCO does not support OpenMP tasks yet"),
+        stderr.contains("task.c:6: error: LOCO does not support OpenMP single copyprivate yet"),
         "{stderr}"
     );
     let left: Vec<_> = std::fs::read_dir(&scratch.0)

@@ -7,11 +7,13 @@
 //! - [`locks`]: critical sections and omp locks (a global word at node 0,
 //!   handed over inside a node first);
 //! - [`entry`]: the C entry points themselves;
+//! - [`tasks`]: explicit tasks, run at once by the thread creating them;
 //! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions.
 
 pub mod entry;
 pub mod locks;
 pub mod sched;
 pub mod stats;
+pub mod tasks;
 pub mod team;
 pub mod variadic;
