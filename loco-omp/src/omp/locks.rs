@@ -114,7 +114,7 @@ fn take_global(word: u64, wait: bool) -> bool {
     }
     let control = omp().control;
     let me = rt.rank as u64 + 1;
-    let mut pause = 2u64;
+    let mut attempts = 0u32;
     loop {
         let found = rt
             .transport
@@ -128,8 +128,18 @@ fn take_global(word: u64, wait: bool) -> bool {
         if !wait {
             return false;
         }
-        std::thread::sleep(Duration::from_micros(pause));
-        pause = (pause * 2).min(100);
+        // A remote attempt is a network round trip, pause enough; node 0's
+        // own attempts are memory operations, so it yields first and then
+        // sleeps, leaving the core to the holder. (A sleep costs at least
+        // the kernel's timer slack, ~50 µs: too long for a hand-over.)
+        attempts += 1;
+        if rt.rank == 0 || attempts > 256 {
+            if attempts < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        }
     }
 }
 
