@@ -11,18 +11,20 @@ build:
     ln -sf loco-cxx target/debug/loco-c++
     ln -sf loco-cxx {{release}}/loco-c++
 
-# Build, then run the demo: a heat stencil compiled with loco-cc on {{nodes}} local nodes, next to the native build.
+# Build, then run the demo: an OpenMP heat stencil on a 256 MiB grid, native (one process, {{nodes}} threads)
+# and compiled with loco-cc on {{nodes}} local nodes (one team of {{nodes}} threads, one per node), with statistics.
 demo: build
     #!/usr/bin/env bash
     set -euo pipefail
     out=$(mktemp -d)
     trap 'rm -rf "$out"' EXIT
-    clang-16 -O2 demo/stencil.c -o "$out/stencil.native"
-    {{release}}/loco-cc -O2 demo/stencil.c -o "$out/stencil.loco"
-    echo "== native clang-16 -O2, one process"
-    "$out/stencil.native" 1024 50
-    echo "== loco-cc -O2 under loco-daemon run -n {{nodes}} (grid spread over {{nodes}} nodes' memory)"
-    {{release}}/loco-daemon run -n {{nodes}} --stats -- "$out/stencil.loco" 1024 50
+    clang-16 -O2 -fopenmp demo/stencil.c -o "$out/stencil.native"
+    {{release}}/loco-cc -O2 -fopenmp demo/stencil.c -o "$out/stencil.loco"
+    echo "== native clang-16 -O2 -fopenmp, one process, OMP_NUM_THREADS={{nodes}}"
+    OMP_NUM_THREADS={{nodes}} "$out/stencil.native" 4096 20
+    echo "== loco-cc -O2 -fopenmp under loco-daemon run -n {{nodes}}: one team of {{nodes}} threads, one per node;"
+    echo "   the grid's pages live on the node that first touches them (--placement first-touch)"
+    OMP_NUM_THREADS={{nodes}} {{release}}/loco-daemon run -n {{nodes}} --placement first-touch --stats -- "$out/stencil.loco" 4096 20
 
 # Formatting and lints, as CI checks them.
 lint:

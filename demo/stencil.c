@@ -1,7 +1,12 @@
-// The LOCO demo: a 2-D heat-diffusion stencil (Jacobi iterations) on a
-// grid of doubles allocated on the heap. Compiled with loco-cc, the grid
-// lives in LOCO's shared heap, spread over every node's memory; the same
-// source compiled natively gives the reference result.
+// The LOCO demo: a 2-D heat-diffusion stencil (Jacobi iterations) on two
+// grids of doubles allocated on the heap, an ordinary OpenMP program.
+// Compiled with `loco-cc -fopenmp` and run under `loco-daemon run -n N`,
+// the grids live in LOCO's shared heap, spread over every node's memory,
+// and each parallel loop runs as one team of threads spanning the nodes;
+// the same source compiled with `clang -fopenmp` gives the reference.
+// The first parallel loop initialises the rows each thread later updates,
+// so with first-touch placement every node is home to its own rows and
+// fetches only its neighbours' boundary rows at each step.
 //
 // usage: stencil [N] [STEPS]      (default 1024 x 1024, 50 steps)
 #include <stdio.h>

@@ -17,6 +17,10 @@ const GRACE: Duration = Duration::from_secs(3);
 pub struct Plan {
     pub nodes: Option<usize>,
     pub config: Option<PathBuf>,
+    /// `--placement` (with -n), as cluster.toml spells it.
+    pub placement: Option<String>,
+    /// `--memory` (with -n): each node's share of the heap.
+    pub memory: Option<String>,
     pub stats: bool,
     pub stats_json: Option<PathBuf>,
     pub timeout: Option<Duration>,
@@ -97,7 +101,28 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
             // Free ports picked now, so that runs side by side never collide.
             let ports = loco_cluster::free_loopback_ports(n)
                 .map_err(|e| format!("cannot find free ports on 127.0.0.1: {e}"))?;
-            ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?
+            let mut config =
+                ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?;
+            if let Some(p) = &plan.placement {
+                config.placement = match p.as_str() {
+                    "interleaved" => loco_cluster::Placement::Interleaved,
+                    "first-touch" => loco_cluster::Placement::FirstTouch,
+                    "allocating-node" => loco_cluster::Placement::AllocatingNode,
+                    other => return Err(format!(
+                        "--placement {other}: expected interleaved, first-touch or allocating-node"
+                    )),
+                };
+            }
+            if let Some(m) = &plan.memory {
+                let bytes = loco_cluster::parse_size(m).map_err(|e| format!("--memory: {e}"))?;
+                for node in &mut config.nodes {
+                    node.memory = bytes;
+                }
+            }
+            config
+                .validate("the command line")
+                .map_err(|e| e.to_string())?;
+            config
         }
         (None, None) => {
             return Err("say how many nodes (-n N) or which cluster (--config FILE)".into())

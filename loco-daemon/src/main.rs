@@ -39,6 +39,12 @@ enum Command {
         /// A cluster description (see cluster.toml); its nodes must be on this machine for now.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// With -n: where pages live (interleaved, first-touch, allocating-node).
+        #[arg(long, requires = "nodes", value_name = "POLICY")]
+        placement: Option<String>,
+        /// With -n: the memory each node contributes to the shared heap (e.g. 2GiB).
+        #[arg(long, requires = "nodes", value_name = "SIZE")]
+        memory: Option<String>,
         /// Print each node's statistics at exit (same as LOCO_STATS=1).
         #[arg(long)]
         stats: bool,
@@ -63,6 +69,8 @@ fn main() -> ExitCode {
         Command::Run {
             nodes,
             config,
+            placement,
+            memory,
             stats,
             stats_json,
             timeout,
@@ -72,6 +80,8 @@ fn main() -> ExitCode {
             let plan = launch::Plan {
                 nodes,
                 config,
+                placement,
+                memory,
                 stats,
                 stats_json,
                 timeout: timeout.map(Duration::from_secs),
