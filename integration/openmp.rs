@@ -1,4 +1,4 @@
-//! The OpenMP suite: small C programs (integration/openmp/), one construct
+//! The OpenMP suite: small C (and C++) programs (integration/openmp/), one construct
 //! family each, compiled with native `clang-16 -fopenmp` and with
 //! `loco-cc -fopenmp`. The LOCO build runs under `loco-daemon run -n N` as
 //! one team of M = N x T threads spread over the N nodes (OMP_NUM_THREADS=M)
@@ -52,14 +52,14 @@ fn main() -> ExitCode {
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("integration/openmp")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "c"))
+        .filter(|p| p.extension().is_some_and(|e| e == "c" || e == "cpp"))
         .collect();
     sources.sort();
     // Resolved once: a tool that goes stale while the suite runs (someone
     // editing its sources) does not fail the tests after that point.
-    let tools = match (tool("loco-cc"), tool("loco-daemon")) {
-        (Ok(cc), Ok(daemon)) => Tools { cc, daemon },
-        (Err(why), _) | (_, Err(why)) => {
+    let tools = match (tool("loco-cc"), tool("loco-cxx"), tool("loco-daemon")) {
+        (Ok(cc), Ok(cxx), Ok(daemon)) => Tools { cc, cxx, daemon },
+        (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
             println!("openmp: cannot run: {why}");
             return ExitCode::FAILURE;
         }
@@ -113,7 +113,19 @@ fn main() -> ExitCode {
 
 struct Tools {
     cc: PathBuf,
+    cxx: PathBuf,
     daemon: PathBuf,
+}
+
+impl Tools {
+    /// (native compiler, LOCO compiler) for a source file.
+    fn compilers(&self, src: &Path) -> (&Path, &Path) {
+        if src.extension().is_some_and(|e| e == "cpp") {
+            (Path::new("clang++-16"), &self.cxx)
+        } else {
+            (Path::new("clang-16"), &self.cc)
+        }
+    }
 }
 
 fn indent(text: &str) -> String {
@@ -191,9 +203,10 @@ fn check(
     let stem = src.file_stem().unwrap().to_string_lossy();
     let native = work.join(format!("{stem}{opt}.native"));
     let loco = work.join(format!("{stem}{opt}.loco"));
-    compile(Path::new("clang-16"), src, opt, &native)?;
+    let (native_cc, loco_cc) = tools.compilers(src);
+    compile(native_cc, src, opt, &native)?;
     if let Some(message) = expected_error(src) {
-        return match compile(&tools.cc, src, opt, &loco) {
+        return match compile(loco_cc, src, opt, &loco) {
             Ok(()) => Err(format!(
                 "loco-cc compiled a program it should refuse (expected an error containing {message:?})"
             )),
@@ -203,7 +216,7 @@ fn check(
             )),
         };
     }
-    compile(&tools.cc, src, opt, &loco)?;
+    compile(loco_cc, src, opt, &loco)?;
     // The native output for each team size used, computed once.
     let mut expected: HashMap<usize, String> = HashMap::new();
     for &(nodes, per_node) in configs {
