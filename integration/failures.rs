@@ -3,10 +3,11 @@
 //! surviving nodes say which node failed, and no process is left behind.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use loco_integration::{loco_compile, scratch, tool};
+use loco_integration::{loco_compile, loco_compile_with, scratch, tool};
 
 /// Pids of this run's node processes, by rank (found through their environment).
 fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
@@ -37,14 +38,27 @@ fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
 
 #[test]
 fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
+    kill_a_node_mid_run("failures/walker.c", &[]);
+}
+
+#[test]
+fn a_node_killed_inside_a_parallel_region_ends_the_run_with_a_clear_message() {
+    // Node 2 is killed while the team (2 threads on each node) is in a loop
+    // of barriers and critical sections: nobody may wait for it forever.
+    kill_a_node_mid_run("failures/team.c", &["-fopenmp"]);
+}
+
+fn kill_a_node_mid_run(source: &str, flags: &[&str]) {
     let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
-    let work = scratch("failures");
-    let exe = work.join("walker");
-    loco_compile("failures/walker.c", &exe);
+    let stem = Path::new(source).file_stem().unwrap().to_string_lossy();
+    let work = scratch(&format!("failures-{stem}"));
+    let exe = work.join("victim");
+    loco_compile_with(source, flags, &exe);
 
     let mut run = Command::new(&daemon)
         .args(["run", "-n", "4", "--timeout", "120", "--"])
         .arg(&exe)
+        .env("OMP_NUM_THREADS", "8")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

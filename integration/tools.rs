@@ -77,10 +77,16 @@ pub fn scratch(tag: &str) -> PathBuf {
 
 /// Compiles `src` (relative to integration/) with loco-cc -O2 into `out`, or panics saying why.
 pub fn loco_compile(src: &str, out: &Path) {
+    loco_compile_with(src, &[], out)
+}
+
+/// As [`loco_compile`], with extra compiler flags (e.g. `-fopenmp`).
+pub fn loco_compile_with(src: &str, flags: &[&str], out: &Path) {
     let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
     let o = Command::new(&cc)
         .arg("-O2")
+        .args(flags)
         .arg(&src)
         .arg("-o")
         .arg(out)
