@@ -458,6 +458,7 @@ impl Pool {
             let index = s.threads;
             std::thread::Builder::new()
                 .name(format!("loco-omp-{}", index + 1))
+                .stack_size(thread_stack_size())
                 .spawn(move || pool_thread(index + 1))
                 .unwrap_or_else(|e| fatal(&format!("cannot start an OpenMP thread: {e}")));
             s.threads += 1;
@@ -466,6 +467,34 @@ impl Pool {
         s.generation += 1;
         self.cv.notify_all();
     }
+}
+
+/// Stack size of the team's threads: OMP_STACKSIZE (`N[B|K|M|G]`, K when
+/// no unit is given, as OpenMP says), else 8 MiB.
+fn thread_stack_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        let default = 8 << 20;
+        let Ok(text) = std::env::var("OMP_STACKSIZE") else {
+            return default;
+        };
+        let text = text.trim().to_ascii_uppercase();
+        let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => (&text[..i], text[i..].trim()),
+            None => (text.as_str(), "K"),
+        };
+        let shift = match unit {
+            "B" => 0,
+            "K" | "KB" => 10,
+            "M" | "MB" => 20,
+            "G" | "GB" => 30,
+            _ => fatal(&format!("OMP_STACKSIZE={text:?}: expected a size such as 512K, 16M or 1G")),
+        };
+        match digits.parse::<usize>() {
+            Ok(n) if n > 0 => (n << shift).max(64 << 10),
+            _ => fatal(&format!("OMP_STACKSIZE={text:?}: expected a size such as 512K, 16M or 1G")),
+        }
+    })
 }
 
 /// Pool thread `index` (its local index in a team: the team's first tid + index).
