@@ -48,6 +48,12 @@ const HEAP_FUNCTIONS: &[&str] = &[
     "_ZdaPvmSt11align_val_t",
     "_ZdlPvRKSt9nothrow_t",
     "_ZdaPvRKSt9nothrow_t",
+    // pthread mutexes (std::mutex too): a mutex in shared memory must
+    // exclude threads on every node, and its holder must see the writes
+    // made under it (the runtime makes it a distributed lock).
+    "pthread_mutex_lock",
+    "pthread_mutex_trylock",
+    "pthread_mutex_unlock",
 ];
 
 /// libc functions that write through a pointer, and how many of their

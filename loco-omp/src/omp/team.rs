@@ -488,11 +488,15 @@ fn thread_stack_size() -> usize {
             "K" | "KB" => 10,
             "M" | "MB" => 20,
             "G" | "GB" => 30,
-            _ => fatal(&format!("OMP_STACKSIZE={text:?}: expected a size such as 512K, 16M or 1G")),
+            _ => fatal(&format!(
+                "OMP_STACKSIZE={text:?}: expected a size such as 512K, 16M or 1G"
+            )),
         };
         match digits.parse::<usize>() {
             Ok(n) if n > 0 => (n << shift).max(64 << 10),
-            _ => fatal(&format!("OMP_STACKSIZE={text:?}: expected a size such as 512K, 16M or 1G")),
+            _ => fatal(&format!(
+                "OMP_STACKSIZE={text:?}: expected a size such as 512K, 16M or 1G"
+            )),
         }
     })
 }

@@ -26,6 +26,17 @@ define ptr @valloc(i64 %n) {
   ret ptr null
 }
 
+; pthread mutexes go to the runtime too (libstdc++ declares them extern_weak).
+define i32 @m(ptr %mu) {
+  %a = call i32 @pthread_mutex_lock(ptr %mu)
+  %b = call i32 @pthread_mutex_trylock(ptr %mu)
+  %c = call i32 @pthread_mutex_unlock(ptr %mu)
+  ret i32 %a
+}
+declare extern_weak i32 @pthread_mutex_lock(ptr)
+declare i32 @pthread_mutex_trylock(ptr)
+declare extern_weak i32 @pthread_mutex_unlock(ptr)
+
 declare ptr @malloc(i64)
 declare ptr @realloc(ptr, i64)
 declare ptr @calloc(i64, i64)
@@ -62,3 +73,8 @@ declare void @_ZdlPvSt11align_val_t(ptr, i64)
 ; CHECK-NOT: declare {{.*}} @malloc(
 ; CHECK-NOT: declare {{.*}} @free(
 ; CHECK-NOT: declare {{.*}} @_Znwm(
+; CHECK-LABEL: define i32 @m
+; CHECK: call i32 @loco_pthread_mutex_lock(ptr %mu)
+; CHECK: call i32 @loco_pthread_mutex_trylock(ptr %mu)
+; CHECK: call i32 @loco_pthread_mutex_unlock(ptr %mu)
+; CHECK: declare extern_weak i32 @loco_pthread_mutex_lock(ptr)
