@@ -8,31 +8,10 @@
 //! built: loco-cc, libloco.so and libloco_pass.so next to the bench;
 //! LOCO_BENCH_ROUNDS sets the repetitions, default 5).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn build_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
-}
-
-fn compile(compiler: &Path, src: &Path, out: &Path) {
-    let status = Command::new(compiler)
-        .args(["-O2", "-o"])
-        .arg(out)
-        .arg(src)
-        .status()
-        .unwrap_or_else(|e| panic!("{}: {e}", compiler.display()));
-    assert!(
-        status.success(),
-        "{} failed on {}",
-        compiler.display(),
-        src.display()
-    );
-}
+use loco_benches::{build_dir, compile_kernel, median_of, require_built, rounds};
 
 /// Runs a kernel; returns (its stdout, its kernel seconds).
 fn run(exe: &Path) -> (String, f64) {
@@ -54,24 +33,10 @@ fn run(exe: &Path) -> (String, f64) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), secs)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rounds: usize = std::env::var("LOCO_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let rounds = rounds(5);
     let loco_cc = build_dir().join("loco-cc");
-    if !loco_cc.exists() {
-        eprintln!(
-            "{} is missing: run `cargo build --workspace` (or `just build`) first",
-            loco_cc.display()
-        );
-        std::process::exit(1);
-    }
+    require_built(&[&loco_cc]);
     let kernels = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
     let work = std::env::temp_dir().join(format!("loco-compiler-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
@@ -84,8 +49,8 @@ fn main() {
         let src = kernels.join(format!("{name}.c"));
         let native = work.join(format!("{name}.native"));
         let loco = work.join(format!("{name}.loco"));
-        compile(Path::new("clang-16"), &src, &native);
-        compile(&loco_cc, &src, &loco);
+        compile_kernel(Path::new("clang-16"), &["-O2"], &src, &native);
+        compile_kernel(&loco_cc, &["-O2"], &src, &loco);
         let (mut tn, mut tl) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             let (out_n, n) = run(&native);
@@ -97,7 +62,7 @@ fn main() {
             tn.push(n);
             tl.push(l);
         }
-        let (n, l) = (median(tn), median(tl));
+        let (n, l) = (median_of(tn), median_of(tl));
         println!("{name:<10} {n:>12.4} {l:>12.4} {:>9.2}x", l / n);
     }
     let _ = std::fs::remove_dir_all(&work);

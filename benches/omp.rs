@@ -14,8 +14,10 @@
 //! LOCO_BENCH_ROUNDS sets the repetitions, default 3).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use loco_benches::{build_dir, compile_kernel, median_of, require_built, rounds};
 use std::time::Duration;
 
 use loco_testkit::run_nodes;
@@ -31,29 +33,6 @@ const KERNELS: &[(&str, &str)] = &[
 const CONFIGS: &[(usize, usize)] = &[(2, 1), (2, 2), (4, 1), (4, 2)];
 
 const DEADLINE: Duration = Duration::from_secs(300);
-
-fn build_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
-}
-
-fn compile(compiler: &Path, src: &Path, out: &Path) {
-    let status = Command::new(compiler)
-        .args(["-fopenmp", "-O2", "-o"])
-        .arg(out)
-        .arg(src)
-        .status()
-        .unwrap_or_else(|e| panic!("{}: {e}", compiler.display()));
-    assert!(
-        status.success(),
-        "{} failed on {}",
-        compiler.display(),
-        src.display()
-    );
-}
 
 /// Runs a kernel with a team of `threads` (killed at the deadline); returns
 /// its stdout and its `result VALUE UNIT` line's value and unit.
@@ -89,28 +68,11 @@ fn run(mut cmd: Command, threads: usize) -> (String, f64, String) {
     (out.stdout, value, unit)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rounds: usize = std::env::var("LOCO_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let rounds = rounds(3);
     let dir = build_dir();
     let (loco_cc, daemon) = (dir.join("loco-cc"), dir.join("loco-daemon"));
-    for tool in [&loco_cc, &daemon, &dir.join("libloco.so")] {
-        if !tool.exists() {
-            eprintln!(
-                "{} is missing: run `cargo build --workspace --release` (or `just build`) first",
-                tool.display()
-            );
-            std::process::exit(1);
-        }
-    }
+    require_built(&[&loco_cc, &daemon, &dir.join("libloco.so")]);
     let kernels = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
     let work = std::env::temp_dir().join(format!("loco-omp-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
@@ -123,8 +85,8 @@ fn main() {
         let src = kernels.join(format!("{name}.c"));
         let native = work.join(format!("{name}.native"));
         let loco = work.join(format!("{name}.loco"));
-        compile(Path::new("clang-16"), &src, &native);
-        compile(&loco_cc, &src, &loco);
+        compile_kernel(Path::new("clang-16"), &["-fopenmp", "-O2"], &src, &native);
+        compile_kernel(&loco_cc, &["-fopenmp", "-O2"], &src, &loco);
         let mut threads_used: Vec<usize> = CONFIGS.iter().map(|(n, t)| n * t).collect();
         threads_used.sort_unstable();
         threads_used.dedup();
@@ -161,7 +123,7 @@ fn main() {
         }
         let mut native_median: HashMap<usize, f64> = HashMap::new();
         for &m in &threads_used {
-            let med = median(native_samples.remove(&m).unwrap_or_default());
+            let med = median_of(native_samples.remove(&m).unwrap_or_default());
             native_median.insert(m, med);
             println!(
                 "{name:<13} {:<22} {med:>14.1} {unit:<12} {:>9}",
@@ -171,7 +133,7 @@ fn main() {
         }
         for &(nodes, per_node) in CONFIGS {
             let m = nodes * per_node;
-            let med = median(loco_samples.remove(&(nodes, per_node)).unwrap_or_default());
+            let med = median_of(loco_samples.remove(&(nodes, per_node)).unwrap_or_default());
             println!(
                 "{name:<13} {:<22} {med:>14.1} {unit:<12} {:>8.2}x",
                 format!("loco {nodes}x{per_node} (M={m})"),

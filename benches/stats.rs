@@ -49,6 +49,66 @@ pub fn run_nodes_of_this_bench(
 }
 
 /// LOCO_BENCH_SAMPLES, or `default`.
+/// The workspace's build directory this bench runs from (target/<profile>).
+pub fn build_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("bench path");
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Compiles a C kernel with `compiler` and `flags` (the -O level among
+/// them) into `out`; panics with the compiler's name when it fails.
+pub fn compile_kernel(
+    compiler: &std::path::Path,
+    flags: &[&str],
+    src: &std::path::Path,
+    out: &std::path::Path,
+) {
+    let status = std::process::Command::new(compiler)
+        .args(flags)
+        .arg("-o")
+        .arg(out)
+        .arg(src)
+        .status()
+        .unwrap_or_else(|e| panic!("{}: {e}", compiler.display()));
+    assert!(
+        status.success(),
+        "{} failed on {}",
+        compiler.display(),
+        src.display()
+    );
+}
+
+/// The median of some measurements (the upper one of an even count).
+pub fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Rounds of a whole-program benchmark: LOCO_BENCH_ROUNDS, else `default`.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("LOCO_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+        .max(1)
+}
+
+/// Exits with a message unless every one of `files` (tools, libraries) is built.
+pub fn require_built(files: &[&std::path::Path]) {
+    for f in files {
+        if !f.exists() {
+            eprintln!(
+                "{} is missing: run `cargo build --workspace --release` (or `just build`) first",
+                f.display()
+            );
+            std::process::exit(1);
+        }
+    }
+}
+
 pub fn sample_count(default: usize) -> usize {
     std::env::var("LOCO_BENCH_SAMPLES")
         .ok()

@@ -133,23 +133,8 @@ fn indent(text: &str) -> String {
 }
 
 fn compile(compiler: &Path, src: &Path, opt: &str, out: &Path) -> Result<(), String> {
-    let o = run_with_deadline(
-        Command::new(compiler)
-            .args(["-fopenmp", opt])
-            .arg(src)
-            .arg("-o")
-            .arg(out),
-        COMPILE_DEADLINE,
-    )?;
-    if !o.status.success() {
-        return Err(format!(
-            "{} failed to compile {}:\n{}",
-            compiler.display(),
-            src.display(),
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    Ok(())
+    let flags = ["-fopenmp".to_string(), opt.to_string()];
+    loco_integration::compile(compiler, &flags, src, out, COMPILE_DEADLINE)
 }
 
 /// Runs `cmd` with a team of `threads`; its stdout, or why it failed.

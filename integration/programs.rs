@@ -70,25 +70,9 @@ fn extra_flags(src: &Path) -> Vec<String> {
 }
 
 fn compile(compiler: &Path, src: &Path, opt: &str, out: &Path) -> Result<(), String> {
-    let o = run_with_deadline(
-        Command::new(compiler)
-            .arg(opt)
-            .arg("-g")
-            .args(extra_flags(src))
-            .arg(src)
-            .arg("-o")
-            .arg(out),
-        DEADLINE,
-    )?;
-    if !o.status.success() {
-        return Err(format!(
-            "{} failed to compile {}:\n{}",
-            compiler.display(),
-            src.display(),
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    Ok(())
+    let mut flags = vec![opt.to_string(), "-g".to_string()];
+    flags.extend(extra_flags(src));
+    loco_integration::compile(compiler, &flags, src, out, DEADLINE)
 }
 
 fn output_of(cmd: &mut Command, what: &str) -> Result<String, String> {

@@ -80,6 +80,34 @@ pub fn loco_compile(src: &str, out: &Path) {
     loco_compile_with(src, &[], out)
 }
 
+/// Compiles `src` into `out` with `compiler` and `flags`, within `deadline`;
+/// the compiler's messages when it fails.
+pub fn compile(
+    compiler: &Path,
+    flags: &[String],
+    src: &Path,
+    out: &Path,
+    deadline: Duration,
+) -> Result<(), String> {
+    let o = run_with_deadline(
+        Command::new(compiler)
+            .args(flags)
+            .arg(src)
+            .arg("-o")
+            .arg(out),
+        deadline,
+    )?;
+    if !o.status.success() {
+        return Err(format!(
+            "{} failed to compile {}:\n{}",
+            compiler.display(),
+            src.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(())
+}
+
 /// As [`loco_compile`], with extra compiler flags (e.g. `-fopenmp`).
 pub fn loco_compile_with(src: &str, flags: &[&str], out: &Path) {
     let cc = tool("loco-cc").unwrap_or_else(|e| panic!("{e}"));
