@@ -164,21 +164,30 @@ pub extern "C" fn __kmpc_end_ordered(_loc: Ident, _gtid: i32) {
     sched::ordered_end();
 }
 
-// --- reductions: every thread combines its part under the construct's lock
+// --- reductions: each node's threads fold their parts together first, then
+// one thread per node combines into the shared variables under the
+// construct's lock (returning 1); the others return 0.
 
 #[no_mangle]
-pub extern "C" fn __kmpc_reduce_nowait(
+pub unsafe extern "C" fn __kmpc_reduce_nowait(
     _loc: Ident,
     _gtid: i32,
     _vars: i32,
     _size: usize,
-    _data: *mut c_void,
-    _combine: *mut c_void,
+    data: *mut c_void,
+    combine: Option<team::Combiner>,
     lock: *mut c_void,
 ) -> i32 {
-    if whoami().1 > 1 {
-        locks::lock(lock as u64, false, true);
+    if whoami().1 == 1 {
+        return 1;
     }
+    let Some(combine) = combine else {
+        fatal("__kmpc_reduce without a combiner")
+    };
+    if !team::reduce_locally(data, combine) {
+        return 0;
+    }
+    locks::lock(lock as u64, false, true);
     1
 }
 
@@ -189,17 +198,24 @@ pub extern "C" fn __kmpc_end_reduce_nowait(_loc: Ident, _gtid: i32, lock: *mut c
     }
 }
 
+/// As `__kmpc_reduce_nowait`, followed by a barrier: the combining thread
+/// takes it in `__kmpc_end_reduce`, the others here.
 #[no_mangle]
-pub extern "C" fn __kmpc_reduce(
+pub unsafe extern "C" fn __kmpc_reduce(
     loc: Ident,
     gtid: i32,
     vars: i32,
     size: usize,
     data: *mut c_void,
-    combine: *mut c_void,
+    combine: Option<team::Combiner>,
     lock: *mut c_void,
 ) -> i32 {
-    __kmpc_reduce_nowait(loc, gtid, vars, size, data, combine, lock)
+    // SAFETY: the caller's contract (the compiler's reduction arguments).
+    let combiner = unsafe { __kmpc_reduce_nowait(loc, gtid, vars, size, data, combine, lock) };
+    if combiner == 0 {
+        team::barrier();
+    }
+    combiner
 }
 
 #[no_mangle]
@@ -208,8 +224,7 @@ pub extern "C" fn __kmpc_end_reduce(loc: Ident, gtid: i32, lock: *mut c_void) {
     team::barrier();
 }
 
-// --- tasks: loco-cc refuses task constructs at compile time; these are
-// the entry points a task-free program may still call.
+// --- task synchronisation (tasks run at once when created, see tasks.rs)
 
 #[no_mangle]
 pub extern "C" fn __kmpc_omp_taskwait(_loc: Ident, _gtid: i32) -> i32 {

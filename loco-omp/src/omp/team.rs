@@ -143,6 +143,7 @@ pub struct Team {
     microtask: usize,
     args: Vec<usize>,
     barrier: LocalBarrier,
+    reduction: LocalReduction,
     /// Threads of this node still running the region (the join).
     running: (Mutex<u32>, Condvar),
     /// Tids of the enclosing teams, outermost first (omp_get_ancestor_thread_num).
@@ -398,6 +399,7 @@ impl Team {
             microtask,
             args: args.to_vec(),
             barrier: LocalBarrier::default(),
+            reduction: LocalReduction::default(),
             running: (Mutex::new(local), Condvar::new()),
             ancestors,
             passed: AtomicU64::new(0),
@@ -548,6 +550,55 @@ impl LocalBarrier {
             s = self.cv.wait(s).unwrap();
         }
     }
+}
+
+/// A reduction's first step inside one node: the threads of the node hand
+/// their partial results to the last of them to arrive, which folds them
+/// into its own with the compiler's combiner; only that thread then takes
+/// the reduction's lock and adds the node's result to the shared variable
+/// (one lock hand-over per node instead of one per thread).
+#[derive(Default)]
+struct LocalReduction {
+    state: Mutex<(Vec<usize>, u64)>,
+    cv: Condvar,
+}
+
+/// The compiler's combiner: folds the partial results `rhs` into `lhs`
+/// (each an array of pointers to one thread's private copies).
+pub type Combiner = unsafe extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c_void);
+
+/// Joins this node's part of a reduction with the calling thread's partial
+/// results at `data`. Returns true for the one thread per node that must
+/// now combine into the shared variables; the others return once their
+/// results have been taken (their `data` is not read afterwards).
+pub fn reduce_locally(data: *mut std::ffi::c_void, combine: Combiner) -> bool {
+    let Some(team) = with_ctx(|c| c.map(|c| c.team.clone())) else {
+        return true;
+    };
+    if team.local <= 1 {
+        return true;
+    }
+    let r = &team.reduction;
+    let mut s = r.state.lock().unwrap();
+    s.0.push(data as usize);
+    if s.0.len() as u32 == team.local {
+        for &other in s.0.iter().filter(|&&d| d != data as usize) {
+            // SAFETY: `other` is the reduce_data of a thread of this node
+            // blocked below until this fold is done, so its private copies
+            // are alive; `combine` is the compiler's combiner for this
+            // reduction (every thread passed the same one).
+            unsafe { combine(data, other as *mut std::ffi::c_void) };
+        }
+        s.0.clear();
+        s.1 += 1;
+        r.cv.notify_all();
+        return true;
+    }
+    let generation = s.1;
+    while s.1 == generation {
+        s = r.cv.wait(s).unwrap();
+    }
+    false
 }
 
 pub fn release(rt: &Runtime) {
