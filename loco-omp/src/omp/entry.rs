@@ -184,7 +184,8 @@ pub unsafe extern "C" fn __kmpc_reduce_nowait(
     let Some(combine) = combine else {
         fatal("__kmpc_reduce without a combiner")
     };
-    if !team::reduce_locally(data, combine) {
+    // SAFETY: data and combine are what the compiled code passed us.
+    if !unsafe { team::reduce_locally(data, combine) } {
         return 0;
     }
     locks::lock(lock as u64, false, true);

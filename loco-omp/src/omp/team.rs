@@ -571,7 +571,11 @@ pub type Combiner = unsafe extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c
 /// results at `data`. Returns true for the one thread per node that must
 /// now combine into the shared variables; the others return once their
 /// results have been taken (their `data` is not read afterwards).
-pub fn reduce_locally(data: *mut std::ffi::c_void, combine: Combiner) -> bool {
+///
+/// # Safety
+/// `data` is the compiler's reduce_data of the calling thread and
+/// `combine` the compiler's combiner for it, as `__kmpc_reduce` receives them.
+pub unsafe fn reduce_locally(data: *mut std::ffi::c_void, combine: Combiner) -> bool {
     let Some(team) = with_ctx(|c| c.map(|c| c.team.clone())) else {
         return true;
     };
