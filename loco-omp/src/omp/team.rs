@@ -35,7 +35,10 @@ use crate::runtime::{self, fatal, Runtime};
 
 // The control block every node registers (same layout everywhere; the
 // worksharing slots and lock table are used at node 0 only).
+/// Node 0 writes the exit here, in every worker's block.
 const DESC: u64 = 0;
+/// Node 0 keeps the current fork's descriptor here, in its own block.
+const FORK_DESC: u64 = 2048;
 const DESC_WORDS: usize = 9;
 const KIND_FORK: u64 = 1;
 const KIND_EXIT: u64 = 2;
@@ -331,11 +334,12 @@ pub fn fork(microtask: usize, args: &[usize]) {
     ];
     desc.extend(args.iter().map(|&a| a as u64));
     let bytes: Vec<u8> = desc.iter().flat_map(|w| w.to_le_bytes()).collect();
-    for node in 1..rt.nodes {
-        if let Err(e) = rt.transport.write(node, omp.control, DESC, &bytes) {
-            fatal(&format!("starting a parallel region on node {node}: {e}"));
-        }
-    }
+    // In node 0's own block: after the go, every worker reads it at once
+    // (one round trip in parallel, not one write per node in turn). Node 0
+    // cannot overwrite it before they have: the next fork follows the join.
+    omp.control_mem
+        .write(FORK_DESC, &bytes)
+        .unwrap_or_else(|e| fatal(&format!("writing the fork descriptor: {e}")));
     global_barrier(rt);
     let (first, local) = block(size, rt.nodes, 0);
     let team = Arc::new(Team::new(
@@ -710,29 +714,28 @@ pub fn worker_loop(rt: &Runtime) -> ! {
     let omp = omp();
     loop {
         global_barrier(rt);
-        let mut bytes = vec![0u8; DESC_WORDS * 8];
+        // The exit is written into this node's block before the last
+        // barrier (node 0 leaves right after it); a fork is read from node 0's.
+        let mut kind = [0u8; 8];
         omp.control_mem
-            .read(DESC, &mut bytes)
-            .unwrap_or_else(|e| fatal(&format!("reading the fork descriptor: {e}")));
-        let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
-        match word(0) {
-            KIND_EXIT => {
-                runtime::finish_worker(rt);
-            }
-            KIND_FORK => {}
-            other => fatal(&format!(
-                "corrupt fork descriptor (kind {other}) from node 0"
-            )),
+            .read(DESC, &mut kind)
+            .unwrap_or_else(|e| fatal(&format!("reading the exit word: {e}")));
+        if u64::from_le_bytes(kind) == KIND_EXIT {
+            runtime::finish_worker(rt);
         }
-        let argc = word(3) as usize;
-        let mut args = vec![0u8; argc * 8];
-        omp.control_mem
-            .read(DESC + DESC_WORDS as u64 * 8, &mut args)
-            .unwrap_or_else(|e| fatal(&format!("reading the fork descriptor: {e}")));
-        let args: Vec<usize> = args
-            .chunks(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()) as usize)
-            .collect();
+        let mut bytes = vec![0u8; (DESC_WORDS + variadic::MAX_ARGS) * 8];
+        rt.transport
+            .read(0, omp.control, FORK_DESC, &mut bytes)
+            .unwrap_or_else(|e| fatal(&format!("reading the fork descriptor from node 0: {e}")));
+        let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        if word(0) != KIND_FORK {
+            fatal(&format!(
+                "corrupt fork descriptor (kind {}) from node 0",
+                word(0)
+            ));
+        }
+        let argc = (word(3) as usize).min(variadic::MAX_ARGS);
+        let args: Vec<usize> = (0..argc).map(|i| word(DESC_WORDS + i) as usize).collect();
         let size = word(4) as u32;
         let (first, local) = block(size, rt.nodes, rt.rank);
         acquire(rt);
