@@ -986,7 +986,14 @@ impl Inner {
         let mut batch = Batch::new(self.layout.nodes);
         let collected = victims
             .iter()
-            .try_for_each(|&page| self.collect(page, true, &mut batch))
+            // In tracked mode a page nobody wrote since it was last protected
+            // has no write-fault flag (a write would have faulted and set
+            // it, the protection is back on by now): its twin is its copy,
+            // there is nothing to compare. Marks are still taken.
+            .try_for_each(|&page| {
+                let diff = !self.track || self.written(page).load(Ordering::Acquire) != 0;
+                self.collect(page, diff, &mut batch)
+            })
             .and_then(|()| batch.send(&*self.transport, self.data));
         let (bytes, runs) = match collected {
             Ok(sent) => sent,
