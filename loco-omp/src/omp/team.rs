@@ -611,6 +611,11 @@ pub unsafe fn reduce_locally(data: *mut std::ffi::c_void, combine: Combiner) -> 
 
 pub fn release(rt: &Runtime) {
     if rt.nodes > 1 {
+        // What this node printed before the release comes out before what
+        // other nodes print after their matching acquire, as it would from
+        // one process (stdout is block-buffered into the launcher's pipe).
+        // SAFETY: fflush(NULL) flushes every stdio output stream.
+        unsafe { libc::fflush(std::ptr::null_mut()) };
         if let Err(e) = rt.region().release() {
             fatal(&format!("release: {e}"));
         }
