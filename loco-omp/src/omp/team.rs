@@ -291,10 +291,10 @@ pub fn fork(microtask: usize, args: &[usize]) {
     let schedule = *omp.icv.schedule.lock().unwrap();
     let level = outer_level + 1;
     let active_level = outer_active + u32::from(size > 1);
-    if size == 1 || rt.nodes == 1 || outer_level > 0 {
-        // A team on this node only (one thread, a single-node cluster, or
-        // a region nested inside one running on this node).
-        let size = if outer_level > 0 { 1 } else { size };
+    if size == 1 || rt.nodes == 1 {
+        // A team on this node only: one thread (a nested region, which
+        // `nested` makes a team of one, or num_threads(1)), or any team
+        // on a single-node cluster.
         let team = Arc::new(Team::new(
             size,
             0,
@@ -308,13 +308,14 @@ pub fn fork(microtask: usize, args: &[usize]) {
             args,
             ancestors,
         ));
-        if outer_level == 0 && rt.nodes == 1 {
+        if size > 1 {
             clear_worksharing(omp);
         }
         run_local(rt, omp, &team);
         return;
     }
-    // The whole cluster: node 0's serial code forks.
+    // The whole cluster: only node 0's initial thread gets here (no active
+    // region encloses it, possibly inactive ones such as if(0) regions).
     debug_assert_eq!(rt.rank, 0);
     stats::count(&stats::get().forks, 1);
     release(rt);
@@ -329,7 +330,7 @@ pub fn fork(microtask: usize, args: &[usize]) {
         size as u64,
         max_threads as u64,
         sched_word,
-        0,
+        level as u64,
         0,
     ];
     desc.extend(args.iter().map(|&a| a as u64));
@@ -667,7 +668,7 @@ pub fn barrier() {
                 release(rt);
                 global_barrier(rt);
             }
-            if rt.rank == 0 && team.level == 1 {
+            if rt.rank == 0 {
                 // Nobody uses this interval's slots any more, and nobody
                 // can start the interval that reuses them before node 0
                 // reaches the next barrier.
@@ -760,18 +761,21 @@ pub fn worker_loop(rt: &Runtime) -> ! {
                 acquire(rt);
             }
         } else {
+            // Levels above this one are inactive regions of node 0's
+            // initial thread: teams of one, thread 0.
+            let level = (word(7) as u32).max(1);
             let team = Arc::new(Team::new(
                 size,
                 first,
                 local,
                 true,
-                1,
+                level,
                 1,
                 word(5) as u32,
                 Schedule::decode(word(6)),
                 word(2) as usize,
                 &args,
-                Vec::new(),
+                vec![(0, 1); level as usize - 1],
             ));
             run_local(rt, omp, &team);
             release(rt);
