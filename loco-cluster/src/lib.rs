@@ -52,6 +52,39 @@ pub enum Placement {
     AllocatingNode,
 }
 
+/// How the launcher starts a node's process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    /// A child process of the launcher, on the launcher's machine.
+    Local,
+    /// `<ssh command> <host> <remote loco-daemon> serve --stdio`.
+    Ssh,
+    /// A connection to a `loco-daemon serve` running at this `HOST:PORT`.
+    Daemon(String),
+}
+
+/// How nodes are started on other machines (`[launch]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchSettings {
+    /// The command prefix that runs a command on another machine; the host
+    /// and the command follow it.
+    pub ssh: Vec<String>,
+    /// Path of loco-daemon on the other machines; `None`: the launcher's own path.
+    pub remote_daemon: Option<String>,
+}
+
+impl Default for LaunchSettings {
+    fn default() -> Self {
+        LaunchSettings {
+            ssh: DEFAULT_SSH.iter().map(|s| s.to_string()).collect(),
+            remote_daemon: None,
+        }
+    }
+}
+
+/// The default `[launch] ssh`: no password prompts in the middle of a run.
+pub const DEFAULT_SSH: [&str; 3] = ["ssh", "-o", "BatchMode=yes"];
+
 /// One node of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -67,6 +100,9 @@ pub struct NodeConfig {
     pub rdma_port: u8,
     /// GID table index (verbs only; RoCE needs a GID).
     pub gid_index: u8,
+    /// How the node is started, as the file says (`daemon = ..` or
+    /// `launch = ..`); `None`: see [`NodeConfig::launch_method`].
+    pub launch: Option<Launch>,
 }
 
 impl NodeConfig {
@@ -75,6 +111,22 @@ impl NodeConfig {
         match self.host.parse::<IpAddr>() {
             Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
             _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    /// Whether the host is this machine's loopback (127.0.0.0/8, ::1, localhost).
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// How the launcher starts this node: what the file says, else locally
+    /// for a loopback host and over ssh for any other.
+    pub fn launch_method(&self) -> Launch {
+        match &self.launch {
+            Some(l) => l.clone(),
+            None if self.is_loopback() => Launch::Local,
+            None => Launch::Ssh,
         }
     }
 }
@@ -96,6 +148,9 @@ pub struct ClusterConfig {
     /// Bytes of remote pages a node may keep cached.
     pub cache_size: u64,
     pub nodes: Vec<NodeConfig>,
+    /// How nodes on other machines are started (not part of the fingerprint:
+    /// the nodes need not agree on it).
+    pub launch: LaunchSettings,
 }
 
 /// What is wrong with a cluster description, and where.
@@ -125,6 +180,15 @@ struct RawFile {
     memory: RawMemory,
     #[serde(default, rename = "node")]
     nodes: Vec<RawNode>,
+    #[serde(default)]
+    launch: RawLaunch,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLaunch {
+    ssh: Option<Vec<String>>,
+    remote_daemon: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -153,6 +217,8 @@ struct RawNode {
     rdma_device: Option<String>,
     rdma_port: Option<u8>,
     gid_index: Option<u8>,
+    daemon: Option<String>,
+    launch: Option<String>,
 }
 
 /// A number written either as a TOML integer or as a string ("4GiB", "0x4000_0000_0000").
@@ -199,8 +265,10 @@ impl ClusterConfig {
                     rdma_device: None,
                     rdma_port: 1,
                     gid_index: 0,
+                    launch: None,
                 })
                 .collect(),
+            launch: LaunchSettings::default(),
         };
         config.validate("built-in default")?;
         Ok(config)
@@ -234,6 +302,24 @@ impl ClusterConfig {
                 None => DEFAULT_NODE_MEMORY,
                 Some(m) => number(&m).map_err(|e| err(format!("node {i}: memory: {e}")))?,
             };
+            let launch = match (n.daemon, n.launch.as_deref()) {
+                (Some(_), Some(_)) => {
+                    return Err(err(format!(
+                        "node {i}: both daemon and launch are set; a node is started one way: \
+                         daemon = \"HOST:PORT\" or launch = \"ssh\" or \"local\""
+                    )))
+                }
+                (Some(addr), None) => Some(Launch::Daemon(addr)),
+                (None, Some("ssh")) => Some(Launch::Ssh),
+                (None, Some("local")) => Some(Launch::Local),
+                (None, Some(other)) => {
+                    return Err(err(format!(
+                        "node {i}: launch {other:?} is not a launch method: expected \"ssh\" or \
+                         \"local\" (or daemon = \"HOST:PORT\" for a running loco-daemon serve)"
+                    )))
+                }
+                (None, None) => None,
+            };
             nodes.push(NodeConfig {
                 host: n.host,
                 port,
@@ -241,6 +327,7 @@ impl ClusterConfig {
                 rdma_device: n.rdma_device,
                 rdma_port: n.rdma_port.unwrap_or(1),
                 gid_index: n.gid_index.unwrap_or(0),
+                launch,
             });
         }
         let field =
@@ -265,6 +352,13 @@ impl ClusterConfig {
             placement: raw.memory.placement.unwrap_or(Placement::Interleaved),
             cache_size: field(raw.memory.cache_size, DEFAULT_CACHE_SIZE, "cache_size")?,
             nodes,
+            launch: LaunchSettings {
+                ssh: raw
+                    .launch
+                    .ssh
+                    .unwrap_or_else(|| LaunchSettings::default().ssh),
+                remote_daemon: raw.launch.remote_daemon,
+            },
         };
         config.validate(origin)?;
         Ok(config)
@@ -302,6 +396,13 @@ impl ClusterConfig {
             }
             if node.port == 0 {
                 return err(format!("node {i}: port 0 is not a valid port"));
+            }
+            if let Some(Launch::Daemon(addr)) = &node.launch {
+                if let Err(why) = parse_host_port(addr) {
+                    return err(format!(
+                        "node {i}: daemon {addr:?} is not the HOST:PORT of a loco-daemon serve: {why}"
+                    ));
+                }
             }
             if node.memory == 0 || node.memory % self.page_size != 0 {
                 return err(format!(
@@ -349,6 +450,19 @@ impl ClusterConfig {
                 self.cache_size, self.page_size
             ));
         }
+        if self.launch.ssh.first().is_none_or(|c| c.is_empty()) {
+            return err(
+                "launch.ssh must name a command (e.g. [\"ssh\", \"-o\", \"BatchMode=yes\"])".into(),
+            );
+        }
+        if self
+            .launch
+            .remote_daemon
+            .as_ref()
+            .is_some_and(|d| d.is_empty())
+        {
+            return err("launch.remote_daemon is empty: give the path of loco-daemon".into());
+        }
         if self.connect_timeout.is_zero() || self.op_timeout.is_zero() {
             return err(
                 "cluster.connect_timeout_ms and cluster.op_timeout_ms must be positive".into(),
@@ -385,6 +499,17 @@ impl ClusterConfig {
             if let Some(d) = &n.rdma_device {
                 t.push_str(&format!("rdma_device = {d:?}\n"));
             }
+            match &n.launch {
+                None => {}
+                Some(Launch::Local) => t.push_str("launch = \"local\"\n"),
+                Some(Launch::Ssh) => t.push_str("launch = \"ssh\"\n"),
+                Some(Launch::Daemon(a)) => t.push_str(&format!("daemon = {}\n", toml_string(a))),
+            }
+        }
+        let ssh: Vec<String> = self.launch.ssh.iter().map(|s| toml_string(s)).collect();
+        t.push_str(&format!("\n[launch]\nssh = [{}]\n", ssh.join(", ")));
+        if let Some(d) = &self.launch.remote_daemon {
+            t.push_str(&format!("remote_daemon = {}\n", toml_string(d)));
         }
         t
     }
@@ -439,6 +564,53 @@ pub fn free_loopback_ports(n: usize) -> std::io::Result<Vec<u16>> {
         .iter()
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect()
+}
+
+/// A TOML basic string holding exactly `s` (Rust's `{:?}` escapes differ
+/// from TOML's for some control characters).
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Splits `HOST:PORT` (`[v6]:PORT` for IPv6) and checks both parts.
+pub fn parse_host_port(addr: &str) -> Result<(String, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| "it has no \":PORT\"".to_string())?;
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            if v6.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("{v6:?} is not an IPv6 address"));
+            }
+            v6
+        }
+        None => {
+            if host.contains(':') {
+                return Err("an IPv6 address must be written in brackets: [ADDR]:PORT".into());
+            }
+            check_host(host).map_err(|why| format!("host {host:?}: {why}"))?;
+            host
+        }
+    };
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| format!("port {port:?} is not in 1..=65535"))?;
+    Ok((host.to_string(), port))
 }
 
 fn number(value: &RawNumber) -> Result<u64, String> {

@@ -186,3 +186,86 @@ fn to_toml_parses_back_to_the_same_config() {
     assert_eq!(back, c);
     assert_eq!(back.fingerprint(), c.fingerprint());
 }
+
+#[test]
+fn launch_methods_default_by_host_and_round_trip() {
+    let c = parse(TWO_NODES).unwrap();
+    assert_eq!(c.nodes[0].launch_method(), Launch::Local);
+    assert_eq!(c.nodes[1].launch_method(), Launch::Ssh);
+    assert_eq!(c.launch, LaunchSettings::default());
+    assert_eq!(c.launch.ssh, ["ssh", "-o", "BatchMode=yes"]);
+
+    let text = format!(
+        "{TWO_NODES}daemon = \"node-b.example:7469\"\n[[node]]\nhost = \"10.0.0.3\"\nport = 7002\n\
+         launch = \"ssh\"\n[[node]]\nhost = \"10.0.0.4\"\nport = 7003\nlaunch = \"local\"\n\
+         [[node]]\nhost = \"::1\"\nport = 7004\ndaemon = \"[::1]:7469\"\n\
+         [launch]\nssh = [\"/opt/my ssh\", \"-p\", \"2222\", \"quote\\\"back\\\\slash\"]\n\
+         remote_daemon = \"/opt/loco/bin/loco-daemon\"\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.nodes[1].launch_method(),
+        Launch::Daemon("node-b.example:7469".into())
+    );
+    assert_eq!(c.nodes[2].launch_method(), Launch::Ssh);
+    assert_eq!(c.nodes[3].launch_method(), Launch::Local);
+    assert_eq!(
+        c.nodes[4].launch_method(),
+        Launch::Daemon("[::1]:7469".into())
+    );
+    assert_eq!(c.launch.ssh[3], "quote\"back\\slash");
+    assert_eq!(
+        c.launch.remote_daemon.as_deref(),
+        Some("/opt/loco/bin/loco-daemon")
+    );
+    let back = ClusterConfig::from_toml_str(&c.to_toml(), "round trip").unwrap();
+    assert_eq!(back, c);
+    // How nodes are started is not something the nodes must agree on.
+    let mut other = c.clone();
+    other.launch = LaunchSettings::default();
+    other.nodes[2].launch = None;
+    assert_eq!(other.fingerprint(), c.fingerprint());
+}
+
+#[test]
+fn rejects_bad_launch_settings_naming_the_entry() {
+    let node = "[[node]]\nhost = \"10.0.0.1\"\nport = 7000\n";
+    let m = message(&format!("{node}launch = \"rsh\"\n"));
+    assert!(m.starts_with("test.toml: node 0: launch \"rsh\""), "{m}");
+    assert!(m.contains("not a launch method"), "{m}");
+    for (bad, why) in [
+        ("node-b", "no \":PORT\""),
+        ("node-b:0", "not in 1..=65535"),
+        ("node-b:70000", "not in 1..=65535"),
+        ("bad_host:7469", "host \"bad_host\""),
+        ("::1:7469", "brackets"),
+        ("[zz]:7469", "not an IPv6 address"),
+    ] {
+        let m = message(&format!("{node}daemon = \"{bad}\"\n"));
+        assert!(
+            m.starts_with(&format!(
+                "test.toml: node 0: daemon \"{bad}\" is not the HOST:PORT"
+            )),
+            "{m}"
+        );
+        assert!(m.contains(why), "{bad}: {m}");
+    }
+    let m = message(&format!("{node}daemon = \"a:1\"\nlaunch = \"ssh\"\n"));
+    assert!(m.contains("node 0: both daemon and launch"), "{m}");
+    let m = message(&format!("{node}[launch]\nssh = []\n"));
+    assert!(m.contains("launch.ssh must name a command"), "{m}");
+    let m = message(&format!("{node}[launch]\nremote_daemon = \"\"\n"));
+    assert!(m.contains("launch.remote_daemon is empty"), "{m}");
+    let m = message(&format!("{node}[launch]\nsshh = [\"ssh\"]\n"));
+    assert!(m.contains("sshh"), "{m}");
+}
+
+#[test]
+fn parse_host_port_accepts_names_and_addresses() {
+    assert_eq!(
+        parse_host_port("node-3.cluster:7469"),
+        Ok(("node-3.cluster".into(), 7469))
+    );
+    assert_eq!(parse_host_port("10.0.0.1:1"), Ok(("10.0.0.1".into(), 1)));
+    assert_eq!(parse_host_port("[fe80::1]:80"), Ok(("fe80::1".into(), 80)));
+}
