@@ -1,15 +1,18 @@
-//! Starting the nodes of a run on this machine and supervising them.
+//! Starting the nodes of a run (here, through `loco-daemon serve`, or over
+//! ssh) and supervising them.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::IpAddr;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loco_cluster::ClusterConfig;
+use loco_cluster::{ClusterConfig, Launch};
+
+use crate::{node, proto, remote};
 
 /// How long the other nodes get to notice a failed node and exit on their own.
 const GRACE: Duration = Duration::from_secs(3);
@@ -34,33 +37,133 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
+/// How long a node being killed may take to report its end.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// How a node ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Its wait status (from this machine, or sent by its daemon).
+    Status(ExitStatus),
+    /// Its daemon stopped answering before sending an exit status.
+    Lost(String),
+}
+
+impl Outcome {
+    fn success(&self) -> bool {
+        matches!(self, Outcome::Status(s) if s.success())
+    }
+
+    /// Died of a signal or with its machine: more likely a cause than a node
+    /// that exited reporting another's death.
+    fn abrupt(&self) -> bool {
+        match self {
+            Outcome::Status(s) => s.signal().is_some(),
+            Outcome::Lost(_) => true,
+        }
+    }
+
+    /// What happened to it: "exited with code 3", "lost contact with ...".
+    fn what(&self) -> String {
+        match self {
+            Outcome::Status(s) => describe(*s),
+            Outcome::Lost(why) => why.clone(),
+        }
+    }
+
+    /// "node K ..." as the launcher reports it.
+    fn report(&self, rank: usize) -> String {
+        match self {
+            Outcome::Status(_) => format!("node {rank} {}", self.what()),
+            Outcome::Lost(_) => format!("node {rank}: {}", self.what()),
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Status(s) => exit_code(*s),
+            Outcome::Lost(_) => 1,
+        }
+    }
+}
+
+/// A node's process: a child of ours, or one a daemon runs for us.
+enum Proc {
+    Local(Child),
+    Remote(remote::Remote),
+}
+
 struct Node {
     rank: usize,
-    child: Child,
-    status: Option<ExitStatus>,
+    proc: Proc,
+    status: Option<Outcome>,
     forwarders: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// `Ok(None)` while it runs; `Err` if it could not be started at all.
+    fn poll(&mut self) -> Result<Option<Outcome>, String> {
+        match &mut self.proc {
+            Proc::Local(child) => match child.try_wait() {
+                Ok(s) => Ok(s.map(Outcome::Status)),
+                Err(e) => Err(format!("cannot wait for node {}: {e}", self.rank)),
+            },
+            Proc::Remote(r) => {
+                let outcome = r.poll();
+                if matches!(outcome, Ok(Some(_))) {
+                    // Nothing more to say to its daemon (ssh may then exit).
+                    r.close_input();
+                }
+                outcome
+            }
+        }
+    }
+
+    /// Asks for the node's end (at once for a local node).
+    fn start_kill(&mut self) {
+        match &mut self.proc {
+            Proc::Local(child) => {
+                node::kill_group(child.id());
+                let _ = child.kill();
+            }
+            Proc::Remote(r) => r.request_kill(),
+        }
+    }
+
+    /// Waits (until `deadline` for a remote node) for a node asked to end.
+    fn finish_kill(&mut self, deadline: Instant) -> Option<Outcome> {
+        match &mut self.proc {
+            Proc::Local(child) => child.wait().ok().map(Outcome::Status),
+            Proc::Remote(r) => r.finish_kill(deadline),
+        }
+    }
 }
 
 /// Kills the process group of every node still running when dropped, so
 /// that no node outlives the launcher, whatever path it leaves by.
 struct Nodes(Vec<Node>);
 
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for n in &mut self.0 {
-            if n.status.is_none() {
-                kill_group(&mut n.child);
-            }
+impl Nodes {
+    /// Ends every node still running; returns the ranks it ended.
+    fn kill_running(&mut self) -> Vec<usize> {
+        let running = |n: &&mut Node| n.status.is_none();
+        for n in self.0.iter_mut().filter(running) {
+            n.start_kill();
         }
+        let deadline = Instant::now() + KILL_WAIT;
+        let mut killed = Vec::new();
+        for n in self.0.iter_mut().filter(running) {
+            n.status = n.finish_kill(deadline);
+            killed.push(n.rank);
+        }
+        killed
     }
 }
 
-fn kill_group(child: &mut Child) {
-    // SAFETY: kill(2) on the process group the child leads (process_group(0)
-    // at spawn); it touches no memory of ours.
-    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-    let _ = child.kill();
-    let _ = child.wait();
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        self.kill_running();
+    }
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -108,9 +211,11 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
                     "interleaved" => loco_cluster::Placement::Interleaved,
                     "first-touch" => loco_cluster::Placement::FirstTouch,
                     "allocating-node" => loco_cluster::Placement::AllocatingNode,
-                    other => return Err(format!(
+                    other => {
+                        return Err(format!(
                         "--placement {other}: expected interleaved, first-touch or allocating-node"
-                    )),
+                    ))
+                    }
                 };
             }
             if let Some(m) = &plan.memory {
@@ -128,33 +233,18 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
             return Err("say how many nodes (-n N) or which cluster (--config FILE)".into())
         }
     };
-    for (i, node) in config.nodes.iter().enumerate() {
-        let local = node.host.eq_ignore_ascii_case("localhost")
-            || node.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !local {
-            return Err(format!(
-                "node {i} is on {}: starting nodes on other machines is not supported yet; \
-                 every node must be on this machine (127.0.0.1)",
-                node.host
-            ));
-        }
-    }
     Ok(config)
 }
 
-/// The program as a path the nodes can execute.
-fn program_path(name: &str) -> Result<PathBuf, String> {
-    let candidates: Vec<PathBuf> = if name.contains('/') {
-        vec![PathBuf::from(name)]
-    } else {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
-            .unwrap_or_default()
-    };
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("{name}: no such program"))
+/// The program the nodes run: found here (a path made absolute, or a name
+/// in PATH). When no node runs here it need not exist here: the daemons look
+/// for the same path (or name) on their machines.
+fn program_path(name: &str, any_local: bool) -> Result<PathBuf, String> {
+    match node::find_program(Path::new(name)) {
+        Some(p) => Ok(p),
+        None if !any_local => Ok(std::path::absolute(name).unwrap_or_else(|_| name.into())),
+        None => Err(format!("{name}: no such program")),
+    }
 }
 
 fn forward(
@@ -187,7 +277,11 @@ fn forward(
 /// Runs the plan; returns the exit code the launcher should exit with.
 pub fn run(plan: Plan) -> Result<u8, String> {
     let config = cluster(&plan)?;
-    let program = program_path(&plan.program[0])?;
+    let any_local = config
+        .nodes
+        .iter()
+        .any(|n| n.launch_method() == Launch::Local);
+    let program = program_path(&plan.program[0], any_local)?;
     let dir = std::env::temp_dir().join(format!("loco-run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let cluster_file = dir.join("cluster.toml");
@@ -219,6 +313,105 @@ fn gather_stats(prefix: &Path, nodes: usize, out: &Path) -> Result<(), String> {
     .map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
+/// Environment variables a remote node gets from the launcher (a local node
+/// inherits all of them): the OpenMP and LOCO settings every node must share.
+fn passed_env() -> Vec<(OsString, OsString)> {
+    std::env::vars_os()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            (k.starts_with("OMP_") || k.starts_with("KMP_") || k.starts_with("LOCO_"))
+                && !matches!(&*k, "LOCO_RANK" | "LOCO_CLUSTER" | "LOCO_STATS_JSON")
+        })
+        .collect()
+}
+
+/// Starts node `rank` as its cluster.toml entry says.
+fn start_node(
+    plan: &Plan,
+    config: &ClusterConfig,
+    rank: usize,
+    program: &Path,
+    cluster_file: &Path,
+    stats_prefix: &Path,
+) -> Result<Node, String> {
+    let entry = &config.nodes[rank];
+    let (proc, outputs) = match entry.launch_method() {
+        Launch::Local => {
+            let mut cmd = node::command(
+                program,
+                &plan.program[1..],
+                &node::NodeEnv {
+                    rank,
+                    cluster_file,
+                    stats: plan.stats,
+                    stats_json: plan.stats_json.as_ref().map(|_| stats_prefix),
+                },
+            );
+            cmd.stdin(if rank == 0 {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| format!("cannot start node {rank} ({}): {e}", program.display()))?;
+            let out: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("piped"));
+            let err: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("piped"));
+            (Proc::Local(child), vec![(out, false), (err, true)])
+        }
+        how => {
+            let start = proto::Start {
+                rank: rank as u32,
+                stats: plan.stats,
+                stats_json: plan.stats_json.is_some(),
+                program: program.as_os_str().to_owned(),
+                args: plan.program[1..].iter().map(OsString::from).collect(),
+                cwd: std::env::current_dir()
+                    .map(PathBuf::into_os_string)
+                    .unwrap_or_default(),
+                cluster_toml: config.to_toml(),
+                env: passed_env(),
+            };
+            let stats_file = plan
+                .stats_json
+                .as_ref()
+                .map(|_| PathBuf::from(format!("{}.node{rank}", stats_prefix.display())));
+            let (r, outputs) = remote::Remote::start(
+                rank,
+                entry,
+                &how,
+                &config.launch,
+                config.connect_timeout,
+                &start,
+                stats_file,
+            )?;
+            (Proc::Remote(r), outputs)
+        }
+    };
+    let forwarders = outputs
+        .into_iter()
+        .map(|(pipe, to_stderr)| forward(rank, pipe, to_stderr, plan.prefix))
+        .collect();
+    Ok(Node {
+        rank,
+        proc,
+        status: None,
+        forwarders,
+    })
+}
+
+/// Joins output forwarders that finish by `deadline`; leaves the others be.
+fn join_by(handles: Vec<JoinHandle<()>>, deadline: Instant) {
+    for h in handles {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+}
+
 fn supervise(
     plan: &Plan,
     config: &ClusterConfig,
@@ -234,90 +427,51 @@ fn supervise(
     let n = config.num_nodes();
     let mut nodes = Nodes(Vec::with_capacity(n));
     for rank in 0..n {
-        let mut cmd = Command::new(program);
-        cmd.args(&plan.program[1..])
-            .env("LOCO_RANK", rank.to_string())
-            .env("LOCO_CLUSTER", cluster_file)
-            .stdin(if rank == 0 {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // Every node must load the program and its libraries at the same
-        // addresses: pointers to them (function pointers, `FILE *`, C++
-        // vtables) travel between nodes inside shared data.
-        // SAFETY: personality(2) only changes this child's execution domain
-        // flags before exec; it is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                let current = libc::personality(0xffff_ffff);
-                if current == -1
-                    || libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong) == -1
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        if plan.stats {
-            cmd.env("LOCO_STATS", "1");
-        }
-        if plan.stats_json.is_some() {
-            cmd.env("LOCO_STATS_JSON", stats_prefix);
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start node {rank} ({}): {e}", program.display()))?;
-        let mut forwarders = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            forwarders.push(forward(rank, out, false, plan.prefix));
-        }
-        if let Some(err) = child.stderr.take() {
-            forwarders.push(forward(rank, err, true, plan.prefix));
-        }
-        nodes.0.push(Node {
-            rank,
-            child,
-            status: None,
-            forwarders,
-        });
+        let node = start_node(plan, config, rank, program, cluster_file, stats_prefix)?;
+        nodes.0.push(node);
     }
     let start = Instant::now();
-    let mut first_failure: Option<(usize, ExitStatus)> = None;
+    let mut first_failure: Option<usize> = None;
     // Every failure in the order seen, and the nodes the launcher killed itself.
-    let mut failures: Vec<(usize, ExitStatus)> = Vec::new();
+    let mut failures: Vec<(usize, Outcome)> = Vec::new();
     let mut killed_by_us: Vec<usize> = Vec::new();
     let mut give_up_at: Option<Instant> = None;
     let mut why_killed: Option<String> = None;
     loop {
         let mut running = 0;
-        let mut failed_now: Vec<(usize, ExitStatus)> = Vec::new();
-        for node in &mut nodes.0 {
+        let mut failed_now: Vec<(usize, Outcome)> = Vec::new();
+        for i in 0..nodes.0.len() {
+            let node = &mut nodes.0[i];
             if node.status.is_some() {
                 continue;
             }
-            match node.child.try_wait() {
-                Ok(Some(status)) => {
-                    node.status = Some(status);
-                    if !status.success() {
-                        failed_now.push((node.rank, status));
+            match node.poll() {
+                Ok(Some(outcome)) => {
+                    node.status = Some(outcome.clone());
+                    if !outcome.success() {
+                        failed_now.push((node.rank, outcome));
                     }
                 }
                 Ok(None) => running += 1,
-                Err(e) => return Err(format!("cannot wait for node {}: {e}", node.rank)),
+                Err(e) => {
+                    // A node that could not start: nothing to wait for. Its
+                    // own output (ssh's complaint, say) is shown first.
+                    let forwarders = std::mem::take(&mut node.forwarders);
+                    nodes.kill_running();
+                    join_by(forwarders, Instant::now() + Duration::from_secs(1));
+                    return Err(e);
+                }
             }
         }
-        // Nodes found dead in the same sweep: a node killed by a signal is
-        // the cause more likely than nodes that exited reporting its death.
-        failed_now.sort_by_key(|(rank, status)| (status.signal().is_none(), *rank));
-        failures.extend(failed_now.iter().copied());
-        if let (None, Some(&first)) = (first_failure, failed_now.first()) {
-            first_failure = Some(first);
+        // Nodes found dead in the same sweep: a node killed by a signal (or
+        // lost with its machine) is the cause more likely than nodes that
+        // exited reporting its death.
+        failed_now.sort_by_key(|(rank, outcome)| (!outcome.abrupt(), *rank));
+        if let (None, Some((rank, _))) = (first_failure, failed_now.first()) {
+            first_failure = Some(*rank);
             give_up_at = Some(Instant::now() + GRACE);
         }
+        failures.extend(failed_now);
         if running == 0 {
             break;
         }
@@ -329,19 +483,13 @@ fn supervise(
                 plan.timeout.unwrap()
             ));
         } else if give_up_at.is_some_and(|t| Instant::now() > t) {
-            let (rank, _) = first_failure.unwrap();
+            let rank = first_failure.unwrap();
             why_killed = Some(format!(
                 "the other nodes did not stop within {GRACE:?} of node {rank}'s failure: killed them"
             ));
         }
         if why_killed.is_some() {
-            for node in &mut nodes.0 {
-                if node.status.is_none() {
-                    kill_group(&mut node.child);
-                    node.status = node.child.try_wait().ok().flatten();
-                    killed_by_us.push(node.rank);
-                }
-            }
+            killed_by_us = nodes.kill_running();
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -361,26 +509,27 @@ fn supervise(
         return Ok(124);
     }
     // The cause: a node that died of a signal nobody here sent (a crash, a
-    // kill), even if the nodes that noticed its death were seen exiting first.
+    // kill) or lost its daemon, even if the nodes that noticed its death
+    // were seen exiting first.
     let cause = failures
         .iter()
-        .find(|(rank, status)| status.signal().is_some() && !killed_by_us.contains(rank))
+        .find(|(rank, outcome)| outcome.abrupt() && !killed_by_us.contains(rank))
         .or(failures.first())
-        .copied();
+        .cloned();
     match cause {
-        None => Ok(nodes.0[0].status.map_or(1, exit_code)),
-        Some((rank, status)) => {
-            eprintln!("loco-daemon: node {rank} {}", describe(status));
+        None => Ok(nodes.0[0].status.as_ref().map_or(1, Outcome::exit_code)),
+        Some((rank, outcome)) => {
+            eprintln!("loco-daemon: {}", outcome.report(rank));
             for node in &nodes.0 {
-                if let Some(s) = node.status {
+                if let Some(s) = &node.status {
                     if node.rank != rank && !s.success() {
-                        eprintln!("loco-daemon: node {} then {}", node.rank, describe(s));
+                        eprintln!("loco-daemon: node {} then {}", node.rank, s.what());
                     }
                 }
             }
             // The program's own failure code when node 0 reports it; otherwise a generic one.
-            Ok(match nodes.0[0].status {
-                Some(s) if rank == 0 => exit_code(s),
+            Ok(match &nodes.0[0].status {
+                Some(s) if rank == 0 => s.exit_code(),
                 _ => 1,
             })
         }

@@ -2,6 +2,7 @@
 //!
 //!     loco-daemon run -n 4 -- ./prog args          # 4 nodes on this machine
 //!     loco-daemon run --config cluster.toml -- ./prog args
+//!     loco-daemon serve [--listen ADDR:PORT]      # start nodes for launchers elsewhere
 //!
 //! Every node runs the same program; the LOCO runtime linked into it reads
 //! LOCO_RANK and LOCO_CLUSTER (a cluster.toml the launcher writes) and joins
@@ -11,6 +12,10 @@
 //! killed, and the launcher says which node failed and how.
 
 mod launch;
+mod node;
+mod proto;
+mod remote;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +41,8 @@ enum Command {
         /// Number of nodes on this machine (tcp over loopback, free ports).
         #[arg(short = 'n', long, conflicts_with = "config")]
         nodes: Option<usize>,
-        /// A cluster description (see cluster.toml); its nodes must be on this machine for now.
+        /// A cluster description (see cluster.toml): nodes on this machine,
+        /// on other machines over ssh, or through `loco-daemon serve`.
         #[arg(long)]
         config: Option<PathBuf>,
         /// With -n: where pages live (interleaved, first-touch, allocating-node).
@@ -60,6 +66,23 @@ enum Command {
         /// The program and its arguments.
         #[arg(last = true, required = true)]
         program: Vec<String>,
+    },
+    /// Start nodes for launchers on other machines: each connection runs one node.
+    ///
+    /// It runs whatever program a connecting launcher names, as the user it
+    /// runs as: listen only on a trusted cluster network.
+    Serve {
+        /// Where to listen. Only loopback unless --allow-remote is given.
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7469")]
+        listen: String,
+        /// Listen on a non-loopback address: anyone who can connect can run
+        /// programs as this user, so only on a trusted cluster network.
+        #[arg(long, conflicts_with = "stdio")]
+        allow_remote: bool,
+        /// Run exactly one node, speaking the protocol on stdin/stdout (what
+        /// the launcher runs over ssh), and exit when it ends.
+        #[arg(long, conflicts_with = "listen")]
+        stdio: bool,
     },
 }
 
@@ -92,6 +115,24 @@ fn main() -> ExitCode {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => {
                     eprintln!("loco-daemon: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Serve {
+            listen,
+            allow_remote,
+            stdio,
+        } => {
+            let result = if stdio {
+                serve::stdio()
+            } else {
+                serve::listen(&listen, allow_remote)
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("loco-daemon serve: {e}");
                     ExitCode::from(2)
                 }
             }

@@ -168,14 +168,18 @@ fn bad_input_is_refused_clearly() {
         "{err}"
     );
 
-    let remote = dir.join("remote.toml");
-    std::fs::write(&remote, "[[node]]\nhost = \"10.1.2.3\"\nport = 7000\n").unwrap();
-    let o = run(&["run", "--config", remote.to_str().unwrap(), "--", "true"]);
+    let method = dir.join("method.toml");
+    std::fs::write(
+        &method,
+        "[[node]]\nhost = \"127.0.0.1\"\nport = 7000\nlaunch = \"rsh\"\n",
+    )
+    .unwrap();
+    let o = run(&["run", "--config", method.to_str().unwrap(), "--", "true"]);
     assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
     assert!(
-        text(&o.stderr).contains("not supported yet"),
-        "{}",
-        text(&o.stderr)
+        err.contains("method.toml: node 0: launch \"rsh\" is not a launch method"),
+        "{err}"
     );
 
     let o = run(&["run", "-n", "2", "--", "/no/such/program"]);

@@ -1,0 +1,131 @@
+//! A real LOCO program with nodes started through `loco-daemon serve` (and
+//! through `launch = "ssh"` with a fake ssh that runs `serve --stdio` here):
+//! it must print what the native build prints. Everything on 127.0.0.1.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loco_integration::{loco_compile, run_with_deadline, scratch, tool};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// `loco-daemon serve` on a free loopback port; killed when dropped, and
+/// with the test's thread whatever happens (PR_SET_PDEATHSIG).
+struct Serve {
+    child: Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(daemon: &Path, work: &Path) -> Serve {
+        let addr = format!("127.0.0.1:{}", loco_testkit::free_ports(1)[0]);
+        let log = work.join("serve.log");
+        let mut cmd = Command::new(daemon);
+        cmd.args(["serve", "--listen", &addr])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        // SAFETY: prctl only sets a flag of the child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start loco-daemon serve");
+        let start = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening on")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Serve { child, addr }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cluster(work: &Path, name: &str, launch: [&str; 2], daemon: &Path) -> PathBuf {
+    let ports = loco_testkit::free_ports(2);
+    let ssh = work.join("fake-ssh");
+    std::fs::write(&ssh, "#!/bin/sh\nshift\nexec \"$@\"\n").unwrap();
+    std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut t = String::new();
+    for (port, how) in ports.iter().zip(launch) {
+        t.push_str(&format!(
+            "[[node]]\nhost = \"127.0.0.1\"\nport = {port}\n{how}\n"
+        ));
+    }
+    t.push_str(&format!(
+        "[launch]\nssh = [\"{}\"]\nremote_daemon = \"{}\"\n",
+        ssh.display(),
+        daemon.display()
+    ));
+    let path = work.join(name);
+    std::fs::write(&path, t).unwrap();
+    path
+}
+
+#[test]
+fn a_loco_program_runs_with_nodes_started_through_serve_and_ssh() {
+    let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
+    let work = scratch("remote");
+    let (native, loco) = (work.join("native"), work.join("loco"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/linked_list.c");
+    let o = Command::new("clang-16")
+        .args(["-O2"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&native)
+        .output()
+        .expect("run clang-16");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    loco_compile("programs/linked_list.c", &loco);
+    let expected = run_with_deadline(&mut Command::new(&native), DEADLINE).unwrap();
+    assert!(expected.status.success());
+
+    let serve = Serve::start(&daemon, &work);
+    let daemon_node = format!("daemon = \"{}\"", serve.addr);
+    for (name, launch) in [
+        ("local-and-serve.toml", ["", daemon_node.as_str()]),
+        (
+            "ssh-and-serve.toml",
+            ["launch = \"ssh\"", daemon_node.as_str()],
+        ),
+    ] {
+        let config = cluster(&work, name, launch, &daemon);
+        let got = run_with_deadline(
+            Command::new(&daemon)
+                .args(["run", "--no-prefix", "--timeout", "100", "--config"])
+                .arg(&config)
+                .arg("--")
+                .arg(&loco),
+            DEADLINE,
+        )
+        .unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&got.stderr),
+        );
+        assert!(got.status.success(), "{name}: {err}");
+        assert_eq!(
+            out,
+            String::from_utf8_lossy(&expected.stdout),
+            "{name}: output differs from the native build\n{err}"
+        );
+    }
+    drop(serve);
+    std::fs::remove_dir_all(&work).unwrap();
+}
