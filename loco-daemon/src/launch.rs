@@ -352,12 +352,24 @@ fn start_node(
             } else {
                 Stdio::null()
             });
+            if !plan.prefix {
+                // Unprefixed, local nodes write straight to the launcher's
+                // stdout and stderr: what nodes print in an order the program
+                // fixes (ordered regions, output around barriers) reaches
+                // the file or terminal in that order, as from one process.
+                cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+            }
             let mut child = cmd
                 .spawn()
                 .map_err(|e| format!("cannot start node {rank} ({}): {e}", program.display()))?;
-            let out: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("piped"));
-            let err: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("piped"));
-            (Proc::Local(child), vec![(out, false), (err, true)])
+            let mut outputs: Vec<(Box<dyn Read + Send>, bool)> = Vec::new();
+            if let Some(out) = child.stdout.take() {
+                outputs.push((Box::new(out), false));
+            }
+            if let Some(err) = child.stderr.take() {
+                outputs.push((Box::new(err), true));
+            }
+            (Proc::Local(child), outputs)
         }
         how => {
             let start = proto::Start {

@@ -51,6 +51,19 @@ fn launcher(args: &[&str]) -> Command {
     c
 }
 
+/// `loco-daemon run --config CONFIG -- sh -c SCRIPT`.
+fn run_script(config: &Path, script: &str) -> Command {
+    launcher(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
 /// A `loco-daemon serve` on a free loopback port, killed when dropped (and
 /// when this test's thread ends, whatever happens: PR_SET_PDEATHSIG).
 struct Serve {
@@ -308,18 +321,10 @@ fn a_daemon_that_dies_is_reported_as_lost_contact() {
     let mut serve = Serve::start(&dir);
     let config = cluster(&dir, &[How::Local, How::Daemon(&serve)]);
     let script = node_script(&dir, "sleep 60");
-    let child = launcher(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let child = run_script(&config, &script)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_nodes(&dir, 2);
     serve.child.kill().unwrap();
     let o = finish(child, "the launcher");
@@ -344,18 +349,10 @@ fn when_the_launcher_is_killed_or_interrupted_serve_kills_its_nodes() {
     let script = node_script(&dir, "sleep 60 & wait");
 
     // Ctrl-C: the launcher stops every node and says so.
-    let child = launcher(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let child = run_script(&config, &script)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_nodes(&dir, 3);
     // SAFETY: sends SIGINT to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
@@ -367,18 +364,10 @@ fn when_the_launcher_is_killed_or_interrupted_serve_kills_its_nodes() {
     // SIGKILL: nobody asks, but the connections (and ssh's stdin) close.
     std::fs::remove_dir_all(dir.join("pids")).unwrap();
     std::fs::create_dir(dir.join("pids")).unwrap();
-    let mut child = launcher(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = run_script(&config, &script)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_nodes(&dir, 3);
     child.kill().unwrap();
     child.wait().unwrap();
