@@ -3,59 +3,14 @@
 //! that fails ends the run with a message naming it, bad input is refused
 //! clearly, and no node process is ever left behind.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
 use std::time::{Duration, Instant};
 
-fn daemon() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loco-daemon"))
-}
-
-/// Runs the launcher with a deadline of its own, so a launcher bug cannot hang the test.
-fn run(args: &[&str]) -> Output {
-    let mut child = daemon()
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start loco-daemon");
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("loco-daemon {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A script run as every node: it records its pid in `dir` and then runs `body`.
-fn node_script(dir: &Path, body: &str) -> String {
-    format!("echo $$ > {}/pid.$LOCO_RANK; {body}", dir.display())
-}
+use common::{assert_no_node_left, daemon, node_script, run, text, wait_for_nodes};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("loco-launch-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Every pid a node recorded is gone (or a zombie awaiting its reaper).
-fn assert_no_node_left(dir: &Path) {
-    std::thread::sleep(Duration::from_millis(100));
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let pid = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let pid: i32 = pid.trim().parse().unwrap();
-        assert!(
-            !loco_testkit::process_running(pid),
-            "node process {pid} is still running"
-        );
-    }
+    common::temp_dir("launch", name)
 }
 
 #[test]
@@ -205,15 +160,7 @@ fn ctrl_c_tears_every_node_down() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until every node has started.
-    let start = Instant::now();
-    while std::fs::read_dir(&dir).unwrap().count() < 3 {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "nodes did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_nodes(&dir, 3);
     // SAFETY: sends SIGINT to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let start = Instant::now();

@@ -5,50 +5,17 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const DEADLINE: Duration = Duration::from_secs(60);
+mod common;
 
-fn daemon() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loco-daemon"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{
+    assert_no_node_left, daemon, finish, launcher, node_script, run, text, wait_for_nodes,
+};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("loco-remote-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(d.join("pids")).unwrap();
-    d
-}
-
-/// Waits for `child` until the deadline, killing it past it.
-fn finish(mut child: Child, what: &str) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// Runs the launcher to its end (or its deadline).
-fn run(args: &[&str]) -> Output {
-    let child = launcher(args).stdout(Stdio::piped()).spawn().unwrap();
-    finish(child, &format!("loco-daemon {args:?}"))
-}
-
-fn launcher(args: &[&str]) -> Command {
-    let mut c = daemon();
-    c.args(args).stderr(Stdio::piped());
-    c
+    common::temp_dir("remote", name)
 }
 
 /// `loco-daemon run --config CONFIG -- sh -c SCRIPT`.
@@ -155,44 +122,6 @@ fn cluster(dir: &Path, how: &[How]) -> PathBuf {
     let path = dir.join("cluster.toml");
     std::fs::write(&path, t).unwrap();
     path
-}
-
-/// A node script that records its pid in `dir`/pids and then runs `body`.
-fn node_script(dir: &Path, body: &str) -> String {
-    format!("echo $$ > {}/pids/$LOCO_RANK; {body}", dir.display())
-}
-
-fn node_pids(dir: &Path) -> Vec<i32> {
-    std::fs::read_dir(dir.join("pids"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
-}
-
-fn wait_for_nodes(dir: &Path, n: usize) {
-    let start = Instant::now();
-    while node_pids(dir).len() < n {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "nodes did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Every node process recorded has ended, within a few seconds.
-fn assert_no_node_left(dir: &Path) {
-    let start = Instant::now();
-    for pid in node_pids(dir) {
-        while loco_testkit::process_running(pid) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "node process {pid} is still running"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 #[test]
