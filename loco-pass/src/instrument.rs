@@ -104,6 +104,8 @@ pub struct Summary {
     pub extern_globals: usize,
     /// Whether `main` now runs through `loco_main`.
     pub wrapped_main: bool,
+    /// `copyin` arguments of forks copied through the forking thread's stack.
+    pub copyin: usize,
 }
 
 /// Rewrites the module, once: a module that carries the marker is left alone.
@@ -115,6 +117,7 @@ pub fn run(ir: &Ir) -> Summary {
     let mut errors = openmp::unsupported(ir);
     let wrapped = if errors.is_empty() {
         ir.add_named_metadata(MARKER);
+        summary.copyin = openmp::copyin_through_the_stack(ir);
         rename_heap_functions(ir, &mut summary);
         for f in ir.functions() {
             if !ir.is_declaration(f) {

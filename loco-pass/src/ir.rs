@@ -779,6 +779,45 @@ impl Ir {
         }
     }
 
+    /// A new `alloca` of `t` at the start of `f`'s entry block.
+    pub fn alloca_at_entry(&self, f: Value, t: Type) -> Value {
+        // SAFETY: handle invariant; a defined function has an entry block,
+        // and the builder is repositioned by whoever builds next.
+        unsafe {
+            let entry = LLVMGetEntryBasicBlock(f);
+            let first = LLVMGetFirstInstruction(entry);
+            if first.is_null() {
+                LLVMPositionBuilderAtEnd(self.builder, entry);
+            } else {
+                LLVMPositionBuilderBefore(self.builder, first);
+            }
+            LLVMBuildAlloca(self.builder, t, c"loco.copyin".as_ptr())
+        }
+    }
+
+    /// `llvm.memcpy(dst, src, len)` at the builder's position.
+    pub fn memcpy(&self, dst: Value, src: Value, len: u64, align: u32) {
+        // SAFETY: handle invariant; both pointers are valid for `len` bytes
+        // in the code the callers rewrite.
+        unsafe {
+            LLVMBuildMemCpy(
+                self.builder,
+                dst,
+                align,
+                src,
+                align,
+                LLVMConstInt(self.i64(), len, 0),
+            );
+        }
+    }
+
+    /// Replaces operand `k` of instruction `i` with `v`.
+    pub fn set_operand(&self, i: Value, k: u32, v: Value) {
+        // SAFETY: handle invariant; callers pass an existing operand index
+        // and a value of the operand's type.
+        unsafe { LLVMSetOperand(i, k, v) }
+    }
+
     pub fn ptr_to_int(&self, v: Value, name: &CStr) -> Value {
         // SAFETY: handle invariant; `name` outlives the call.
         unsafe { LLVMBuildPtrToInt(self.builder, v, self.i64(), name.as_ptr()) }

@@ -32,6 +32,61 @@ fn construct(function: &str) -> Option<&'static str> {
         .map(|&(_, what)| what)
 }
 
+/// The thread-local global a fork argument points to, if it does: what
+/// clang passes for `copyin(x)` (the forking thread's copy, which every
+/// team thread then copies into its own).
+fn thread_local_source(ir: &Ir, arg: Value) -> Option<Value> {
+    let mut v = ir.strip_pointer_offsets(arg);
+    if let Some(sources) = ir.pointer_sources(v) {
+        // llvm.threadlocal.address(@x): its one source is the variable.
+        if sources.len() == 1 {
+            v = ir.strip_pointer_offsets(sources[0]);
+        }
+    }
+    (ir.is_global_variable(v) && ir.is_thread_local(v)).then_some(v)
+}
+
+/// `copyin`: the forking thread's threadprivate copy, passed by address,
+/// lives in its thread-local storage, which other nodes cannot read. Each
+/// such argument is replaced by a copy made just before the fork in a
+/// stack slot of the forking function; a region that reaches every node is
+/// forked by node 0's initial thread, whose stack is in the shared region
+/// (loco_main), so the copy is readable everywhere. Returns how many.
+pub fn copyin_through_the_stack(ir: &Ir) -> usize {
+    let mut rewritten = 0;
+    for f in ir.functions() {
+        if ir.is_declaration(f) {
+            continue;
+        }
+        for b in ir.blocks(f) {
+            for i in ir.instructions(b) {
+                if ir.opcode(i) != LLVMOpcode::LLVMCall {
+                    continue;
+                }
+                let Some(callee) = ir.direct_callee(i) else {
+                    continue;
+                };
+                if ir.name(callee) != "__kmpc_fork_call" {
+                    continue;
+                }
+                // (loc, argc, microtask, captured...)
+                for (k, arg) in ir.call_args(i).into_iter().enumerate().skip(3) {
+                    let Some(global) = thread_local_source(ir, arg) else {
+                        continue;
+                    };
+                    let t = ir.value_type(global);
+                    let slot = ir.alloca_at_entry(f, t);
+                    ir.position_before(i);
+                    ir.memcpy(slot, arg, ir.alloc_size(t), 1);
+                    ir.set_operand(i, k as u32, slot);
+                    rewritten += 1;
+                }
+            }
+        }
+    }
+    rewritten
+}
+
 /// Where instruction `i` is, for a diagnostic: `file:line`, or the file
 /// and function without debug info.
 fn place(ir: &Ir, i: Value) -> String {
