@@ -601,6 +601,11 @@ impl Ir {
         }
     }
 
+    /// The opcode of `v` if it is an instruction.
+    pub fn opcode_if_instruction(&self, v: Value) -> Option<LLVMOpcode> {
+        self.is_instruction(v).then(|| self.opcode(v))
+    }
+
     pub fn is_instruction(&self, v: Value) -> bool {
         // SAFETY: handle invariant.
         unsafe { !LLVMIsAInstruction(v).is_null() }

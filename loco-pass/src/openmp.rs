@@ -37,6 +37,9 @@ fn construct(function: &str) -> Option<&'static str> {
 /// team thread then copies into its own).
 fn thread_local_source(ir: &Ir, arg: Value) -> Option<Value> {
     let mut v = ir.strip_pointer_offsets(arg);
+    if let Some(wrapped) = thread_wrapper_variable(ir, v) {
+        return Some(wrapped);
+    }
     if let Some(sources) = ir.pointer_sources(v) {
         // llvm.threadlocal.address(@x): its one source is the variable.
         if sources.len() == 1 {
@@ -44,6 +47,27 @@ fn thread_local_source(ir: &Ir, arg: Value) -> Option<Value> {
         }
     }
     (ir.is_global_variable(v) && ir.is_thread_local(v)).then_some(v)
+}
+
+/// A call to a thread-local wrapper (`_ZTW...`, what clang calls at -O0 to
+/// reach some threadprivate variables): the variable whose address it returns.
+fn thread_wrapper_variable(ir: &Ir, v: Value) -> Option<Value> {
+    if ir.opcode_if_instruction(v) != Some(LLVMOpcode::LLVMCall) {
+        return None;
+    }
+    let callee = ir.direct_callee(v)?;
+    if !ir.name(callee).starts_with("_ZTW") || ir.is_declaration(callee) {
+        return None;
+    }
+    ir.blocks(callee)
+        .into_iter()
+        .flat_map(|b| ir.instructions(b))
+        .filter(|&i| ir.opcode(i) == LLVMOpcode::LLVMCall)
+        .find_map(|i| {
+            let source = ir.pointer_sources(i)?;
+            let g = ir.strip_pointer_offsets(*source.first()?);
+            (ir.is_global_variable(g) && ir.is_thread_local(g)).then_some(g)
+        })
 }
 
 /// `copyin`: the forking thread's threadprivate copy, passed by address,
