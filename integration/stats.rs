@@ -61,3 +61,44 @@ fn statistics_reach_the_terminal_and_the_json_file() {
     assert_eq!(field(nodes[2], "allocations"), 0);
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+#[test]
+fn progress_lines_show_what_the_nodes_have_done_so_far() {
+    // An OpenMP team that synchronises until stopped: `--progress` prints a
+    // line of totals every two seconds while it runs.
+    let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
+    let work = scratch("progress");
+    let exe = work.join("team");
+    loco_integration::loco_compile_with("failures/team.c", &["-fopenmp"], &exe);
+    let out = Command::new(&daemon)
+        .args(["run", "-n", "2", "--progress", "--timeout", "5", "--"])
+        .arg(&exe)
+        .env("OMP_NUM_THREADS", "4")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("nodes reporting"))
+        .collect();
+    assert!(lines.len() >= 2, "{err}");
+    let last = lines.last().unwrap();
+    assert!(last.contains("2 of 2 nodes reporting"), "{last}");
+    // The team has crossed barriers and taken locks by then.
+    let count = |what: &str| -> u64 {
+        let at = last
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} in {last}"));
+        last[..at]
+            .trim_end()
+            .rsplit([' ', '('])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(count(" barriers") > 0, "{last}");
+    assert!(count(" lock takes") > 0, "{last}");
+    std::fs::remove_dir_all(&work).unwrap();
+}

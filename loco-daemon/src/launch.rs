@@ -28,6 +28,8 @@ pub struct Plan {
     pub stats_json: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub prefix: bool,
+    /// `--progress`: a line of totals every few seconds.
+    pub progress: bool,
     pub program: Vec<String>,
 }
 
@@ -274,6 +276,60 @@ fn forward(
     })
 }
 
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Where local nodes write their counters for `--progress` (LOCO_PROGRESS).
+fn progress_prefix(cluster_file: &Path) -> PathBuf {
+    cluster_file.with_file_name("progress")
+}
+
+/// Totals over the nodes' latest counters (local nodes write them once a
+/// second): one line for the terminal.
+fn progress_line(prefix: &Path, nodes: usize) -> String {
+    // Sums over nodes, and the largest value one node has (for counts
+    // every node makes of the same events, such as barriers).
+    let mut totals: std::collections::HashMap<String, u64> = Default::default();
+    let mut largest: std::collections::HashMap<String, u64> = Default::default();
+    let mut reporting = 0;
+    for rank in 0..nodes {
+        let Ok(text) = std::fs::read_to_string(format!("{}.node{rank}", prefix.display())) else {
+            continue;
+        };
+        reporting += 1;
+        // The runtime writes `{"node": R, "name": value, ...}`.
+        for field in text
+            .trim()
+            .trim_matches(|c| c == '{' || c == '}')
+            .split(',')
+        {
+            if let Some((k, v)) = field.split_once(':') {
+                if let Ok(v) = v.trim().parse::<u64>() {
+                    let k = k.trim().trim_matches('"').to_string();
+                    *totals.entry(k.clone()).or_default() += v;
+                    let m = largest.entry(k).or_default();
+                    *m = (*m).max(v);
+                }
+            }
+        }
+    }
+    if reporting == 0 {
+        return "starting".into();
+    }
+    let get = |k: &str| totals.get(k).copied().unwrap_or(0);
+    format!(
+        "{reporting} of {nodes} nodes reporting: {} remote page faults ({} fetched), \
+         {} released, {} parallel regions, {} barriers, {} lock takes ({} across nodes), {} remote atomics",
+        get("page_faults_remote"),
+        loco_cluster::ByteSize(get("bytes_fetched")),
+        loco_cluster::ByteSize(get("bytes_released")),
+        get("omp_forks"),
+        largest.get("omp_barriers").copied().unwrap_or(0),
+        get("omp_lock_takes"),
+        get("omp_lock_remote_takes"),
+        get("net_atomics"),
+    )
+}
+
 /// Runs the plan; returns the exit code the launcher should exit with.
 pub fn run(plan: Plan) -> Result<u8, String> {
     let config = cluster(&plan)?;
@@ -352,6 +408,9 @@ fn start_node(
             } else {
                 Stdio::null()
             });
+            if plan.progress {
+                cmd.env("LOCO_PROGRESS", progress_prefix(cluster_file));
+            }
             if !plan.prefix {
                 // Unprefixed, local nodes write straight to the launcher's
                 // stdout and stderr: what nodes print in an order the program
@@ -443,6 +502,7 @@ fn supervise(
         nodes.0.push(node);
     }
     let start = Instant::now();
+    let mut next_progress = start + PROGRESS_EVERY;
     let mut first_failure: Option<usize> = None;
     // Every failure in the order seen, and the nodes the launcher killed itself.
     let mut failures: Vec<(usize, Outcome)> = Vec::new();
@@ -503,6 +563,14 @@ fn supervise(
         if why_killed.is_some() {
             killed_by_us = nodes.kill_running();
             break;
+        }
+        if plan.progress && Instant::now() >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            eprintln!(
+                "loco-daemon: {:.0} s: {}",
+                start.elapsed().as_secs_f64(),
+                progress_line(&progress_prefix(cluster_file), n)
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -63,6 +63,9 @@ enum Command {
         /// Pass output through without the "[node N] " prefixes.
         #[arg(long)]
         no_prefix: bool,
+        /// Print a line of totals over the nodes on this machine every few seconds.
+        #[arg(long)]
+        progress: bool,
         /// The program and its arguments.
         #[arg(last = true, required = true)]
         program: Vec<String>,
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             stats_json,
             timeout,
             no_prefix,
+            progress,
             program,
         } => {
             let plan = launch::Plan {
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
                 stats_json,
                 timeout: timeout.map(Duration::from_secs),
                 prefix: !no_prefix,
+                progress,
                 program,
             };
             match launch::run(plan) {

@@ -233,6 +233,7 @@ fn check_same_program(transport: &dyn Transport, rank: usize, nodes: usize) -> R
 /// than 0 never return from here.
 extern "C" fn on_load() {
     let rt = get();
+    start_progress_writer(rt);
     if rt.rank == 0 {
         // SAFETY: registers a plain extern "C" function to run at exit.
         unsafe { libc::atexit(on_exit) };
@@ -385,14 +386,38 @@ fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
 /// With LOCO_STATS=1, one block per node on stderr at exit; with
 /// LOCO_STATS_JSON=PATH, the same as JSON in PATH.node<rank> (loco-daemon
 /// --stats-json gathers them).
+/// This node's counters as one JSON object.
+fn stats_json(rt: &Runtime) -> String {
+    let body: Vec<String> = stats_fields(rt)
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .collect();
+    format!("{{\"node\": {}, {}}}\n", rt.rank, body.join(", "))
+}
+
+/// With LOCO_PROGRESS=PREFIX (set by `loco-daemon run --progress`): every
+/// second, this node's counters so far go to PREFIX.node<rank> (written
+/// aside and renamed, so a reader never sees half a file).
+fn start_progress_writer(rt: &'static Runtime) {
+    let Ok(prefix) = std::env::var("LOCO_PROGRESS") else {
+        return;
+    };
+    let file = format!("{prefix}.node{}", rt.rank);
+    let partial = format!("{file}.partial");
+    let _ = std::thread::Builder::new()
+        .name("loco-progress".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            if std::fs::write(&partial, stats_json(rt)).is_ok() {
+                let _ = std::fs::rename(&partial, &file);
+            }
+        });
+}
+
 fn report_stats(rt: &Runtime) {
     let fields = stats_fields(rt);
     if let Ok(path) = std::env::var("LOCO_STATS_JSON") {
-        let body: Vec<String> = fields
-            .iter()
-            .map(|(k, v)| format!("\"{k}\": {v}"))
-            .collect();
-        let json = format!("{{\"node\": {}, {}}}\n", rt.rank, body.join(", "));
+        let json = stats_json(rt);
         let file = format!("{path}.node{}", rt.rank);
         if let Err(e) = std::fs::write(&file, json) {
             eprintln!(

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Default)]
 pub struct OmpStats {
     pub forks: AtomicU64,
+    /// Team barriers this node took part in (once per barrier, not per thread).
     pub barriers: AtomicU64,
+    /// Time this node's threads waited in them, summed over threads.
     pub barrier_ns: AtomicU64,
     pub lock_takes: AtomicU64,
     /// Times the lock word at node 0 had to be taken (the rest were

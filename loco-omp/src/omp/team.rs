@@ -664,6 +664,7 @@ pub fn barrier() {
     if team.size > 1 {
         team.barrier.wait(team.local, || {
             team.passed.fetch_add(1, Ordering::Relaxed);
+            stats::count(&stats::get().barriers, 1);
             if team.distributed {
                 release(rt);
                 global_barrier(rt);
@@ -685,9 +686,9 @@ pub fn barrier() {
             c.ws_instance = 0;
         }
     });
-    let s = stats::get();
-    stats::count(&s.barriers, 1);
-    stats::count(&s.barrier_ns, t.elapsed().as_nanos() as u64);
+    // Time waited, summed over this node's threads (the count is one per
+    // team barrier, taken by the node's last thread to arrive).
+    stats::count(&stats::get().barrier_ns, t.elapsed().as_nanos() as u64);
 }
 
 /// `#pragma omp flush`: release and acquire.
