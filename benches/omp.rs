@@ -27,6 +27,7 @@ const KERNELS: &[(&str, &str)] = &[
     ("omp_barrier", "2000"),
     ("omp_critical", "10000"),
     ("omp_dynamic", "20000"),
+    ("omp_scan", "16"),
 ];
 
 /// (nodes, threads per node) of the LOCO runs.

@@ -127,6 +127,11 @@ fn start() -> Result<Runtime, String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         node0_prefix: crate::image::prefix_size(globals.as_ref(), stack),
+        // Pages a fault may fetch at once in a sequential scan (LOCO_READ_AHEAD, 1: off).
+        read_ahead: std::env::var("LOCO_READ_AHEAD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8),
         ..RegionOptions::default()
     };
     let region =
@@ -356,6 +361,7 @@ fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
         ("page_faults_remote", r.remote_faults),
         ("page_faults_home", r.home_faults),
         ("bytes_fetched", r.bytes_fetched),
+        ("pages_read_ahead", r.pages_read_ahead),
         ("fault_ns", r.fault_ns),
         ("write_protect_faults", r.write_faults),
         ("releases", r.releases),
@@ -437,7 +443,7 @@ fn report_stats(rt: &Runtime) {
     };
     let ms = |name: &str| get(name) as f64 / 1e6;
     eprintln!(
-        "loco: node {} stats: page faults {} remote ({}, {:.1} ms) + {} home; write-protect faults {}; \
+        "loco: node {} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead) + {} home; write-protect faults {}; \
          releases {} ({} in {} runs, {:.1} ms); acquires {} ({} pages dropped, {:.1} ms); evictions {}; \
          heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers; \
          openmp: {} forks, {} barriers ({:.1} ms), {} lock takes ({} from another node, {:.1} ms waiting), {} dispatch operations",
@@ -445,6 +451,7 @@ fn report_stats(rt: &Runtime) {
         get("page_faults_remote"),
         ByteSize(get("bytes_fetched")),
         ms("fault_ns"),
+        get("pages_read_ahead"),
         get("page_faults_home"),
         get("write_protect_faults"),
         get("releases"),

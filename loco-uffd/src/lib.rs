@@ -62,6 +62,8 @@ pub struct RegionStats {
     /// Pages compared against their twin.
     pub pages_diffed: u64,
     pub pages_invalidated: u64,
+    /// Pages fetched along with a faulting one in a sequential scan.
+    pub pages_read_ahead: u64,
     pub evictions: u64,
     /// Time spent fetching and installing remote pages, in nanoseconds.
     pub fault_ns: u64,

@@ -71,6 +71,9 @@ pub struct RegionOptions {
     /// heap never hands out (the program's globals and `main`'s stack).
     /// Rounded up to whole pages; must fit in node 0's memory.
     pub node0_prefix: u64,
+    /// Most pages one remote fault fetches when it continues a sequential
+    /// scan (1: no read-ahead).
+    pub read_ahead: usize,
 }
 
 impl Default for RegionOptions {
@@ -80,6 +83,7 @@ impl Default for RegionOptions {
             fault_threads: 2,
             linger_us: 0,
             node0_prefix: 0,
+            read_ahead: 8,
         }
     }
 }
@@ -128,6 +132,8 @@ struct Inner {
     fetch_gate: std::sync::RwLock<()>,
     /// How long a fault thread keeps looking for the next fault before sleeping.
     linger_us: u64,
+    /// Most pages a fault fetches in a sequential scan.
+    read_ahead: usize,
 }
 
 #[derive(Default)]
@@ -142,6 +148,7 @@ struct Counters {
     runs_released: AtomicU64,
     pages_diffed: AtomicU64,
     pages_invalidated: AtomicU64,
+    pages_read_ahead: AtomicU64,
     evictions: AtomicU64,
     fault_ns: AtomicU64,
     release_ns: AtomicU64,
@@ -288,6 +295,7 @@ impl SharedRegion {
             stats: Counters::default(),
             fetch_gate: std::sync::RwLock::new(()),
             linger_us: options.linger_us,
+            read_ahead: options.read_ahead.max(1),
         });
         let _ = this.set(Arc::downgrade(&inner));
         let mut threads = Vec::new();
@@ -478,6 +486,7 @@ impl SharedRegion {
             runs_released: l(&c.runs_released),
             pages_diffed: l(&c.pages_diffed),
             pages_invalidated: l(&c.pages_invalidated),
+            pages_read_ahead: l(&c.pages_read_ahead),
             evictions: l(&c.evictions),
             fault_ns: l(&c.fault_ns),
             release_ns: l(&c.release_ns),
@@ -793,32 +802,48 @@ impl Inner {
             self.wake(page);
             return Ok(());
         }
-        let twin = self.twin_ptr(page);
-        // SAFETY: the twin page belongs to this page and only the thread that
-        // moved the page to FETCHING touches it until it is CACHED.
-        let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, size) };
         let gate = self.fetch_gate.read().unwrap();
+        // Pages after this one that come in the same read (see read_ahead).
+        let run = self.read_ahead(page, home);
+        let len = run * size;
+        let pages = page..page + run;
+        let give_up = |why: HeapError| {
+            for q in pages.clone() {
+                self.state(q).store(MISSING, Ordering::Release);
+            }
+            // Threads that faulted on the read-ahead pages retry and fetch them.
+            for q in pages.clone().skip(1) {
+                self.wake(q);
+            }
+            Err(why)
+        };
+        let twin = self.twin_ptr(page);
+        // SAFETY: the twins of pages page..page+run are contiguous, and only
+        // this thread, which moved those pages to FETCHING, touches them
+        // until they are CACHED.
+        let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, len) };
         let fetched =
             self.transport
                 .read(home, self.data, self.layout.page_offset(page), twin_slice);
         if let Err(e) = fetched {
-            self.state(page).store(MISSING, Ordering::Release);
-            return Err(HeapError::Transport(e));
+            return give_up(HeapError::Transport(e));
         }
-        // Marks left from before the page was last dropped were already covered.
+        // Marks left from before the pages were last dropped were already covered.
         let mut scratch = vec![0u64; self.words_per_page];
-        self.bitmap.take_page(page, &mut scratch);
-        self.written(page).store(0, Ordering::Relaxed);
-        // SAFETY: twin holds `size` readable bytes; dst is a page of the range
-        // registered (in write-protect mode too) with this userfaultfd.
+        for q in pages.clone() {
+            self.bitmap.take_page(q, &mut scratch);
+            self.written(q).store(0, Ordering::Relaxed);
+        }
+        // SAFETY: twin holds `len` readable bytes; dst..dst+len are pages of
+        // the range registered (in write-protect mode too) with this
+        // userfaultfd, none present (all were MISSING).
         let installed =
-            unsafe { sys::uffd_copy_quiet(&self.uffd, twin, dst as u64, size, self.track) };
+            unsafe { sys::uffd_copy_quiet(&self.uffd, twin, dst as u64, len, self.track) };
         match installed {
             Ok(()) => {}
             Err(e) if e == libc::EEXIST => {}
             Err(e) => {
-                self.state(page).store(MISSING, Ordering::Release);
-                return Err(HeapError::Userfaultfd(format!(
+                return give_up(HeapError::Userfaultfd(format!(
                     "UFFDIO_COPY: {}",
                     std::io::Error::from_raw_os_error(e)
                 )));
@@ -826,22 +851,65 @@ impl Inner {
         }
         self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
         self.stats
+            .pages_read_ahead
+            .fetch_add(run as u64 - 1, Ordering::Relaxed);
+        self.stats
             .bytes_fetched
-            .fetch_add(size as u64, Ordering::Relaxed);
+            .fetch_add(len as u64, Ordering::Relaxed);
         let over = {
             let mut cached = self.cached.lock().unwrap();
-            self.state(page).store(CACHED, Ordering::Release);
-            cached.push_back(page as u32);
+            for q in pages.clone() {
+                self.state(q).store(CACHED, Ordering::Release);
+                cached.push_back(q as u32);
+            }
             cached.len() > self.cache_limit
         };
         drop(gate);
-        self.wake(page);
+        let _ = self.uffd.wake(dst.cast(), len);
         if over {
             let (flag, cv) = &self.evict;
             *flag.lock().unwrap() = true;
             cv.notify_one();
         }
         Ok(())
+    }
+
+    /// How many pages from `page` on to fetch in one read: when the page
+    /// before this one is cached (a sequential scan), up to `read_ahead`
+    /// pages that live on the same home and nobody has yet, each claimed
+    /// (MISSING -> FETCHING) here; otherwise just this one. Only pages
+    /// whose home is already known count (read-ahead never claims a
+    /// first-touch home).
+    fn read_ahead(&self, page: usize, home: NodeId) -> usize {
+        let sequential = page > 0 && self.state(page - 1).load(Ordering::Acquire) == CACHED;
+        // Never in node 0's prefix: it holds main's stack and the guard page
+        // below it, which its home must never be asked to read.
+        let in_prefix = self.layout.page_offset(page) < self.layout.node0_prefix();
+        if !sequential || in_prefix {
+            return 1;
+        }
+        let limit = self.read_ahead.min(self.cache_limit / 4).max(1);
+        let mut run = 1;
+        while run < limit && page + run < self.layout.pages() {
+            let q = page + run;
+            let known = match self.layout.static_home(q) {
+                Some(h) => Some(h),
+                None => match self.home_cache.as_atomic_u64()[q].load(Ordering::Acquire) {
+                    0 => None,
+                    k => Some((k - 1) as NodeId),
+                },
+            };
+            if known != Some(home)
+                || self
+                    .state(q)
+                    .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                break;
+            }
+            run += 1;
+        }
+        run
     }
 
     fn resolve_write_protect(&self, page: usize) -> Result<(), HeapError> {

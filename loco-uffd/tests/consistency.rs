@@ -10,7 +10,10 @@
 //! Writes are either instrumented (store, then mark the bitmap) or, in the
 //! `tracked` variant, plain libc memcpy that only write-protection can see.
 //! Cells are smaller than pages, so nodes share pages all the time (false
-//! sharing), and the pages' homes are spread over the nodes.
+//! sharing), and the pages' homes are spread over the nodes — except in the
+//! `read-ahead` variant (tracked, allocating-node placement), where every
+//! page lives on node 0, so the other nodes' sequential reads fetch several
+//! pages per fault.
 //!
 //! `cargo test -p loco-uffd --test consistency` (LOCO_PROPTEST_CASES sets
 //! the number of programs per node count and variant, default 16).
@@ -183,7 +186,7 @@ fn main() -> ExitCode {
     let dir = std::env::temp_dir().join(format!("loco-consistency-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (mut passed, mut failed) = (0, 0);
-    for variant in ["tracked", "marked"] {
+    for variant in ["tracked", "marked", "read-ahead"] {
         for n in [2usize, 4] {
             let name = format!("{variant}/{n}-nodes/random_drf_programs_match_the_model");
             if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
@@ -261,9 +264,9 @@ fn node_main(path: &Path) -> ExitCode {
         .map(|p| p.parse().unwrap())
         .collect();
     let n = ports.len();
-    let tracked = var("LOCO_VARIANT") == "tracked";
+    let variant = var("LOCO_VARIANT");
     let program = decode(&std::fs::read_to_string(path).unwrap(), n);
-    match execute(rank, &ports, tracked, &program) {
+    match execute(rank, &ports, &variant, &program) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("node {rank}: {e}");
@@ -272,11 +275,15 @@ fn node_main(path: &Path) -> ExitCode {
     }
 }
 
-fn execute(rank: usize, ports: &[u16], tracked: bool, program: &[Phase]) -> Result<(), String> {
+fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Result<(), String> {
     let n = ports.len();
+    let tracked = variant != "marked";
     let mut config = ClusterConfig::localhost_with_ports(ports).unwrap();
     for node in &mut config.nodes {
         node.memory = 1 << 20;
+    }
+    if variant == "read-ahead" {
+        config.placement = loco_cluster::Placement::AllocatingNode;
     }
     config.connect_timeout = Duration::from_secs(20);
     let transport = loco_rdma::connect(&config, rank).map_err(|e| e.to_string())?;
@@ -368,6 +375,11 @@ fn execute(rank: usize, ports: &[u16], tracked: bool, program: &[Phase]) -> Resu
             "at the end: byte {i:#x} is {} but the model says {}",
             all[i], model[i]
         ));
+    }
+    // That sequential read of node 0's pages came in runs (read-ahead), and
+    // what it brought is what the model says.
+    if variant == "read-ahead" && rank != 0 && region.stats().pages_read_ahead == 0 {
+        return Err("the read-ahead variant read no page ahead".into());
     }
     region.barrier().map_err(|e| e.to_string())?;
     transport.shutdown();
