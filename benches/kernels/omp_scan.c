@@ -12,12 +12,14 @@ int main(int argc, char **argv) {
   long total = 0;
   double t0 = omp_get_wtime();
   for (int round = 0; round < 3; round++) {
-    #pragma omp parallel reduction(+:total)
+    long seen = 0; /* every thread sums the same array: the same for any team size */
+    #pragma omp parallel reduction(max:seen)
     {
       long s = 0;
       for (size_t i = 0; i < n; i += 1) s += a[i];
-      total += s;
+      seen = s;
     }
+    total += seen;
   }
   fprintf(stderr, "result %.1f ms\n", (omp_get_wtime() - t0) * 1e3);
   printf("%ld\n", total);
