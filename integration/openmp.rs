@@ -6,9 +6,10 @@
 //! OMP_NUM_THREADS=M. Every program prints the same for any team size, so a
 //! wrong team size shows too.
 //!
-//! -O2 runs (N, T) in (1,1) (1,2) (2,1) (2,2) (4,1) (4,2); -O0 runs the
-//! one- and two-node configurations, to keep the suite within a few minutes
-//! on a small machine. A test stops at its first failing configuration.
+//! -O2 runs (N, T) in (1,1) (1,2) (2,1) (2,2) (4,1) (4,2) with the default
+//! (interleaved) page placement, plus (2,2) first-touch and (4,1)
+//! allocating-node; -O0 runs the one- and two-node configurations, to keep
+//! the suite within a few minutes on a small machine. A test stops at its first failing configuration.
 //!
 //! A program whose first line is `// loco-expect-error: TEXT` uses a
 //! construct LOCO does not support: loco-cc must refuse it at compile time
@@ -32,8 +33,26 @@ const RUN_TIMEOUT_S: u64 = 60;
 const RUN_DEADLINE: Duration = Duration::from_secs(RUN_TIMEOUT_S + 30);
 
 /// (nodes, threads per node) at each optimisation level.
-const CONFIGS_O2: &[(usize, usize)] = &[(1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2)];
-const CONFIGS_O0: &[(usize, usize)] = &[(1, 1), (1, 2), (2, 1), (2, 2)];
+/// (nodes, threads per node, page placement) at each optimisation level.
+type Config = (usize, usize, &'static str);
+const CONFIGS_O2: &[Config] = &[
+    (1, 1, "interleaved"),
+    (1, 2, "interleaved"),
+    (2, 1, "interleaved"),
+    (2, 2, "interleaved"),
+    (4, 1, "interleaved"),
+    (4, 2, "interleaved"),
+    // The other placements change which node serves which page (and make
+    // faults read ahead): the results must not change.
+    (2, 2, "first-touch"),
+    (4, 1, "allocating-node"),
+];
+const CONFIGS_O0: &[Config] = &[
+    (1, 1, "interleaved"),
+    (1, 2, "interleaved"),
+    (2, 1, "interleaved"),
+    (2, 2, "interleaved"),
+];
 
 /// OpenMP settings that would change what either build does; both run without them.
 const CLEARED_ENV: &[&str] = &[
@@ -182,7 +201,7 @@ fn check(
     tools: &Tools,
     src: &Path,
     opt: &str,
-    configs: &[(usize, usize)],
+    configs: &[Config],
     work: &Path,
 ) -> Result<(), String> {
     let stem = src.file_stem().unwrap().to_string_lossy();
@@ -204,7 +223,7 @@ fn check(
     compile(loco_cc, src, opt, &loco)?;
     // The native output for each team size used, computed once.
     let mut expected: HashMap<usize, String> = HashMap::new();
-    for &(nodes, per_node) in configs {
+    for &(nodes, per_node, placement) in configs {
         let threads = nodes * per_node;
         if let Entry::Vacant(slot) = expected.entry(threads) {
             slot.insert(run(
@@ -214,10 +233,11 @@ fn check(
             )?);
         }
         let what = format!(
-            "loco-daemon run -n {nodes} with OMP_NUM_THREADS={threads} ({per_node} per node)"
+            "loco-daemon run -n {nodes} --placement {placement} with OMP_NUM_THREADS={threads} ({per_node} per node)"
         );
         let mut cmd = Command::new(&tools.daemon);
-        cmd.args(["run", "-n", &nodes.to_string(), "--no-prefix", "--timeout"])
+        cmd.args(["run", "-n", &nodes.to_string(), "--placement", placement])
+            .args(["--no-prefix", "--timeout"])
             .arg(RUN_TIMEOUT_S.to_string())
             .arg("--")
             .arg(&loco);
