@@ -6,6 +6,7 @@
 //! against the real runtime, and running the result, is what
 //! integration/programs.rs does.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -77,6 +78,19 @@ int main(void) {
     return r;
 }
 "#;
+
+/// Runs `driver` with the stand-in runtime of `scratch` and `args`, then
+/// `-o out`; panics with clang's messages if it fails.
+fn build_with_stub(driver_name: &str, scratch: &Scratch, args: &[&OsStr], out: &Path) {
+    let o = driver(driver_name)
+        .env("LOCO_RUNTIME_DIR", &scratch.0)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+}
 
 #[test]
 fn loco_version_names_what_it_found() {
@@ -320,15 +334,7 @@ fn executable_gets_shared_globals_and_runs_main_through_the_runtime() {
             .unwrap();
         assert!(out.status.success(), "{}", text(&out).1);
     }
-    let out = driver(LOCO_CC)
-        .env("LOCO_RUNTIME_DIR", &scratch.0)
-        .arg(&ao)
-        .arg(&bo)
-        .arg("-o")
-        .arg(&prog)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out).1);
+    build_with_stub(LOCO_CC, &scratch, &[ao.as_os_str(), bo.as_os_str()], &prog);
 
     let needed = needed(&prog);
     assert_eq!(
@@ -382,16 +388,12 @@ fn template_static_members_link_in_the_shared_window() {
          }\n",
     );
     let prog = scratch.0.join("prog");
-    let out = driver(LOCO_CXX)
-        .env("LOCO_RUNTIME_DIR", &scratch.0)
-        .arg("-O2")
-        .arg(&t)
-        .arg(&u)
-        .arg("-o")
-        .arg(&prog)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out).1);
+    build_with_stub(
+        LOCO_CXX,
+        &scratch,
+        &["-O2".as_ref(), t.as_os_str(), u.as_os_str()],
+        &prog,
+    );
     let run = run_with_stub(&prog);
     let (stdout, stderr) = text(&run);
     assert_eq!(run.status.code(), Some(100), "{stdout}{stderr}");
@@ -412,15 +414,12 @@ fn openmp_programs_need_libloco_not_libomp() {
          }\n",
     );
     let prog = scratch.0.join("prog");
-    let out = driver(LOCO_CC)
-        .env("LOCO_RUNTIME_DIR", &scratch.0)
-        .args(["-O2", "-fopenmp"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&prog)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out).1);
+    build_with_stub(
+        LOCO_CC,
+        &scratch,
+        &["-O2".as_ref(), "-fopenmp".as_ref(), src.as_os_str()],
+        &prog,
+    );
     let needed = needed(&prog);
     assert_eq!(
         needed.first().map(String::as_str),
@@ -485,15 +484,17 @@ fn shared_libraries_are_not_placed_in_the_window() {
         "int counter = 1;\nint next(void) { return counter++; }\n",
     );
     let lib = scratch.0.join("libx.so");
-    let out = driver(LOCO_CC)
-        .env("LOCO_RUNTIME_DIR", &scratch.0)
-        .args(["-O2", "-fPIC", "-shared"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&lib)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out).1);
+    build_with_stub(
+        LOCO_CC,
+        &scratch,
+        &[
+            "-O2".as_ref(),
+            "-fPIC".as_ref(),
+            "-shared".as_ref(),
+            src.as_os_str(),
+        ],
+        &lib,
+    );
     let segments = load_segments(&lib);
     assert!(
         segments.iter().all(|s| s.0 < 0x4000_0000_0000),
