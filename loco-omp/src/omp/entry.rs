@@ -225,10 +225,11 @@ pub extern "C" fn __kmpc_end_reduce(loc: Ident, gtid: i32, lock: *mut c_void) {
     team::barrier();
 }
 
-// --- task synchronisation (tasks run at once when created, see tasks.rs)
+// --- task synchronisation (see tasks.rs)
 
 #[no_mangle]
 pub extern "C" fn __kmpc_omp_taskwait(_loc: Ident, _gtid: i32) -> i32 {
+    super::tasks::taskwait();
     0
 }
 
@@ -238,10 +239,14 @@ pub extern "C" fn __kmpc_omp_taskyield(_loc: Ident, _gtid: i32, _end_part: i32) 
 }
 
 #[no_mangle]
-pub extern "C" fn __kmpc_taskgroup(_loc: Ident, _gtid: i32) {}
+pub extern "C" fn __kmpc_taskgroup(_loc: Ident, _gtid: i32) {
+    super::tasks::taskgroup_begin();
+}
 
 #[no_mangle]
-pub extern "C" fn __kmpc_end_taskgroup(_loc: Ident, _gtid: i32) {}
+pub extern "C" fn __kmpc_end_taskgroup(_loc: Ident, _gtid: i32) {
+    super::tasks::taskgroup_end();
+}
 
 // --- loops ----------------------------------------------------------------
 

@@ -1,22 +1,33 @@
-//! Explicit tasks, run at once by the thread that creates them.
+//! Explicit tasks, run by the threads of the node that creates them.
 //!
-//! Running a task when it is created (as if every task were undeferred) is
-//! one of the schedules OpenMP allows: dependences are met because tasks
-//! run in creation order, `taskwait` and `taskgroup` find every child done,
-//! and a task's captured variables are the creating thread's own, so no
-//! other node needs them. What it gives up is parallelism among tasks: a
-//! program whose tasks wait for each other to make progress (one task
-//! spinning on a flag another sets) would wait forever. loco-pass refuses
-//! the task features this does not cover (task reductions, detach, target).
+//! A task created inside a parallel region with more than one thread on
+//! this node is queued on the node's part of the team; any thread of the
+//! node runs queued tasks at task scheduling points: while it waits in a
+//! barrier (the last thread to arrive lets the barrier go only when no task
+//! is queued or running), in `taskwait` and at the end of a `taskgroup`, and
+//! at the end of the region. Tasks never leave their node: what they
+//! capture by reference is often the creating thread's stack, which other
+//! nodes cannot read. Elsewhere (one thread on the node, serial code, a
+//! final task's descendants) a task runs at once in the creating thread,
+//! which is also an allowed schedule.
+//!
+//! `taskwait` waits for the current task's children, `taskgroup` for every
+//! task created in it and their descendants. A task with dependences waits
+//! for all its earlier siblings and then runs at once: stronger ordering
+//! than the dependences ask for, never weaker. loco-pass refuses the task
+//! features this does not cover (task reductions, detach, target).
 //!
 //! The task descriptor is libomp's `kmp_task_t` (kmp.h): `shareds`,
 //! `routine`, `part_id`, then two compiler-data words, the first of which is
 //! the destructors thunk when the `destructors` flag is set; the compiler's
 //! private copies follow it, and the shared-variable pointers follow those.
 
+use std::cell::RefCell;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use super::team::whoami;
+use super::team::{whoami, with_ctx, Team};
 use crate::runtime::fatal;
 
 type Ident = *mut c_void;
@@ -32,6 +43,7 @@ pub struct Task {
 }
 
 // kmp_tasking_flags_t bits set by the compiler.
+const FLAG_FINAL: i32 = 1 << 1;
 const FLAG_DESTRUCTORS: i32 = 1 << 3;
 const FLAG_DETACHABLE: i32 = 1 << 6;
 
@@ -109,19 +121,180 @@ unsafe fn finish(task: *mut Task, gtid: i32) {
     }
 }
 
-/// `__kmpc_omp_task`: runs the task now.
+/// A task as the scheduler sees it: how many of its children are not done,
+/// and what to tell when it is done.
+pub struct TaskNode {
+    children: AtomicUsize,
+    parent: Option<Arc<TaskNode>>,
+    group: Option<Arc<Group>>,
+    /// A final task: its descendants run at once.
+    is_final: bool,
+}
+
+/// A taskgroup: tasks created in it (and their descendants) not done yet.
+pub struct Group {
+    pending: AtomicUsize,
+}
+
+/// A queued task of this node.
+pub struct Pending {
+    task: *mut Task,
+    node: Arc<TaskNode>,
+}
+
+// SAFETY: the task descriptor is heap memory owned by the queue entry until
+// one thread takes the entry and runs it; nothing else touches it.
+unsafe impl Send for Pending {}
+
+thread_local! {
+    /// The task this thread runs now (None: its implicit task, made on
+    /// first use and dropped at the end of the region).
+    static CURRENT: RefCell<Option<Arc<TaskNode>>> = const { RefCell::new(None) };
+    /// Taskgroups the current task has open, innermost last.
+    static GROUPS: RefCell<Vec<Arc<Group>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn current_task() -> Arc<TaskNode> {
+    CURRENT.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(|| {
+                Arc::new(TaskNode {
+                    children: AtomicUsize::new(0),
+                    parent: None,
+                    group: None,
+                    is_final: false,
+                })
+            })
+            .clone()
+    })
+}
+
+/// The taskgroup a task created now belongs to.
+fn current_group() -> Option<Arc<Group>> {
+    GROUPS
+        .with(|g| g.borrow().last().cloned())
+        .or_else(|| CURRENT.with(|c| c.borrow().as_ref().and_then(|t| t.group.clone())))
+}
+
+/// Starts a fresh implicit task for the calling thread (region start/end).
+pub fn reset_implicit_task() {
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    GROUPS.with(|g| g.borrow_mut().clear());
+}
+
+/// The node's team, if tasks can be queued for other threads of the node.
+fn queueing_team(flags: i32) -> Option<Arc<Team>> {
+    if flags & FLAG_FINAL != 0 || CURRENT.with(|c| c.borrow().as_ref().is_some_and(|t| t.is_final))
+    {
+        return None;
+    }
+    with_ctx(|c| c.map(|c| c.team.clone())).filter(|t| t.local > 1)
+}
+
+/// Runs `body` as the task `node`: its own children and taskgroups.
+fn as_task<R>(node: Arc<TaskNode>, body: impl FnOnce() -> R) -> R {
+    let saved = CURRENT.with(|c| c.replace(Some(node)));
+    let groups = GROUPS.with(|g| std::mem::take(&mut *g.borrow_mut()));
+    let r = body();
+    CURRENT.with(|c| *c.borrow_mut() = saved);
+    GROUPS.with(|g| *g.borrow_mut() = groups);
+    r
+}
+
+fn child_of_current(flags: i32) -> Arc<TaskNode> {
+    let parent = current_task();
+    parent.children.fetch_add(1, Ordering::AcqRel);
+    let group = current_group();
+    if let Some(g) = &group {
+        g.pending.fetch_add(1, Ordering::AcqRel);
+    }
+    Arc::new(TaskNode {
+        children: AtomicUsize::new(0),
+        is_final: flags & FLAG_FINAL != 0 || parent.is_final,
+        parent: Some(parent),
+        group,
+    })
+}
+
+fn done(node: &TaskNode) {
+    if let Some(p) = &node.parent {
+        p.children.fetch_sub(1, Ordering::AcqRel);
+    }
+    if let Some(g) = &node.group {
+        g.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn flags_of(task: *mut Task) -> i32 {
+    // SAFETY: every task comes from __kmpc_omp_task_alloc, which puts the
+    // flags HEADER bytes before the descriptor.
+    unsafe { task.cast::<u8>().sub(HEADER).cast::<i32>().read() }
+}
+
+/// Runs a task now, on this thread, as a task of its own.
+///
+/// # Safety
+/// `task` came from `__kmpc_omp_task_alloc` and has not run.
+unsafe fn run_now(task: *mut Task) {
+    let node = child_of_current(flags_of(task));
+    // SAFETY: the caller's contract.
+    as_task(node.clone(), || unsafe { run_and_free(task) });
+    done(&node);
+}
+
+/// Runs one queued task of `team` if there is one; whether it did.
+pub fn help_once(team: &Team) -> bool {
+    let Some(p) = team.tasks.pop() else {
+        return false;
+    };
+    // SAFETY: the entry was queued by __kmpc_omp_task with a task that had
+    // not run, and popping it made this thread its only owner.
+    as_task(p.node.clone(), || unsafe { run_and_free(p.task) });
+    done(&p.node);
+    team.tasks.finished();
+    team.wake_helpers();
+    true
+}
+
+/// Runs queued tasks until `until` holds, waiting briefly when there is
+/// nothing to run (other threads are running the rest).
+fn help_until(until: impl Fn() -> bool) {
+    let team = with_ctx(|c| c.map(|c| c.team.clone()));
+    while !until() {
+        let ran = team.as_ref().is_some_and(|t| help_once(t));
+        if !ran {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// `taskwait`: until every child of the current task is done.
+pub fn taskwait() {
+    let me = current_task();
+    help_until(|| me.children.load(Ordering::Acquire) == 0);
+}
+
+/// `__kmpc_omp_task`: queues the task for the node's threads, or runs it now.
 ///
 /// # Safety
 /// `task` came from `__kmpc_omp_task_alloc`.
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_omp_task(_loc: Ident, _gtid: i32, task: *mut Task) -> i32 {
-    // SAFETY: the caller's contract.
-    unsafe { run_and_free(task) };
+    let flags = flags_of(task);
+    match queueing_team(flags) {
+        Some(team) => {
+            let node = child_of_current(flags);
+            team.tasks.push(Pending { task, node });
+            team.wake_helpers();
+        }
+        // SAFETY: the caller's contract.
+        None => unsafe { run_now(task) },
+    }
     0
 }
 
-/// `__kmpc_omp_task_with_deps`: every earlier task has already run, so its
-/// dependences are met; runs the task now.
+/// `__kmpc_omp_task_with_deps`: waits for every earlier sibling (so its
+/// dependences are met), then runs the task now.
 ///
 /// # Safety
 /// `task` came from `__kmpc_omp_task_alloc`.
@@ -135,13 +308,14 @@ pub unsafe extern "C" fn __kmpc_omp_task_with_deps(
     _ndeps_noalias: i32,
     _noalias: *mut c_void,
 ) -> i32 {
+    taskwait();
     // SAFETY: the caller's contract.
-    unsafe { run_and_free(task) };
+    unsafe { run_now(task) };
     0
 }
 
-/// `__kmpc_omp_wait_deps` (before an if(0) task with dependences): nothing
-/// is outstanding.
+/// `__kmpc_omp_wait_deps` (before an if(0) task with dependences): waits
+/// for every earlier sibling.
 #[no_mangle]
 pub extern "C" fn __kmpc_omp_wait_deps(
     _loc: Ident,
@@ -151,18 +325,74 @@ pub extern "C" fn __kmpc_omp_wait_deps(
     _ndeps_noalias: i32,
     _noalias: *mut c_void,
 ) {
+    taskwait();
 }
 
-/// `if(0)` tasks: the compiled code runs the body itself between these.
+/// An if(0) task run inline: the task it interrupts (and its open
+/// taskgroups), restored after it, and its own node.
+struct Inline {
+    saved: Option<Arc<TaskNode>>,
+    groups: Vec<Arc<Group>>,
+    node: Arc<TaskNode>,
+}
+
+thread_local! {
+    /// if(0) tasks being run inline by this thread, innermost last.
+    static INLINE: RefCell<Vec<Inline>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `if(0)` tasks: the compiled code runs the body itself between these; it
+/// runs as a task of its own (its taskwait waits for its own children).
+///
+/// # Safety
+/// `task` came from `__kmpc_omp_task_alloc`.
 #[no_mangle]
-pub extern "C" fn __kmpc_omp_task_begin_if0(_loc: Ident, _gtid: i32, _task: *mut Task) {}
+pub unsafe extern "C" fn __kmpc_omp_task_begin_if0(_loc: Ident, _gtid: i32, task: *mut Task) {
+    let node = child_of_current(flags_of(task));
+    let saved = CURRENT.with(|c| c.replace(Some(node.clone())));
+    let groups = GROUPS.with(|g| std::mem::take(&mut *g.borrow_mut()));
+    INLINE.with(|i| {
+        i.borrow_mut().push(Inline {
+            saved,
+            groups,
+            node,
+        })
+    });
+}
 
 /// # Safety
 /// `task` came from `__kmpc_omp_task_alloc`; its body has run.
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_omp_task_complete_if0(_loc: Ident, gtid: i32, task: *mut Task) {
+    if let Some(Inline {
+        saved,
+        groups,
+        node,
+    }) = INLINE.with(|i| i.borrow_mut().pop())
+    {
+        CURRENT.with(|c| *c.borrow_mut() = saved);
+        GROUPS.with(|g| *g.borrow_mut() = groups);
+        done(&node);
+    }
     // SAFETY: the caller's contract.
     unsafe { finish(task, gtid) };
+}
+
+/// `taskgroup`: tasks created from here on belong to a new group.
+pub fn taskgroup_begin() {
+    GROUPS.with(|g| {
+        g.borrow_mut().push(Arc::new(Group {
+            pending: AtomicUsize::new(0),
+        }))
+    });
+}
+
+/// End of `taskgroup`: until every task of the group (and descendant) is done.
+pub fn taskgroup_end() {
+    let Some(group) = GROUPS.with(|g| g.borrow_mut().pop()) else {
+        return;
+    };
+    help_until(|| group.pending.load(Ordering::Acquire) == 0);
 }
 
 /// A taskloop as one task covering every iteration, run now. The compiler
@@ -182,7 +412,7 @@ unsafe fn taskloop(task: *mut Task, lb: *mut u64, ub: *mut u64, st: i64) {
             return;
         }
         lb.cast::<u8>().add(24).cast::<i32>().write(1);
-        run_and_free(task);
+        run_now(task);
     }
 }
 

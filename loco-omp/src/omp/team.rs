@@ -26,6 +26,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use loco_rdma::{MemoryRegion, RegionId};
 
@@ -147,6 +148,8 @@ pub struct Team {
     args: Vec<usize>,
     barrier: LocalBarrier,
     reduction: LocalReduction,
+    /// Explicit tasks queued for this node's threads (tasks.rs).
+    pub tasks: TaskQueue,
     /// Threads of this node still running the region (the join).
     running: (Mutex<u32>, Condvar),
     /// Tids of the enclosing teams, outermost first (omp_get_ancestor_thread_num).
@@ -405,10 +408,49 @@ impl Team {
             args: args.to_vec(),
             barrier: LocalBarrier::default(),
             reduction: LocalReduction::default(),
+            tasks: TaskQueue::default(),
             running: (Mutex::new(local), Condvar::new()),
             ancestors,
             passed: AtomicU64::new(0),
         }
+    }
+}
+
+/// Deferred tasks of one node's part of a team.
+#[derive(Default)]
+pub struct TaskQueue {
+    queue: Mutex<std::collections::VecDeque<super::tasks::Pending>>,
+    /// Queued or running.
+    outstanding: std::sync::atomic::AtomicUsize,
+}
+
+impl TaskQueue {
+    pub fn push(&self, p: super::tasks::Pending) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.queue.lock().unwrap().push_back(p);
+    }
+
+    /// The oldest queued task (it stays outstanding until `finished`).
+    pub fn pop(&self) -> Option<super::tasks::Pending> {
+        self.queue.lock().unwrap().pop_front()
+    }
+
+    pub fn finished(&self) {
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether a task is queued or running.
+    pub fn any(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) > 0
+    }
+}
+
+impl Team {
+    /// Wakes this node's threads waiting in a barrier, to run new tasks or
+    /// to see that the last ones are done.
+    pub fn wake_helpers(&self) {
+        let _s = self.barrier.state.lock().unwrap();
+        self.barrier.cv.notify_all();
     }
 }
 
@@ -432,9 +474,18 @@ fn run_thread(team: Arc<Team>, tid: u32) {
     let microtask = team.microtask;
     let args = team.args.clone();
     enter(team.clone(), tid);
+    super::tasks::reset_implicit_task();
     // SAFETY: microtask and args are what compiled code passed to
     // __kmpc_fork_call (on this node or, unchanged, on node 0).
     unsafe { variadic::invoke(microtask, tid as i32, &args) };
+    // The end of the region is a task scheduling point: no task of this
+    // node may outlive it.
+    while team.tasks.any() {
+        if !super::tasks::help_once(&team) {
+            std::thread::yield_now();
+        }
+    }
+    super::tasks::reset_implicit_task();
     leave();
     let (lock, cv) = &team.running;
     let mut left = lock.lock().unwrap();
@@ -539,11 +590,21 @@ struct LocalBarrier {
 
 impl LocalBarrier {
     /// Waits for `count` threads; the last to arrive runs `last` before
-    /// letting the others go.
-    fn wait(&self, count: u32, last: impl FnOnce()) {
+    /// letting the others go. Waiting threads run `tasks`' queued tasks
+    /// (a barrier is a task scheduling point), and the last one lets the
+    /// barrier go only once no task is queued or running.
+    fn wait(&self, count: u32, team: &Team, last: impl FnOnce()) {
         let mut s = self.state.lock().unwrap();
         s.0 += 1;
         if s.0 == count {
+            while team.tasks.any() {
+                drop(s);
+                let ran = super::tasks::help_once(team);
+                s = self.state.lock().unwrap();
+                if !ran && team.tasks.any() {
+                    s = self.cv.wait_timeout(s, Duration::from_millis(1)).unwrap().0;
+                }
+            }
             last();
             s.0 = 0;
             s.1 += 1;
@@ -552,7 +613,12 @@ impl LocalBarrier {
         }
         let generation = s.1;
         while s.1 == generation {
-            s = self.cv.wait(s).unwrap();
+            drop(s);
+            let ran = super::tasks::help_once(team);
+            s = self.state.lock().unwrap();
+            if !ran && s.1 == generation {
+                s = self.cv.wait_timeout(s, Duration::from_millis(1)).unwrap().0;
+            }
         }
     }
 }
@@ -662,7 +728,7 @@ pub fn barrier() {
     };
     let t = std::time::Instant::now();
     if team.size > 1 {
-        team.barrier.wait(team.local, || {
+        team.barrier.wait(team.local, &team, || {
             team.passed.fetch_add(1, Ordering::Relaxed);
             stats::count(&stats::get().barriers, 1);
             if team.distributed {
