@@ -1,6 +1,5 @@
 // Explicit tasks: a recursive tree sum with taskwait, a taskloop with
-// lastprivate, and a chain of tasks ordered by depend(inout). LOCO runs each
-// task at once on the thread that creates it, which meets every one of these.
+// lastprivate, and a chain of tasks ordered by depend(inout).
 #include <stdio.h>
 #include <stdlib.h>
 #include <omp.h>

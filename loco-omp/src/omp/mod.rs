@@ -7,7 +7,7 @@
 //! - [`locks`]: critical sections and omp locks (a global word at node 0,
 //!   handed over inside a node first);
 //! - [`entry`]: the C entry points themselves;
-//! - [`tasks`]: explicit tasks, run at once by the thread creating them;
+//! - [`tasks`]: explicit tasks, run by the threads of the node creating them;
 //! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions.
 
 pub mod entry;
