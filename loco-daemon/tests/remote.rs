@@ -5,7 +5,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -29,6 +29,18 @@ fn run_script(config: &Path, script: &str) -> Command {
         "-c",
         script,
     ])
+}
+
+/// Runs `sh -c SCRIPT` on every node of CONFIG to the end (or the deadline).
+fn run_script_to_end(config: &Path, script: &str) -> Output {
+    let child = run_script(config, script)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(
+        child,
+        &format!("loco-daemon run --config {config:?} -- sh -c {script:?}"),
+    )
 }
 
 /// A `loco-daemon serve` on a free loopback port, killed when dropped (and
@@ -132,16 +144,11 @@ fn nodes_through_serve_and_local_nodes_run_together() {
         &dir,
         &[How::Daemon(&a), How::Local, How::Daemon(&b), How::Local],
     );
-    let o = run(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+    let o = run_script_to_end(
+        &config,
         "echo hello from $LOCO_RANK; echo to stderr $LOCO_RANK >&2; \
          grep -q 'daemon = ' \"$LOCO_CLUSTER\" || exit 99; [ $LOCO_RANK = 0 ] && exit 7; exit 0",
-    ]);
+    );
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert_eq!(o.status.code(), Some(7), "{out}{err}");
     for k in 0..4 {
@@ -156,15 +163,7 @@ fn nodes_through_serve_and_local_nodes_run_together() {
     }
     assert!(err.contains("node 0 exited with code 7"), "{err}");
     // The daemons keep serving after their nodes end.
-    let o = run(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "echo again $LOCO_RANK",
-    ]);
+    let o = run_script_to_end(&config, "echo again $LOCO_RANK");
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("[node 2] again 2"));
     drop((a, b));
@@ -220,15 +219,7 @@ fn a_remote_node_that_crashes_ends_the_run_naming_it() {
     let config = cluster(&dir, &[How::Local, How::Daemon(&serve), How::Ssh]);
     let script = node_script(&dir, "[ $LOCO_RANK = 1 ] && kill -SEGV $$; sleep 60 & wait");
     let t = Instant::now();
-    let o = run(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let o = run_script_to_end(&config, &script);
     let err = text(&o.stderr);
     assert!(
         t.elapsed() < Duration::from_secs(15),

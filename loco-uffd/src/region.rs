@@ -88,6 +88,14 @@ impl Default for RegionOptions {
     }
 }
 
+/// Runs `f`, adding the nanoseconds it took to `counter`.
+fn timed<R>(counter: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    let t = std::time::Instant::now();
+    let r = f();
+    counter.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    r
+}
+
 /// This node's view of the shared region.
 pub struct SharedRegion {
     inner: Arc<Inner>,
@@ -361,26 +369,14 @@ impl SharedRegion {
 
     /// Sends every byte this node wrote since its last release home.
     pub fn release(&self) -> Result<(), HeapError> {
-        let t = std::time::Instant::now();
-        let r = self.inner.release();
-        self.inner
-            .stats
-            .release_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        r
+        timed(&self.inner.stats.release_ns, || self.inner.release())
     }
 
     /// Drops cached copies of other nodes' pages (after sending their
     /// modifications home), so later reads see every release that happened
     /// before this acquire.
     pub fn acquire(&self) -> Result<(), HeapError> {
-        let t = std::time::Instant::now();
-        let r = self.inner.acquire();
-        self.inner
-            .stats
-            .acquire_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        r
+        timed(&self.inner.stats.acquire_ns, || self.inner.acquire())
     }
 
     /// Release, global barrier, acquire: what an OpenMP barrier needs.
@@ -755,12 +751,7 @@ impl Inner {
                         .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                     {
-                        let t = std::time::Instant::now();
-                        let r = self.fetch_and_install(page);
-                        self.stats
-                            .fault_ns
-                            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                        return r;
+                        return timed(&self.stats.fault_ns, || self.fetch_and_install(page));
                     }
                 }
                 // Installing the page wakes every thread waiting on it.

@@ -193,12 +193,33 @@ fn queueing_team(flags: i32) -> Option<Arc<Team>> {
 
 /// Runs `body` as the task `node`: its own children and taskgroups.
 fn as_task<R>(node: Arc<TaskNode>, body: impl FnOnce() -> R) -> R {
-    let saved = CURRENT.with(|c| c.replace(Some(node)));
-    let groups = GROUPS.with(|g| std::mem::take(&mut *g.borrow_mut()));
+    let entered = enter_task(node);
     let r = body();
-    CURRENT.with(|c| *c.borrow_mut() = saved);
-    GROUPS.with(|g| *g.borrow_mut() = groups);
+    leave_task(entered);
     r
+}
+
+/// A task this thread has switched to: the task it interrupts (and that
+/// task's open taskgroups), restored by `leave_task`, and its own node.
+struct Entered {
+    saved: Option<Arc<TaskNode>>,
+    groups: Vec<Arc<Group>>,
+    node: Arc<TaskNode>,
+}
+
+fn enter_task(node: Arc<TaskNode>) -> Entered {
+    Entered {
+        saved: CURRENT.with(|c| c.replace(Some(node.clone()))),
+        groups: GROUPS.with(|g| std::mem::take(&mut *g.borrow_mut())),
+        node,
+    }
+}
+
+/// Back to the interrupted task; returns the node of the one left.
+fn leave_task(entered: Entered) -> Arc<TaskNode> {
+    CURRENT.with(|c| *c.borrow_mut() = entered.saved);
+    GROUPS.with(|g| *g.borrow_mut() = entered.groups);
+    entered.node
 }
 
 fn child_of_current(flags: i32) -> Arc<TaskNode> {
@@ -260,12 +281,22 @@ pub fn help_once(team: &Team) -> bool {
 /// nothing to run (other threads are running the rest).
 fn help_until(until: impl Fn() -> bool) {
     let team = with_ctx(|c| c.map(|c| c.team.clone()));
+    help_team_until(team.as_deref(), until);
+}
+
+fn help_team_until(team: Option<&Team>, until: impl Fn() -> bool) {
     while !until() {
-        let ran = team.as_ref().is_some_and(|t| help_once(t));
+        let ran = team.is_some_and(help_once);
         if !ran {
             std::thread::yield_now();
         }
     }
+}
+
+/// The end of a region is a task scheduling point: no task of this node
+/// may outlive it.
+pub fn drain(team: &Team) {
+    help_team_until(Some(team), || !team.tasks.any());
 }
 
 /// `taskwait`: until every child of the current task is done.
@@ -328,17 +359,9 @@ pub extern "C" fn __kmpc_omp_wait_deps(
     taskwait();
 }
 
-/// An if(0) task run inline: the task it interrupts (and its open
-/// taskgroups), restored after it, and its own node.
-struct Inline {
-    saved: Option<Arc<TaskNode>>,
-    groups: Vec<Arc<Group>>,
-    node: Arc<TaskNode>,
-}
-
 thread_local! {
     /// if(0) tasks being run inline by this thread, innermost last.
-    static INLINE: RefCell<Vec<Inline>> = const { RefCell::new(Vec::new()) };
+    static INLINE: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `if(0)` tasks: the compiled code runs the body itself between these; it
@@ -348,31 +371,16 @@ thread_local! {
 /// `task` came from `__kmpc_omp_task_alloc`.
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_omp_task_begin_if0(_loc: Ident, _gtid: i32, task: *mut Task) {
-    let node = child_of_current(flags_of(task));
-    let saved = CURRENT.with(|c| c.replace(Some(node.clone())));
-    let groups = GROUPS.with(|g| std::mem::take(&mut *g.borrow_mut()));
-    INLINE.with(|i| {
-        i.borrow_mut().push(Inline {
-            saved,
-            groups,
-            node,
-        })
-    });
+    let entered = enter_task(child_of_current(flags_of(task)));
+    INLINE.with(|i| i.borrow_mut().push(entered));
 }
 
 /// # Safety
 /// `task` came from `__kmpc_omp_task_alloc`; its body has run.
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_omp_task_complete_if0(_loc: Ident, gtid: i32, task: *mut Task) {
-    if let Some(Inline {
-        saved,
-        groups,
-        node,
-    }) = INLINE.with(|i| i.borrow_mut().pop())
-    {
-        CURRENT.with(|c| *c.borrow_mut() = saved);
-        GROUPS.with(|g| *g.borrow_mut() = groups);
-        done(&node);
+    if let Some(entered) = INLINE.with(|i| i.borrow_mut().pop()) {
+        done(&leave_task(entered));
     }
     // SAFETY: the caller's contract.
     unsafe { finish(task, gtid) };

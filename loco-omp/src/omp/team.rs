@@ -478,13 +478,7 @@ fn run_thread(team: Arc<Team>, tid: u32) {
     // SAFETY: microtask and args are what compiled code passed to
     // __kmpc_fork_call (on this node or, unchanged, on node 0).
     unsafe { variadic::invoke(microtask, tid as i32, &args) };
-    // The end of the region is a task scheduling point: no task of this
-    // node may outlive it.
-    while team.tasks.any() {
-        if !super::tasks::help_once(&team) {
-            std::thread::yield_now();
-        }
-    }
+    super::tasks::drain(&team);
     super::tasks::reset_implicit_task();
     leave();
     let (lock, cv) = &team.running;
