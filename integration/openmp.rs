@@ -8,8 +8,8 @@
 //!
 //! -O2 runs (N, T) in (1,1) (1,2) (2,1) (2,2) (4,1) (4,2) with the default
 //! (interleaved) page placement, plus (2,2) first-touch and (4,1)
-//! allocating-node; -O0 runs the one- and two-node configurations, to keep
-//! the suite within a few minutes on a small machine. A test stops at its first failing configuration.
+//! allocating-node; -O0 runs the one- and two-node configurations and 4x1,
+//! to keep the suite within a few minutes on a small machine. A test stops at its first failing configuration.
 //!
 //! A program whose first line is `// loco-expect-error: TEXT` uses a
 //! construct LOCO does not support: loco-cc must refuse it at compile time
@@ -52,6 +52,7 @@ const CONFIGS_O0: &[Config] = &[
     (1, 2, "interleaved"),
     (2, 1, "interleaved"),
     (2, 2, "interleaved"),
+    (4, 1, "interleaved"),
 ];
 
 /// OpenMP settings that would change what either build does; both run without them.

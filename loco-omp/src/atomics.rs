@@ -1,7 +1,8 @@
 //! C/C++ atomics in code compiled by loco-cc. On shared memory they are
 //! done at the page's home node (see SharedRegion::atomic_update), with the
 //! release/acquire effects of their memory order; on private memory they
-//! are ordinary CPU atomics.
+//! are ordinary CPU atomics. Volatile loads and stores of shared memory
+//! tell the runtime too, so that they see and publish the current bytes.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -187,6 +188,31 @@ pub extern "C" fn loco_atomic_load(p: *mut c_void, size: i32, ordering: i32) -> 
 #[no_mangle]
 pub extern "C" fn loco_atomic_store(p: *mut c_void, value: u64, size: i32, ordering: i32) {
     update(p, size as u32, ordering, |_| Some(value));
+}
+
+/// Before a volatile load of `len` bytes at `p` (loco-pass/ABI.md): a
+/// cached copy of another node's page there is dropped, so the load reads
+/// the home's current bytes (OpenMP: a volatile read as if a flush of the
+/// object came first). Private memory and one-node runs need nothing.
+#[no_mangle]
+pub extern "C" fn loco_volatile_load(p: *const c_void, len: u64) {
+    if let Some(rt) = runtime::try_get().filter(|rt| rt.nodes > 1) {
+        rt.region()
+            .volatile_read(p as u64, len)
+            .unwrap_or_else(|e| fatal(&format!("volatile read at {p:p}: {e}")));
+    }
+}
+
+/// After a volatile store of `len` bytes at `p` and its marks: this
+/// node's writes to that page go home now (a volatile write as if a flush
+/// of the object came after), so a spin-wait on another node sees it.
+#[no_mangle]
+pub extern "C" fn loco_volatile_store(p: *const c_void, len: u64) {
+    if let Some(rt) = runtime::try_get().filter(|rt| rt.nodes > 1) {
+        rt.region()
+            .volatile_write(p as u64, len)
+            .unwrap_or_else(|e| fatal(&format!("volatile write at {p:p}: {e}")));
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,8 @@ pub struct Summary {
     pub stores_skipped: usize,
     pub mem_intrinsics: usize,
     pub atomics: usize,
+    /// Volatile loads and stores that tell the runtime (ABI.md).
+    pub volatiles: usize,
     pub hooks: usize,
     pub warnings: usize,
     /// Global variable definitions moved to the shared sections.
@@ -260,6 +262,7 @@ fn instrument_function(ir: &Ir, f: Value, summary: &mut Summary) {
         match ir.opcode(i) {
             LLVMOpcode::LLVMStore if atomic(i) => atomic_store(ir, i, summary),
             LLVMOpcode::LLVMLoad if atomic(i) => atomic_load(ir, i, summary),
+            LLVMOpcode::LLVMLoad if ir.is_volatile(i) => volatile_load(ir, i, summary),
             LLVMOpcode::LLVMAtomicRMW => atomic_rmw(ir, i, summary),
             LLVMOpcode::LLVMAtomicCmpXchg => cmpxchg(ir, i, summary),
             LLVMOpcode::LLVMCall | LLVMOpcode::LLVMInvoke | LLVMOpcode::LLVMCallBr => {
@@ -298,6 +301,34 @@ fn mark_dirty_fn(ir: &Ir) -> (Value, Type) {
     ir.declare("loco_mark_dirty", ir.void(), &[ir.ptr(), ir.i64()])
 }
 
+/// `call void @loco_volatile_load(ptr p, i64 len)` before a volatile load
+/// that may read shared memory (ABI.md): the runtime drops a cached copy
+/// of another node's page there, so the load sees the home's bytes.
+fn volatile_load(ir: &Ir, load: Value, summary: &mut Summary) {
+    let pointer = ir.operand(load, 0);
+    if needs_no_marking(ir, pointer) {
+        return;
+    }
+    let t = ir.type_of(load);
+    if ir.kind(t) == LLVMTypeKind::LLVMScalableVectorTypeKind {
+        return;
+    }
+    let len = ir.store_size(t);
+    if len == 0 {
+        return;
+    }
+    ir.position_before(load);
+    ir.call(
+        volatile_fn(ir, "loco_volatile_load"),
+        &[pointer, ir.const_i64(len)],
+    );
+    summary.volatiles += 1;
+}
+
+fn volatile_fn(ir: &Ir, name: &str) -> (Value, Type) {
+    ir.declare(name, ir.void(), &[ir.ptr(), ir.i64()])
+}
+
 fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary) {
     let pointer = ir.operand(store, 1);
     if needs_no_marking(ir, pointer) {
@@ -318,13 +349,23 @@ fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary
     if len == 0 {
         return;
     }
+    let volatile = ir.is_volatile(store);
     if inline_checks {
-        inline_check_and_mark(ir, store, len);
+        inline_check_and_mark(ir, store, len, volatile);
     } else {
         ir.position_after(store);
         ir.call(mark_dirty_fn(ir), &[pointer, ir.const_i64(len)]);
+        if volatile {
+            ir.call(
+                volatile_fn(ir, "loco_volatile_store"),
+                &[pointer, ir.const_i64(len)],
+            );
+        }
     }
     summary.stores += 1;
+    if volatile {
+        summary.volatiles += 1;
+    }
 }
 
 /// After a plain store of `len` bytes, the inline check and marking of
@@ -339,13 +380,14 @@ fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary
 ///              wider:    atomicrmw or (a >> 3), all ones (i16, i32, i64) release
 ///              br mark.page
 /// mark.slow:   call loco_mark_dirty(p, len) ; br mark.page
-/// mark.page:   store atomic i8 1, (a >> 12) release ; br cont
+/// mark.page:   store atomic i8 1, (a >> 12) release
+///              [volatile store: call loco_volatile_store(p, len)] ; br cont
 /// cont:        the rest of the original block
 /// ```
 ///
 /// Vectorised loops store 16 to 64 bytes at a time; aligned to their size,
 /// their bits are whole, aligned bitmap bytes, set by one OR of that width.
-fn inline_check_and_mark(ir: &Ir, store: Value, len: u64) {
+fn inline_check_and_mark(ir: &Ir, store: Value, len: u64, volatile: bool) {
     let head = ir.block_of(store);
     let cont = ir.split_after(store);
     // Read after the split, which may have rebuilt a phi the pointer was.
@@ -400,6 +442,14 @@ fn inline_check_and_mark(ir: &Ir, store: Value, len: u64) {
     ir.position_at_end(page);
     let summary_byte = ir.int_to_ptr(ir.lshr(addr, ir.const_i64(12)), ir.ptr());
     ir.store_byte_release(ir.const_i8(1), summary_byte);
+    if volatile {
+        // A volatile store publishes itself (ABI.md): the runtime sends this
+        // node's writes to the page home now, not at the next release.
+        ir.call(
+            volatile_fn(ir, "loco_volatile_store"),
+            &[pointer, ir.const_i64(len)],
+        );
+    }
     ir.br(cont);
 }
 

@@ -7,6 +7,7 @@
 //! - [`SharedHeap`]: malloc/free/realloc/aligned allocation over the region.
 
 mod alloc;
+mod cached;
 mod dirty;
 mod layout;
 mod region;

@@ -26,7 +26,6 @@
 //!   Home pages stay. The twin comparison here also catches a store whose
 //!   bitmap mark had not happened yet when the page was taken.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread::JoinHandle;
@@ -36,6 +35,7 @@ use loco_cluster::{ClusterConfig, Placement};
 use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport};
 use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
 
+use crate::cached::CachedPages;
 use crate::dirty::{for_each_run, keep_differences, mark_differences, DirtyBitmap};
 use crate::layout::Layout;
 use crate::sys::{self, Mapping, Wakeup};
@@ -47,6 +47,9 @@ const FETCHING: u8 = 1;
 const CACHED: u8 = 2;
 const HOME: u8 = 3;
 const INVALIDATING: u8 = 4;
+
+/// `known_home` while this node asks the first-touch directory.
+const CLAIMING: u64 = u64::MAX;
 
 const PAGE_LOCK_STRIPES: usize = 1024;
 
@@ -125,7 +128,7 @@ struct Inner {
     /// Releases, acquires and evictions run one at a time: a release must not
     /// return while another still holds bytes this node wrote.
     consistency: Mutex<()>,
-    cached: Mutex<VecDeque<u32>>,
+    cached: Mutex<CachedPages>,
     cache_limit: usize,
     invalidated: (Mutex<()>, Condvar),
     evict: (Mutex<bool>, Condvar),
@@ -295,7 +298,11 @@ impl SharedRegion {
             track: options.track_uninstrumented,
             page_locks: (0..PAGE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             consistency: Mutex::new(()),
-            cached: Mutex::new(VecDeque::new()),
+            cached: Mutex::new(CachedPages::new(pages).map_err(|e| HeapError::Map {
+                base: 0,
+                size: pages as u64 * 8,
+                why: format!("bookkeeping memory: {e}"),
+            })?),
             invalidated: (Mutex::new(()), Condvar::new()),
             evict: (Mutex::new(false), Condvar::new()),
             stopping: AtomicBool::new(false),
@@ -395,9 +402,13 @@ impl SharedRegion {
     /// compare-and-swap of the enclosing 8-byte word at the home, so it is
     /// atomic against every other node's atomics. With `release`, this
     /// node's writes are released first; with `acquire`, cached pages are
-    /// dropped afterwards (the ordering's memory-model effect). A cached
-    /// copy of the page is dropped after a change, so this node's next read
-    /// sees the new value.
+    /// dropped afterwards (the ordering's memory-model effect).
+    ///
+    /// Whatever the ordering, program order on the location holds: this
+    /// node's unreleased writes to the page go home before the atomic reads
+    /// it there (a thread's own plain store, then its relaxed atomic), and
+    /// the cached copy is dropped after a change, so this node's next read
+    /// sees the new value and no later release sends the old one back.
     pub fn atomic_update(
         &self,
         addr: u64,
@@ -428,6 +439,9 @@ impl SharedRegion {
         };
         let page = inner.layout.page_of_offset(offset);
         let home = inner.home_of(page)?;
+        if home != inner.rank && inner.has_unreleased_writes(page) {
+            inner.refresh_page(page)?;
+        }
         let t = &inner.transport;
         // An atomic read of the word: adding zero.
         let mut current = t.fetch_add(home, inner.data, word, 0)?;
@@ -438,7 +452,7 @@ impl SharedRegion {
             let found = t.compare_swap(home, inner.data, word, current, replacement)?;
             if found == current {
                 if home != inner.rank {
-                    inner.drop_cached_page(page)?;
+                    inner.refresh_page(page)?;
                 }
                 break old;
             }
@@ -448,6 +462,43 @@ impl SharedRegion {
             self.acquire()?;
         }
         Ok(old)
+    }
+
+    /// Before a volatile read of `addr .. addr+len`: cached copies of other
+    /// nodes' pages there are dropped (this node's writes to them sent home
+    /// first), so the read sees the home's current bytes. OpenMP reads a
+    /// volatile object as if a flush of it came first; a spin-wait on a
+    /// volatile flag set on another node must end. Nothing else is flushed.
+    pub fn volatile_read(&self, addr: u64, len: u64) -> Result<(), HeapError> {
+        for page in self.pages_of(addr, len) {
+            self.inner.refresh_page(page)?;
+        }
+        Ok(())
+    }
+
+    /// After a volatile write to `addr .. addr+len` (and its marks): this
+    /// node's writes to those pages go home now (a write to a volatile
+    /// object as if a flush of it came after). Nothing else is flushed.
+    pub fn volatile_write(&self, addr: u64, len: u64) -> Result<(), HeapError> {
+        let pages: Vec<u32> = self
+            .pages_of(addr, len)
+            .filter(|&p| self.inner.has_unreleased_writes(p))
+            .map(|p| p as u32)
+            .collect();
+        if pages.is_empty() {
+            return Ok(());
+        }
+        self.inner.release_pages(pages)
+    }
+
+    /// The pages `addr .. addr+len` touches, none if it is not all shared.
+    fn pages_of(&self, addr: u64, len: u64) -> std::ops::Range<usize> {
+        if len == 0 || !self.contains(addr, len) {
+            return 0..0;
+        }
+        let offset = addr - self.inner.layout.base;
+        self.inner.layout.page_of_offset(offset)
+            ..self.inner.layout.page_of_offset(offset + len - 1) + 1
     }
 
     /// The node that holds the master copy of the page containing `addr`
@@ -535,6 +586,14 @@ impl Batch {
         data.extend_from_slice(bytes);
     }
 
+    /// Every run, as (region offset, bytes).
+    fn runs(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.per_node.iter().flat_map(|(data, runs)| {
+            runs.iter()
+                .map(move |&(offset, start, len)| (offset, &data[start..start + len]))
+        })
+    }
+
     /// One scatter per home node. Returns (bytes, runs) sent.
     fn send(&self, transport: &dyn Transport, region: RegionId) -> Result<(u64, u64), HeapError> {
         let (mut bytes, mut count) = (0, 0);
@@ -586,38 +645,72 @@ impl Inner {
         unsafe { self.twins.ptr().add(page * self.page_size()) }
     }
 
+    /// The page's home under first-touch placement, once known here: 0
+    /// unknown, `CLAIMING` while a thread of this node asks the directory,
+    /// else home + 1.
+    fn known_home(&self, page: usize) -> &AtomicU64 {
+        &self.home_cache.as_atomic_u64()[page]
+    }
+
     fn home_of(&self, page: usize) -> Result<NodeId, HeapError> {
         if let Some(home) = self.layout.static_home(page) {
             return Ok(home);
         }
-        let known = &self.home_cache.as_atomic_u64()[page];
-        let k = known.load(Ordering::Acquire);
-        if k != 0 {
-            return Ok((k - 1) as NodeId);
+        let known = self.known_home(page);
+        loop {
+            match known.load(Ordering::Acquire) {
+                0 => {}
+                CLAIMING => {
+                    std::thread::yield_now();
+                    continue;
+                }
+                k => return Ok((k - 1) as NodeId),
+            }
+            // Announced before the directory is asked: once our claim wins,
+            // other nodes may read the page from us before we record the
+            // answer, and our serving threads must know to wait for it
+            // (is_home) rather than take the page for someone else's.
+            if known
+                .compare_exchange(0, CLAIMING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            let dir = self
+                .directory
+                .expect("first-touch placement has a directory");
+            let found =
+                match self
+                    .transport
+                    .compare_swap(0, dir, page as u64 * 8, 0, self.rank as u64 + 1)
+                {
+                    Ok(found) => found,
+                    Err(e) => {
+                        known.store(0, Ordering::Release);
+                        return Err(HeapError::Transport(e));
+                    }
+                };
+            let home = if found == 0 {
+                self.rank
+            } else {
+                (found - 1) as NodeId
+            };
+            known.store(home as u64 + 1, Ordering::Release);
+            return Ok(home);
         }
-        let dir = self
-            .directory
-            .expect("first-touch placement has a directory");
-        let found = self
-            .transport
-            .compare_swap(0, dir, page as u64 * 8, 0, self.rank as u64 + 1)
-            .map_err(HeapError::Transport)?;
-        let home = if found == 0 {
-            self.rank
-        } else {
-            (found - 1) as NodeId
-        };
-        known.store(home as u64 + 1, Ordering::Release);
-        Ok(home)
     }
 
     fn is_home(&self, page: usize) -> bool {
         match self.layout.static_home(page) {
             Some(home) => home == self.rank,
-            None => {
-                self.home_cache.as_atomic_u64()[page].load(Ordering::Acquire)
-                    == self.rank as u64 + 1
-            }
+            None => loop {
+                match self.known_home(page).load(Ordering::Acquire) {
+                    // A thread of ours is claiming it: the answer is a
+                    // round trip away, and may be "ours".
+                    CLAIMING => std::thread::yield_now(),
+                    k => return k == self.rank as u64 + 1,
+                }
+            },
         }
     }
 
@@ -664,6 +757,10 @@ impl Inner {
                                     self.rank
                                 );
                                 self.state(page).store(MISSING, Ordering::Release);
+                                // Threads that faulted meanwhile saw FETCHING and
+                                // wait for an install that will not come: wake
+                                // them to fault again.
+                                self.wake(page);
                                 break;
                             }
                         }
@@ -736,6 +833,15 @@ impl Inner {
         while self.state(page).load(Ordering::Acquire) == INVALIDATING {
             g = cv.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
         }
+    }
+
+    /// Wakes threads in `wait_while_invalidating` after pages left
+    /// INVALIDATING. Taking the mutex first means a waiter is either before
+    /// its check of the state (and sees the new one) or already asleep (and
+    /// gets the notification): none can check, miss it, then sleep.
+    fn notify_invalidated(&self) {
+        drop(self.invalidated.0.lock().unwrap());
+        self.invalidated.1.notify_all();
     }
 
     fn wake(&self, page: usize) {
@@ -825,20 +931,8 @@ impl Inner {
             self.bitmap.take_page(q, &mut scratch);
             self.written(q).store(0, Ordering::Relaxed);
         }
-        // SAFETY: twin holds `len` readable bytes; dst..dst+len are pages of
-        // the range registered (in write-protect mode too) with this
-        // userfaultfd, none present (all were MISSING).
-        let installed =
-            unsafe { sys::uffd_copy_quiet(&self.uffd, twin, dst as u64, len, self.track) };
-        match installed {
-            Ok(()) => {}
-            Err(e) if e == libc::EEXIST => {}
-            Err(e) => {
-                return give_up(HeapError::Userfaultfd(format!(
-                    "UFFDIO_COPY: {}",
-                    std::io::Error::from_raw_os_error(e)
-                )));
-            }
+        if let Err(e) = self.install(page, twin, len) {
+            return give_up(e);
         }
         self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
         self.stats
@@ -851,7 +945,7 @@ impl Inner {
             let mut cached = self.cached.lock().unwrap();
             for q in pages.clone() {
                 self.state(q).store(CACHED, Ordering::Release);
-                cached.push_back(q as u32);
+                cached.push(q as u32);
             }
             cached.len() > self.cache_limit
         };
@@ -863,6 +957,27 @@ impl Inner {
             cv.notify_one();
         }
         Ok(())
+    }
+
+    /// Installs `len` bytes from `src` as the pages from `page` on (all
+    /// claimed by this thread), write-protected in tracked mode, leaving the
+    /// faulting threads asleep: all of them, or (on error) none.
+    fn install(&self, page: usize, src: *const u8, len: usize) -> Result<(), HeapError> {
+        // SAFETY: src holds `len` readable bytes; the destination pages are
+        // pages of the region, registered (in write-protect mode too) with
+        // this userfaultfd, and claimed (FETCHING) by this thread, so
+        // nothing else installs or drops them meanwhile.
+        unsafe {
+            sys::uffd_install(
+                &self.uffd,
+                src,
+                self.page_ptr(page),
+                len,
+                self.page_size(),
+                self.track,
+            )
+        }
+        .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))
     }
 
     /// How many pages from `page` on to fetch in one read: when the page
@@ -885,8 +1000,8 @@ impl Inner {
             let q = page + run;
             let known = match self.layout.static_home(q) {
                 Some(h) => Some(h),
-                None => match self.home_cache.as_atomic_u64()[q].load(Ordering::Acquire) {
-                    0 => None,
+                None => match self.known_home(q).load(Ordering::Acquire) {
+                    0 | CLAIMING => None,
                     k => Some((k - 1) as NodeId),
                 },
             };
@@ -934,6 +1049,8 @@ impl Inner {
     /// twin. `diff` compares against the twin as well as reading the bitmap.
     fn collect(&self, page: usize, diff: bool, batch: &mut Batch) -> Result<(), HeapError> {
         let size = self.page_size();
+        // Before taking the marks: an error here must leave them in place.
+        let home = self.home_of(page)?;
         let mut bits = vec![0u64; self.words_per_page];
         self.bitmap.take_page(page, &mut bits);
         let (data, twin) = (self.page_ptr(page), self.twin_ptr(page));
@@ -945,7 +1062,7 @@ impl Inner {
         let (page_bytes, twin_bytes) = unsafe {
             (
                 std::slice::from_raw_parts(data as *const u8, size),
-                std::slice::from_raw_parts_mut(twin, size),
+                std::slice::from_raw_parts(twin as *const u8, size),
             )
         };
         if diff {
@@ -956,22 +1073,79 @@ impl Inner {
         if bits.iter().all(|&w| w == 0) {
             return Ok(());
         }
-        let home = self.home_of(page)?;
         let base = self.layout.page_offset(page);
         let mut snapshot = vec![0u8; size];
         for_each_run(&bits, |start, len| {
             let run = &mut snapshot[start..start + len];
             // SAFETY: start+len <= size; the source is the present page.
             unsafe { sys::copy_bytes(data.add(start), run.as_mut_ptr(), len) };
-            twin_bytes[start..start + len].copy_from_slice(run);
             batch.push(home, base + start as u64, run);
         });
         Ok(())
     }
 
+    /// Sends a batch. Only once the homes have the bytes do the twins take
+    /// them (the twin is what the home has); if the send fails, the bytes
+    /// are marked again, so nothing collected is lost: the next release
+    /// (or a restored page's diff against its unchanged twin) sends them.
+    /// Caller holds `consistency` (no page of the batch is dropped meanwhile).
+    fn send_batch(&self, batch: &Batch) -> Result<(u64, u64), HeapError> {
+        match batch.send(&*self.transport, self.data) {
+            Ok(sent) => {
+                for (offset, bytes) in batch.runs() {
+                    // SAFETY: offset..offset+len lies in one page of the
+                    // region, so in the twin mapping of the same size, and
+                    // that page's twin is only written under `consistency`.
+                    unsafe {
+                        sys::copy_bytes(
+                            bytes.as_ptr(),
+                            self.twins.ptr().add(offset as usize),
+                            bytes.len(),
+                        )
+                    };
+                }
+                Ok(sent)
+            }
+            Err(e) => {
+                for (offset, bytes) in batch.runs() {
+                    self.bitmap.mark(offset, bytes.len() as u64);
+                }
+                Err(e)
+            }
+        }
+    }
+
     fn release(&self) -> Result<(), HeapError> {
+        let pages: Vec<u32> = self.cached.lock().unwrap().snapshot();
+        self.release_pages(pages)
+    }
+
+    /// Whether this node may have written `page` (a cached copy) since it
+    /// last sent it home: marks, or a write-fault flag.
+    fn has_unreleased_writes(&self, page: usize) -> bool {
+        self.state(page).load(Ordering::Acquire) == CACHED
+            && (self.bitmap.page_has_marks(page) || self.written(page).load(Ordering::Acquire) != 0)
+    }
+
+    /// Sends this node's writes to `page` home and drops its cached copy
+    /// (waiting for a fetch under way to finish first: it may have read the
+    /// home before the change the caller must see), so the next access
+    /// fetches the home's current bytes.
+    fn refresh_page(&self, page: usize) -> Result<(), HeapError> {
+        loop {
+            match self.state(page).load(Ordering::Acquire) {
+                CACHED => return self.drop_cached_page(page),
+                FETCHING => std::thread::yield_now(),
+                INVALIDATING => self.wait_while_invalidating(page),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends this node's writes to `pages` (cached copies) home; a release
+    /// of all of them is `release`.
+    fn release_pages(&self, pages: Vec<u32>) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
-        let pages: Vec<u32> = self.cached.lock().unwrap().iter().copied().collect();
         // Pages written by unmarked code: clear the flag, then protect, then
         // compare, so that a write after the protection faults and flags the
         // page again. No page can be dropped meanwhile: that needs `consistency`.
@@ -999,9 +1173,14 @@ impl Inner {
         let mut batch = Batch::new(self.layout.nodes);
         for (page, diff) in work {
             let _g = self.lock_page(page);
-            self.collect(page, diff, &mut batch)?;
+            if let Err(e) = self.collect(page, diff, &mut batch) {
+                for (offset, bytes) in batch.runs() {
+                    self.bitmap.mark(offset, bytes.len() as u64);
+                }
+                return Err(e);
+            }
         }
-        let (bytes, runs) = batch.send(&*self.transport, self.data)?;
+        let (bytes, runs) = self.send_batch(&batch)?;
         self.stats.releases.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes_released
@@ -1015,7 +1194,7 @@ impl Inner {
         // Fetches under way finish (their pages join the list) first.
         let pages: Vec<u32> = {
             let _gate = self.fetch_gate.write().unwrap();
-            self.cached.lock().unwrap().drain(..).collect()
+            self.cached.lock().unwrap().take_all()
         };
         self.invalidate(pages)?;
         self.stats.acquires.fetch_add(1, Ordering::Relaxed);
@@ -1053,7 +1232,7 @@ impl Inner {
                 let diff = !self.track || self.written(page).load(Ordering::Acquire) != 0;
                 self.collect(page, diff, &mut batch)
             })
-            .and_then(|()| batch.send(&*self.transport, self.data));
+            .and_then(|()| self.send_batch(&batch));
         let (bytes, runs) = match collected {
             Ok(sent) => sent,
             Err(e) => {
@@ -1073,7 +1252,7 @@ impl Inner {
             self.written(page).store(0, Ordering::Relaxed);
             self.state(page).store(MISSING, Ordering::Release);
         }
-        self.invalidated.1.notify_all();
+        self.notify_invalidated();
         self.stats
             .bytes_released
             .fetch_add(bytes, Ordering::Relaxed);
@@ -1087,16 +1266,7 @@ impl Inner {
     /// Drops one cached page (after sending its modifications home).
     fn drop_cached_page(&self, page: usize) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
-        let present = {
-            let mut cached = self.cached.lock().unwrap();
-            match cached.iter().position(|&p| p as usize == page) {
-                Some(i) => {
-                    cached.remove(i);
-                    true
-                }
-                None => false,
-            }
-        };
+        let present = { self.cached.lock().unwrap().remove(page as u32) };
         if present {
             self.invalidate(vec![page as u32])?;
         }
@@ -1113,9 +1283,9 @@ impl Inner {
                 true,
             );
             self.state(page).store(CACHED, Ordering::Release);
-            self.cached.lock().unwrap().push_back(page as u32);
+            self.cached.lock().unwrap().push(page as u32);
         }
-        self.invalidated.1.notify_all();
+        self.notify_invalidated();
     }
 
     fn evict_loop(self: Arc<Self>) {
@@ -1137,17 +1307,17 @@ impl Inner {
                 let mut cached = self.cached.lock().unwrap();
                 let keep = self.cache_limit - self.cache_limit / 8;
                 let n = cached.len().saturating_sub(keep);
-                cached.drain(..n).collect()
+                cached.take_oldest(n)
             };
             let n = victims.len() as u64;
             if let Err(e) = self.invalidate(victims) {
-                eprintln!(
-                    "loco: node {}: evicting cached pages failed: {e}",
-                    self.rank
-                );
-            } else {
-                self.stats.evictions.fetch_add(n, Ordering::Relaxed);
+                // The pages are back in the cache with their unsent bytes
+                // (invalidate restores them), but a home that cannot take
+                // writes means the run cannot go on correctly: end it,
+                // naming the reason, rather than carry on without the data.
+                self.fatal(&format!("writing back evicted pages failed: {e}"));
             }
+            self.stats.evictions.fetch_add(n, Ordering::Relaxed);
         }
     }
 }

@@ -160,8 +160,11 @@ struct UffdioCopy {
 /// UFFDIO_COPY that leaves the faulting threads asleep (the caller wakes
 /// them once its bookkeeping says the page is there) and, with `protect`,
 /// installs the page already write-protected, so no write can slip in
-/// between install and protect. Returns the errno on failure (EEXIST: the
-/// page is already there).
+/// between install and protect. On failure returns the errno and how many
+/// bytes from the start were installed before it: the kernel copies page
+/// by page, and a copy that stops part-way (at a page already present,
+/// say) fails with EAGAIN and that count, while one that stops at its
+/// first page fails with that page's own error (EEXIST: already present).
 ///
 /// # Safety
 /// `src` must be readable for `len` bytes; `dst..dst+len` must lie in a range
@@ -172,7 +175,7 @@ pub unsafe fn uffd_copy_quiet(
     dst: u64,
     len: usize,
     protect: bool,
-) -> Result<(), i32> {
+) -> Result<(), (i32, usize)> {
     let fd: RawFd = uffd.as_raw_fd();
     let mut arg = UffdioCopy {
         dst,
@@ -187,10 +190,71 @@ pub unsafe fn uffd_copy_quiet(
     if r == 0 {
         Ok(())
     } else {
-        Err(io::Error::last_os_error()
+        let errno = io::Error::last_os_error()
             .raw_os_error()
-            .unwrap_or(libc::EIO))
+            .unwrap_or(libc::EIO);
+        Err((errno, arg.copy.max(0) as usize))
     }
+}
+
+/// Installs `len` bytes from `src` at `dst` (whole pages of `page_size`)
+/// with [`uffd_copy_quiet`]: either every page ends up present holding
+/// exactly those bytes, or (on error) none of them is present. A page found
+/// already present (EEXIST, or a copy stopping part-way at it) holds bytes
+/// the caller did not put there: it is dropped and installed again, never
+/// taken for the caller's copy.
+///
+/// # Safety
+/// As [`uffd_copy_quiet`]; and no other thread installs or drops these
+/// pages meanwhile.
+pub unsafe fn uffd_install(
+    uffd: &impl AsRawFd,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+    page_size: usize,
+    protect: bool,
+) -> io::Result<()> {
+    let drop_pages = |offset: usize, n: usize| {
+        // SAFETY: dst..dst+len is mapped (the caller's contract); after
+        // MADV_DONTNEED the range stays mapped and faults as missing.
+        let r = unsafe { libc::madvise(dst.add(offset).cast(), n, libc::MADV_DONTNEED) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    let mut done = 0;
+    let mut stray = 0;
+    while done < len {
+        // SAFETY: the caller's contract, for the rest of the range.
+        let copied = unsafe {
+            uffd_copy_quiet(
+                uffd,
+                src.add(done),
+                dst as u64 + done as u64,
+                len - done,
+                protect,
+            )
+        };
+        match copied {
+            Ok(()) => done = len,
+            Err((libc::EAGAIN, n)) if n > 0 => done += n,
+            Err((libc::EEXIST, _)) | Err((libc::EAGAIN, _)) if stray < 4 => {
+                stray += 1;
+                drop_pages(done, page_size)?;
+            }
+            Err((e, _)) => {
+                // Nothing may stay present that the caller thinks missing.
+                if done > 0 {
+                    drop_pages(0, done)?;
+                }
+                return Err(io::Error::from_raw_os_error(e));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An eventfd used to wake the fault handlers out of poll(2) at shutdown.
@@ -286,5 +350,37 @@ mod tests {
         bytes[5].store(7, std::sync::atomic::Ordering::Relaxed);
         m.discard(0, 4096).unwrap();
         assert_eq!(bytes[5].load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    /// A read-ahead install over pages of which one is already present
+    /// (with other bytes): every page must end up with the fetched bytes.
+    #[test]
+    fn install_replaces_a_page_found_present() {
+        use userfaultfd::{RegisterMode, UffdBuilder};
+        const PAGE: usize = 4096;
+        let uffd = UffdBuilder::new()
+            .close_on_exec(true)
+            .non_blocking(true)
+            .user_mode_only(false)
+            .create()
+            .expect("userfaultfd");
+        let m = Mapping::anywhere(4 * PAGE).unwrap();
+        uffd.register_with_mode(m.ptr().cast(), 4 * PAGE, RegisterMode::MISSING)
+            .unwrap();
+        // SAFETY: page 1 of our registered mapping, not present yet.
+        unsafe { uffd.zeropage(m.ptr().add(PAGE).cast(), PAGE, true) }.unwrap();
+        let fetched = vec![0xabu8; 4 * PAGE];
+        // SAFETY: fetched holds 4 pages; the range is ours and registered,
+        // and no other thread touches it.
+        unsafe { uffd_install(&uffd, fetched.as_ptr(), m.ptr(), 4 * PAGE, PAGE, false) }
+            .expect("install");
+        let bytes = m.as_atomic_u8();
+        for (i, b) in bytes.iter().enumerate() {
+            assert_eq!(
+                b.load(std::sync::atomic::Ordering::Relaxed),
+                0xab,
+                "byte {i}"
+            );
+        }
     }
 }

@@ -10,7 +10,8 @@
 //! `cargo test -p loco-uffd --test region [-- FILTER]`
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use loco_cluster::{ClusterConfig, Placement};
@@ -39,6 +40,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     only_modified_bytes_travel,
     many_threads_fault_on_untouched_pages_everywhere,
     atomics_at_the_home_never_lose_updates,
+    a_failed_write_back_loses_no_bytes,
 ];
 
 fn main() -> ExitCode {
@@ -309,28 +311,35 @@ fn concurrent_faults_on_one_page_fetch_once(node: &Node) -> Check {
     r.finish()
 }
 
-/// Node 1 caches a page, node 0 changes it and releases; node 1 sees the
-/// change only after its acquire (and sees it then).
+/// A node caches a page, another changes it and releases; the first sees
+/// the change after its acquire.
 fn acquire_makes_other_nodes_releases_visible(node: &Node) -> Check {
+    // The page lives on the last node; node 0 reads it (a cached copy,
+    // never the home) and node 1 writes it (the home on 2 nodes, another
+    // cache on 4).
+    let (reader, writer) = (0, 1);
     let r = start(node)?;
     let t = r.region.transport().clone();
     let off = r.page_of(r.n - 1, 50) + 16;
-    if r.rank == 0 {
+    if r.rank == writer {
         r.store(off, &[1]);
     }
     r.barrier()?;
-    if r.rank == 1 {
+    if r.rank == reader {
         ensure(r.load(off, 1) == [1], || {
             "first value not visible after barrier".into()
         })?;
+        ensure(r.region.cached_pages() > 0, || {
+            "the reader holds no cached copy to drop".into()
+        })?;
     }
     t.barrier().map_err(|e| e.to_string())?;
-    if r.rank == 0 {
+    if r.rank == writer {
         r.store(off, &[2]);
         r.region.release().map_err(|e| e.to_string())?;
     }
     t.barrier().map_err(|e| e.to_string())?;
-    if r.rank == 1 {
+    if r.rank == reader {
         r.region.acquire().map_err(|e| e.to_string())?;
         let seen = r.load(off, 1)[0];
         ensure(seen == 2, || {
@@ -529,5 +538,151 @@ fn atomics_at_the_home_never_lose_updates(node: &Node) -> Check {
         })
         .map_err(|e| e.to_string())?;
     ensure(found == total, || format!("failed CAS found {found}"))?;
+    r.finish()
+}
+
+/// The real transport, except that a scatter fails (sending nothing) when
+/// told to: a home that could not take a write-back.
+struct FailingScatter {
+    inner: Arc<dyn loco_rdma::Transport>,
+    fail_next: AtomicBool,
+}
+
+impl loco_rdma::Transport for FailingScatter {
+    fn rank(&self) -> loco_rdma::NodeId {
+        self.inner.rank()
+    }
+    fn num_nodes(&self) -> usize {
+        self.inner.num_nodes()
+    }
+    fn register(
+        &self,
+        region: Arc<loco_rdma::MemoryRegion>,
+    ) -> loco_rdma::Result<loco_rdma::RegionId> {
+        self.inner.register(region)
+    }
+    fn read(
+        &self,
+        node: usize,
+        region: loco_rdma::RegionId,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> loco_rdma::Result<()> {
+        self.inner.read(node, region, offset, buf)
+    }
+    fn write(
+        &self,
+        node: usize,
+        region: loco_rdma::RegionId,
+        offset: u64,
+        data: &[u8],
+    ) -> loco_rdma::Result<()> {
+        self.inner.write(node, region, offset, data)
+    }
+    fn scatter(
+        &self,
+        node: usize,
+        region: loco_rdma::RegionId,
+        runs: &[loco_rdma::Run<'_>],
+    ) -> loco_rdma::Result<()> {
+        if self.fail_next.swap(false, Ordering::AcqRel) {
+            return Err(loco_rdma::TransportError::Timeout {
+                node,
+                timeout: Duration::ZERO,
+                op: "scatter (failed on purpose by the test)",
+            });
+        }
+        self.inner.scatter(node, region, runs)
+    }
+    fn fetch_add(
+        &self,
+        node: usize,
+        region: loco_rdma::RegionId,
+        offset: u64,
+        delta: u64,
+    ) -> loco_rdma::Result<u64> {
+        self.inner.fetch_add(node, region, offset, delta)
+    }
+    fn compare_swap(
+        &self,
+        node: usize,
+        region: loco_rdma::RegionId,
+        offset: u64,
+        expected: u64,
+        new: u64,
+    ) -> loco_rdma::Result<u64> {
+        self.inner.compare_swap(node, region, offset, expected, new)
+    }
+    fn barrier(&self) -> loco_rdma::Result<()> {
+        self.inner.barrier()
+    }
+    fn stats(&self) -> loco_rdma::TransportStats {
+        self.inner.stats()
+    }
+    fn shutdown(&self) {
+        self.inner.shutdown()
+    }
+    fn on_node_failure(&self, hook: loco_rdma::FailureHook) {
+        self.inner.on_node_failure(hook)
+    }
+}
+
+/// A release and an acquire whose write-back fails report it, and lose
+/// nothing: the bytes they collected go home with the next one.
+fn a_failed_write_back_loses_no_bytes(node: &Node) -> Check {
+    let config = config(node, Placement::Interleaved, 1 << 30);
+    let inner = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
+    let failing = Arc::new(FailingScatter {
+        inner: inner.clone(),
+        fail_next: AtomicBool::new(false),
+    });
+    let tracked = node.variant == "tracked";
+    let options = RegionOptions {
+        track_uninstrumented: tracked,
+        ..RegionOptions::default()
+    };
+    let region = SharedRegion::new(&config, failing.clone(), options).map_err(|e| e.to_string())?;
+    let r = Run {
+        region,
+        rank: node.rank,
+        n: node.n,
+        tracked,
+    };
+    // Node 1 writes a page of node 0's twice: the first write-back goes
+    // through release, the second through acquire (invalidation).
+    let offs = [r.page_of(0, 60) + 100, r.page_of(0, 61) + 200];
+    for (k, &off) in offs.iter().enumerate() {
+        if r.rank == 1 {
+            r.store(off, &pattern(off, 40));
+            r.store_unmarked(off + 1000, &pattern(off + 1, 40));
+            failing.fail_next.store(true, Ordering::Release);
+            let first = if k == 0 {
+                r.region.release()
+            } else {
+                r.region.acquire()
+            };
+            ensure(first.is_err(), || {
+                "the failing write-back reported no error".into()
+            })?;
+            r.region
+                .release()
+                .map_err(|e| format!("second release: {e}"))?;
+        }
+        r.barrier()?;
+        ensure(r.load(off, 40) == pattern(off, 40), || {
+            format!(
+                "node {}: marked bytes at {off:#x} lost after a failed write-back",
+                r.rank
+            )
+        })?;
+        ensure(r.load(off + 1000, 40) == pattern(off + 1, 40), || {
+            format!(
+                "node {}: unmarked bytes at {:#x} lost after a failed write-back",
+                r.rank,
+                off + 1000
+            )
+        })?;
+    }
+    drop(inner);
     r.finish()
 }
