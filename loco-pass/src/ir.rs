@@ -18,7 +18,8 @@ use llvm_sys::debuginfo::{
 };
 use llvm_sys::prelude::*;
 use llvm_sys::target::{
-    LLVMABISizeOfType, LLVMGetModuleDataLayout, LLVMStoreSizeOfType, LLVMTargetDataRef,
+    LLVMABISizeOfType, LLVMGetModuleDataLayout, LLVMOffsetOfElement, LLVMStoreSizeOfType,
+    LLVMTargetDataRef,
 };
 use llvm_sys::{
     LLVMAtomicOrdering, LLVMAtomicRMWBinOp, LLVMIntPredicate, LLVMLinkage, LLVMOpcode, LLVMTypeKind,
@@ -530,6 +531,12 @@ impl Ir {
         unsafe { LLVMGetOperand(i, k) }
     }
 
+    /// Whether a load or store is volatile.
+    pub fn is_volatile(&self, i: Value) -> bool {
+        // SAFETY: handle invariant; `i` is a load or store.
+        unsafe { LLVMGetVolatile(i) != 0 }
+    }
+
     /// The ordering of an atomic load, store or atomicrmw.
     pub fn ordering(&self, i: Value) -> LLVMAtomicOrdering {
         // SAFETY: handle invariant; `i` is a load, store or atomicrmw.
@@ -722,6 +729,104 @@ impl Ir {
     pub fn block_of(&self, i: Value) -> Block {
         // SAFETY: handle invariant.
         unsafe { LLVMGetInstructionParent(i) }
+    }
+
+    // ------------------------------------------------------------ uses and constants
+
+    /// Every user of `v` (instructions and constants), once each.
+    pub fn users(&self, v: Value) -> Vec<Value> {
+        let mut out = Vec::new();
+        // SAFETY: handle invariant; the walk only reads `v`'s use list.
+        unsafe {
+            let mut u = LLVMGetFirstUse(v);
+            while !u.is_null() {
+                let user = LLVMGetUser(u);
+                if !out.contains(&user) {
+                    out.push(user);
+                }
+                u = LLVMGetNextUse(u);
+            }
+        }
+        out
+    }
+
+    /// Whether `v` is a function (a definition or a declaration).
+    pub fn is_function(&self, v: Value) -> bool {
+        // SAFETY: handle invariant.
+        unsafe { !LLVMIsAFunction(v).is_null() }
+    }
+
+    /// The value of an integer constant (sign-extended), if `v` is one of
+    /// at most 64 bits.
+    pub fn const_int_value(&self, v: Value) -> Option<i64> {
+        // SAFETY: handle invariant; only integer constants are read, and
+        // LLVMConstIntGetSExtValue needs them to fit in 64 bits.
+        unsafe {
+            if LLVMIsAConstantInt(v).is_null() || LLVMGetIntTypeWidth(LLVMTypeOf(v)) > 64 {
+                return None;
+            }
+            Some(LLVMConstIntGetSExtValue(v))
+        }
+    }
+
+    /// The bytes a `getelementptr` adds to its base pointer, when every
+    /// index is a constant (what LLVM's accumulateConstantOffset computes);
+    /// None for other indices, vectors of pointers or an overflow.
+    pub fn constant_gep_offset(&self, gep: Value) -> Option<i64> {
+        // SAFETY: handle invariant; `gep` is a GEP, so its operands are the
+        // base pointer and then the indices, walked over the source element
+        // type as LLVM does (struct indices are in range: the IR is valid).
+        unsafe {
+            if LLVMGetTypeKind(LLVMTypeOf(gep)) != LLVMTypeKind::LLVMPointerTypeKind {
+                return None;
+            }
+            let mut ty = LLVMGetGEPSourceElementType(gep);
+            let mut offset: i64 = 0;
+            for k in 1..LLVMGetNumOperands(gep) as u32 {
+                let index = self.const_int_value(LLVMGetOperand(gep, k))?;
+                let step = if k == 1 {
+                    index.checked_mul(self.alloc_size(ty).try_into().ok()?)?
+                } else {
+                    match LLVMGetTypeKind(ty) {
+                        LLVMTypeKind::LLVMStructTypeKind => {
+                            let field = u32::try_from(index).ok()?;
+                            let at = LLVMOffsetOfElement(self.layout, ty, field);
+                            ty = LLVMStructGetTypeAtIndex(ty, field);
+                            at.try_into().ok()?
+                        }
+                        LLVMTypeKind::LLVMArrayTypeKind | LLVMTypeKind::LLVMVectorTypeKind => {
+                            ty = LLVMGetElementType(ty);
+                            index.checked_mul(self.alloc_size(ty).try_into().ok()?)?
+                        }
+                        _ => return None,
+                    }
+                };
+                offset = offset.checked_add(step)?;
+            }
+            Some(offset)
+        }
+    }
+
+    /// A new private `unnamed_addr constant [N x i64]` global holding
+    /// `values`, named `name` (or `name` with a number added).
+    pub fn constant_i64_array(&self, name: &str, values: &[u64]) -> Value {
+        let n = cstr(name);
+        // SAFETY: handle invariant; the element array outlives the call and
+        // every element is an i64 constant, as the array type says.
+        unsafe {
+            let mut elements: Vec<Value> = values
+                .iter()
+                .map(|&v| LLVMConstInt(self.i64(), v, 0))
+                .collect();
+            let init = LLVMConstArray(self.i64(), elements.as_mut_ptr(), elements.len() as u32);
+            let g = LLVMAddGlobal(self.module, LLVMTypeOf(init), n.as_ptr());
+            LLVMSetInitializer(g, init);
+            LLVMSetGlobalConstant(g, 1);
+            LLVMSetLinkage(g, LLVMLinkage::LLVMPrivateLinkage);
+            LLVMSetUnnamedAddress(g, llvm_sys::LLVMUnnamedAddr::LLVMGlobalUnnamedAddr);
+            LLVMSetAlignment(g, 8);
+            g
+        }
     }
 
     // ------------------------------------------------------------ building

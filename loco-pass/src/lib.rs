@@ -11,6 +11,7 @@
 //! the module (named metadata `loco.instrumented`) keeps it from rewriting
 //! a module twice.
 
+mod copyprivate;
 pub mod driver;
 mod entry;
 mod globals;

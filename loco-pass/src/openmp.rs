@@ -3,6 +3,7 @@
 
 use llvm_sys::LLVMOpcode;
 
+use crate::copyprivate;
 use crate::ir::{Ir, Value};
 
 /// The OpenMP runtime entry points clang emits for the constructs, and the
@@ -17,7 +18,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("__kmpc_task_reduction_get_th_data", "task reductions"),
     ("__kmpc_task_allow_completion_event", "task detach"),
     ("__kmpc_doacross_init", "ordered depend (doacross loops)"),
-    ("__kmpc_copyprivate", "single copyprivate"),
     ("__kmpc_fork_teams", "teams"),
 ];
 
@@ -122,8 +122,13 @@ fn place(ir: &Ir, i: Value) -> String {
 
 /// One error per call to an unsupported entry point, in the module's order,
 /// without repeats (a task is two calls on one line).
+///
+/// Calls to `__kmpc_copyprivate` are rewritten here (copyprivate.rs), first
+/// of everything the pass does, since whether one can be is found only by
+/// trying: each that cannot is an error too.
 pub fn unsupported(ir: &Ir) -> Vec<String> {
     let mut errors = Vec::new();
+    let mut copy_functions = copyprivate::Analyses::default();
     for f in ir.functions() {
         for b in ir.blocks(f) {
             for i in ir.instructions(b) {
@@ -136,13 +141,19 @@ pub fn unsupported(ir: &Ir) -> Vec<String> {
                 let Some(callee) = ir.direct_callee(i) else {
                     continue;
                 };
-                let Some(what) = construct(&ir.name(callee)) else {
-                    continue;
+                let name = ir.name(callee);
+                let why = if name == copyprivate::ENTRY {
+                    match copyprivate::rewrite(ir, i, &mut copy_functions) {
+                        Ok(()) => continue,
+                        Err(why) => why,
+                    }
+                } else {
+                    let Some(what) = construct(&name) else {
+                        continue;
+                    };
+                    format!("LOCO does not support OpenMP {what} yet")
                 };
-                let error = format!(
-                    "{}: error: LOCO does not support OpenMP {what} yet",
-                    place(ir, i)
-                );
+                let error = format!("{}: error: {why}", place(ir, i));
                 if !errors.contains(&error) {
                     errors.push(error);
                 }
@@ -161,7 +172,7 @@ mod tests {
         assert_eq!(construct("__kmpc_omp_task_alloc"), None);
         assert_eq!(construct("__kmpc_taskloop_5"), None);
         assert_eq!(construct("__kmpc_taskred_init"), Some("task reductions"));
-        assert_eq!(construct("__kmpc_copyprivate"), Some("single copyprivate"));
+        assert_eq!(construct("__kmpc_copyprivate"), None);
         assert_eq!(construct("__kmpc_fork_teams"), Some("teams"));
         assert_eq!(construct("__tgt_target_kernel"), Some("target offload"));
         assert_eq!(

@@ -446,10 +446,11 @@ fn unsupported_openmp_is_a_compile_error_that_leaves_no_file() {
         "task.c",
         "int main(void) {\n\
              int x = 0;\n\
-         #pragma omp parallel firstprivate(x)\n\
-             {\n\
-         #pragma omp single copyprivate(x)\n\
+         #pragma omp parallel for ordered(1)\n\
+             for (int i = 0; i < 4; i++) {\n\
+         #pragma omp ordered depend(sink: i - 1)\n\
                  x++;\n\
+         #pragma omp ordered depend(source)\n\
              }\n\
              return x;\n\
          }\n",
@@ -465,7 +466,9 @@ fn unsupported_openmp_is_a_compile_error_that_leaves_no_file() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("task.c:6: error: LOCO does not support OpenMP single copyprivate yet"),
+        stderr.contains(
+            "task.c:4: error: LOCO does not support OpenMP ordered depend (doacross loops) yet"
+        ),
         "{stderr}"
     );
     let left: Vec<_> = std::fs::read_dir(&scratch.0)

@@ -8,8 +8,11 @@
 //!   handed over inside a node first);
 //! - [`entry`]: the C entry points themselves;
 //! - [`tasks`]: explicit tasks, run by the threads of the node creating them;
+//! - [`copyprivate`]: `single copyprivate`, through a staging block in shared
+//!   memory when the team spans nodes;
 //! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions.
 
+pub mod copyprivate;
 pub mod entry;
 pub mod locks;
 pub mod sched;

@@ -24,7 +24,7 @@
 //! the region's end in its control block.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -47,6 +47,11 @@ const KIND_EXIT: u64 = 2;
 /// region: `seq << 32 | barrier`. Outside the descriptor, so that the next
 /// descriptor (or the exit) cannot overwrite it before they have read it.
 const REGION_END: u64 = 1024;
+/// Where the thread that ran a `single copyprivate` leaves the address of
+/// its staged variables, at node 0, for the team's other threads
+/// (copyprivate.rs). Between that construct's two barriers, so the next
+/// one cannot overwrite it before every thread has read it.
+pub const COPYPRIVATE: u64 = 1536;
 pub const WS_BASE: u64 = 4096;
 /// Worksharing constructs per barrier interval before an internal barrier.
 pub const WS_SLOTS: u64 = 1024;
@@ -156,6 +161,9 @@ pub struct Team {
     pub ancestors: Vec<(u32, u32)>,
     /// Team barriers this node has passed in the region.
     passed: AtomicU64,
+    /// A team on one node: the copy list the thread that ran a `single
+    /// copyprivate` publishes to the others (copyprivate.rs).
+    pub copyprivate: AtomicUsize,
 }
 
 /// What one thread knows about where it is.
@@ -412,6 +420,7 @@ impl Team {
             running: (Mutex::new(local), Condvar::new()),
             ancestors,
             passed: AtomicU64::new(0),
+            copyprivate: AtomicUsize::new(0),
         }
     }
 }
