@@ -439,8 +439,11 @@ impl SharedRegion {
         };
         let page = inner.layout.page_of_offset(offset);
         let home = inner.home_of(page)?;
-        if home != inner.rank && inner.has_unreleased_writes(page) {
-            inner.refresh_page(page)?;
+        if home != inner.rank {
+            // This node's writes to the page go home first. Under the
+            // consistency lock: a release by another thread of this node
+            // may have taken this thread's marks and still be sending them.
+            inner.release_pages(vec![page as u32])?;
         }
         let t = &inner.transport;
         // An atomic read of the word: adding zero.
@@ -480,14 +483,13 @@ impl SharedRegion {
     /// node's writes to those pages go home now (a write to a volatile
     /// object as if a flush of it came after). Nothing else is flushed.
     pub fn volatile_write(&self, addr: u64, len: u64) -> Result<(), HeapError> {
-        let pages: Vec<u32> = self
-            .pages_of(addr, len)
-            .filter(|&p| self.inner.has_unreleased_writes(p))
-            .map(|p| p as u32)
-            .collect();
+        let pages: Vec<u32> = self.pages_of(addr, len).map(|p| p as u32).collect();
         if pages.is_empty() {
             return Ok(());
         }
+        // Pages this node does not cache, or did not write, are skipped
+        // there; but only once a release under way (which may hold this
+        // write's marks) has finished.
         self.inner.release_pages(pages)
     }
 
@@ -1117,14 +1119,9 @@ impl Inner {
 
     fn release(&self) -> Result<(), HeapError> {
         let pages: Vec<u32> = self.cached.lock().unwrap().snapshot();
-        self.release_pages(pages)
-    }
-
-    /// Whether this node may have written `page` (a cached copy) since it
-    /// last sent it home: marks, or a write-fault flag.
-    fn has_unreleased_writes(&self, page: usize) -> bool {
-        self.state(page).load(Ordering::Acquire) == CACHED
-            && (self.bitmap.page_has_marks(page) || self.written(page).load(Ordering::Acquire) != 0)
+        self.release_pages(pages)?;
+        self.stats.releases.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sends this node's writes to `page` home and drops its cached copy
@@ -1181,7 +1178,6 @@ impl Inner {
             }
         }
         let (bytes, runs) = self.send_batch(&batch)?;
-        self.stats.releases.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes_released
             .fetch_add(bytes, Ordering::Relaxed);
