@@ -201,6 +201,33 @@ pub fn keep_differences(a: &[u8], b: &[u8], bits: &mut [u64]) {
     }
 }
 
+/// Longest gap between two runs that is sent along with them instead of
+/// cutting the run (a run header on the wire is 12 bytes).
+pub const MAX_BRIDGED_GAP: usize = 12;
+
+/// Joins runs of `bits` separated by at most [`MAX_BRIDGED_GAP`] bytes
+/// that are all set in `written` (bytes this node wrote, whose values
+/// happen to be the old ones): sending those costs less than another run,
+/// and they are this node's writes, so no other node's write to them can
+/// be overwritten without a race. Gaps with any byte this node did not
+/// write are never sent: another node may be writing it (false sharing).
+/// A mark that outlived its page (see `keep_differences`) is no exception:
+/// its thread marks before its next release, so the release that takes the
+/// mark comes before any other node may write that byte without a race.
+pub fn bridge_written_gaps(bits: &mut [u64], written: &[u64]) {
+    let is_set = |v: &[u64], i: usize| v[i / 64] & (1 << (i % 64)) != 0;
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for_each_run(bits, |start, len| runs.push((start, len)));
+    for pair in runs.windows(2) {
+        let (end, next) = (pair[0].0 + pair[0].1, pair[1].0);
+        if next - end <= MAX_BRIDGED_GAP && (end..next).all(|i| is_set(written, i)) {
+            for i in end..next {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +346,35 @@ mod tests {
     }
 
     proptest! {
+        /// Bridging only adds written bytes, only inside short gaps, and
+        /// leaves no short all-written gap between two runs.
+        #[test]
+        fn bridging_adds_only_written_bytes_in_short_gaps(
+            changed in proptest::collection::vec(any::<bool>(), 256),
+            extra in proptest::collection::vec(any::<bool>(), 256),
+        ) {
+            let mut bits = [0u64; 4];
+            let mut written = [0u64; 4];
+            for i in 0..256 {
+                if changed[i] { bits[i / 64] |= 1 << (i % 64); }
+                if changed[i] || extra[i] { written[i / 64] |= 1 << (i % 64); }
+            }
+            let before = bits;
+            bridge_written_gaps(&mut bits, &written);
+            for i in 0..256 {
+                let (b, a, w) = (bits[i / 64] >> (i % 64) & 1, before[i / 64] >> (i % 64) & 1, written[i / 64] >> (i % 64) & 1);
+                prop_assert!(a <= b, "byte {} lost", i);
+                prop_assert!(b <= w, "byte {} sent but not written", i);
+            }
+            let mut out: Vec<(usize, usize)> = Vec::new();
+            for_each_run(&bits, |s, l| out.push((s, l)));
+            for pair in out.windows(2) {
+                let (end, next) = (pair[0].0 + pair[0].1, pair[1].0);
+                let all_written = (end..next).all(|i| written[i / 64] >> (i % 64) & 1 == 1);
+                prop_assert!(!(next - end <= MAX_BRIDGED_GAP && all_written), "gap {}..{} left", end, next);
+            }
+        }
+
         #[test]
         fn runs_and_differences_agree_with_a_byte_model(
             a in proptest::collection::vec(any::<u8>(), 256),

@@ -36,7 +36,9 @@ use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport};
 use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
 
 use crate::cached::CachedPages;
-use crate::dirty::{for_each_run, keep_differences, mark_differences, DirtyBitmap};
+use crate::dirty::{
+    bridge_written_gaps, for_each_run, keep_differences, mark_differences, DirtyBitmap,
+};
 use crate::layout::Layout;
 use crate::sys::{self, Mapping, Wakeup};
 use crate::{HeapError, RegionStats};
@@ -1071,7 +1073,9 @@ impl Inner {
             mark_differences(page_bytes, twin_bytes, &mut bits);
             self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
         }
+        let written = bits.clone();
         keep_differences(page_bytes, twin_bytes, &mut bits);
+        bridge_written_gaps(&mut bits, &written);
         if bits.iter().all(|&w| w == 0) {
             return Ok(());
         }
