@@ -7,11 +7,14 @@
 //! - [`locks`]: critical sections and omp locks (a global word at node 0,
 //!   handed over inside a node first);
 //! - [`entry`]: the C entry points themselves;
+//! - [`cond`]: pthread condition variables that wait across nodes with the
+//!   distributed pthread mutexes;
 //! - [`tasks`]: explicit tasks, run by the threads of the node creating them;
 //! - [`copyprivate`]: `single copyprivate`, through a staging block in shared
 //!   memory when the team spans nodes;
 //! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions.
 
+pub mod cond;
 pub mod copyprivate;
 pub mod entry;
 pub mod locks;

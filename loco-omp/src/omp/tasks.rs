@@ -12,10 +12,26 @@
 //! which is also an allowed schedule.
 //!
 //! `taskwait` waits for the current task's children, `taskgroup` for every
-//! task created in it and their descendants. A task with dependences waits
-//! for all its earlier siblings and then runs at once: stronger ordering
-//! than the dependences ask for, never weaker. loco-pass refuses the task
-//! features this does not cover (task reductions, detach, target).
+//! task created in it and their descendants. While they wait, threads run
+//! only queued descendants of the task they wait in (OpenMP's task
+//! scheduling constraint for tied tasks, as libomp applies it), newest
+//! first: a task waiting in a critical section cannot run an unrelated task
+//! that needs the same lock on the same thread, and a thread's stack of
+//! suspended tasks is never deeper than the task tree. Only the barrier and
+//! the region's end run any queued task, oldest first. A task with
+//! dependences waits for all its earlier siblings and then runs at once:
+//! stronger ordering than the dependences ask for, never weaker. loco-pass
+//! refuses the task features this does not cover (task reductions, detach,
+//! target).
+//!
+//! An `untied` task's body is a state machine (clang): at its start and at
+//! every task scheduling point inside it, it stores the next part in
+//! `part_id`, hands its own descriptor to `__kmpc_omp_task` ("resume me
+//! later") and returns. The descriptor is still live then: the thread
+//! running it notes the request in the task's node and calls the body again
+//! once it returns, until it returns without one; only then is the task
+//! done and freed. So an untied task runs like a tied one, on the thread
+//! that started it, which is an allowed schedule.
 //!
 //! The task descriptor is libomp's `kmp_task_t` (kmp.h): `shareds`,
 //! `routine`, `part_id`, then two compiler-data words, the first of which is
@@ -24,7 +40,7 @@
 
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::team::{whoami, with_ctx, Team};
@@ -88,18 +104,38 @@ pub unsafe extern "C" fn __kmpc_omp_task_alloc(
     }
 }
 
-/// Runs a task's body (and its destructors) and frees it.
+/// Runs a task's body to its end (every part of an untied task), then its
+/// destructors, and frees it. The calling thread runs it as `node`.
 ///
 /// # Safety
-/// `task` came from `__kmpc_omp_task_alloc` and has not been freed.
-unsafe fn run_and_free(task: *mut Task) {
+/// `task` came from `__kmpc_omp_task_alloc`, has not been freed, and
+/// `node` is its node, the current task of this thread.
+unsafe fn run_and_free(task: *mut Task, node: &TaskNode) {
     let gtid = whoami().0 as i32;
     // SAFETY: the caller's contract; the routine is the compiler's task entry.
     unsafe {
         if let Some(routine) = (*task).routine {
             routine(gtid, task);
         }
+        resume_untied(task, node, gtid);
         finish(task, gtid);
+    }
+}
+
+/// Runs the rest of an untied task that asked to be resumed (see the
+/// module docs), part after part, until its body returns without asking.
+///
+/// # Safety
+/// As `run_and_free`; the task's body has just returned.
+unsafe fn resume_untied(task: *mut Task, node: &TaskNode, gtid: i32) {
+    // SAFETY: the caller's contract: the descriptor is live, and the body
+    // continues from the part it stored in `part_id`.
+    unsafe {
+        while node.resume.swap(false, Ordering::AcqRel) {
+            if let Some(routine) = (*task).routine {
+                routine(gtid, task);
+            }
+        }
     }
 }
 
@@ -129,6 +165,14 @@ pub struct TaskNode {
     group: Option<Arc<Group>>,
     /// A final task: its descendants run at once.
     is_final: bool,
+    /// The task's descriptor (0 for an implicit task).
+    task: usize,
+    /// The (untied) task asked to be resumed: its body returned at a task
+    /// scheduling point, not at its end.
+    resume: AtomicBool,
+    /// Queued tasks below this one in the task tree (so that a wait with
+    /// none skips searching the queue).
+    queued_below: AtomicUsize,
 }
 
 /// A taskgroup: tasks created in it (and their descendants) not done yet.
@@ -163,6 +207,9 @@ fn current_task() -> Arc<TaskNode> {
                     parent: None,
                     group: None,
                     is_final: false,
+                    task: 0,
+                    resume: AtomicBool::new(false),
+                    queued_below: AtomicUsize::new(0),
                 })
             })
             .clone()
@@ -222,7 +269,8 @@ fn leave_task(entered: Entered) -> Arc<TaskNode> {
     entered.node
 }
 
-fn child_of_current(flags: i32) -> Arc<TaskNode> {
+fn child_of_current(task: *mut Task) -> Arc<TaskNode> {
+    let flags = flags_of(task);
     let parent = current_task();
     parent.children.fetch_add(1, Ordering::AcqRel);
     let group = current_group();
@@ -234,7 +282,26 @@ fn child_of_current(flags: i32) -> Arc<TaskNode> {
         is_final: flags & FLAG_FINAL != 0 || parent.is_final,
         parent: Some(parent),
         group,
+        task: task as usize,
+        resume: AtomicBool::new(false),
+        queued_below: AtomicUsize::new(0),
     })
+}
+
+/// The ancestors of `node`, nearest first.
+fn ancestors(node: &TaskNode) -> impl Iterator<Item = &TaskNode> {
+    std::iter::successors(node.parent.as_deref(), |n| n.parent.as_deref())
+}
+
+/// Counts a task queued (`true`) or taken off the queue in its ancestors.
+fn count_queued(node: &TaskNode, queued: bool) {
+    for a in ancestors(node) {
+        if queued {
+            a.queued_below.fetch_add(1, Ordering::AcqRel);
+        } else {
+            a.queued_below.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 fn done(node: &TaskNode) {
@@ -257,36 +324,59 @@ fn flags_of(task: *mut Task) -> i32 {
 /// # Safety
 /// `task` came from `__kmpc_omp_task_alloc` and has not run.
 unsafe fn run_now(task: *mut Task) {
-    let node = child_of_current(flags_of(task));
-    // SAFETY: the caller's contract.
-    as_task(node.clone(), || unsafe { run_and_free(task) });
+    let node = child_of_current(task);
+    // SAFETY: the caller's contract; `node` is the task's own node.
+    as_task(node.clone(), || unsafe { run_and_free(task, &node) });
     done(&node);
 }
 
-/// Runs one queued task of `team` if there is one; whether it did.
+/// Runs one queued task of `team`, the oldest, if there is one (in a
+/// barrier or at the region's end: any task may run there); whether it did.
 pub fn help_once(team: &Team) -> bool {
-    let Some(p) = team.tasks.pop() else {
+    match team.tasks.pop() {
+        Some(p) => {
+            run_queued(team, p);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Runs the newest queued descendant of `me` (the task waiting in taskwait
+/// or at a taskgroup's end), if there is one; whether it did.
+fn help_descendant(team: &Team, me: &TaskNode) -> bool {
+    if me.queued_below.load(Ordering::Acquire) == 0 {
         return false;
-    };
+    }
+    let below = |p: &Pending| ancestors(&p.node).any(|a| std::ptr::eq(a, me));
+    match team.tasks.pop_newest(below) {
+        Some(p) => {
+            run_queued(team, p);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Runs a task taken off `team`'s queue, as a task of its own.
+fn run_queued(team: &Team, p: Pending) {
+    count_queued(&p.node, false);
     // SAFETY: the entry was queued by __kmpc_omp_task with a task that had
-    // not run, and popping it made this thread its only owner.
-    as_task(p.node.clone(), || unsafe { run_and_free(p.task) });
+    // not run, and taking it off the queue made this thread its only owner.
+    as_task(p.node.clone(), || unsafe { run_and_free(p.task, &p.node) });
     done(&p.node);
     team.tasks.finished();
     team.wake_helpers();
-    true
 }
 
-/// Runs queued tasks until `until` holds, waiting briefly when there is
-/// nothing to run (other threads are running the rest).
+/// Runs queued descendants of the current task until `until` holds,
+/// waiting briefly when there is none to run (other threads are running
+/// the rest).
 fn help_until(until: impl Fn() -> bool) {
+    let me = current_task();
     let team = with_ctx(|c| c.map(|c| c.team.clone()));
-    help_team_until(team.as_deref(), until);
-}
-
-fn help_team_until(team: Option<&Team>, until: impl Fn() -> bool) {
     while !until() {
-        let ran = team.is_some_and(help_once);
+        let ran = team.as_deref().is_some_and(|t| help_descendant(t, &me));
         if !ran {
             std::thread::yield_now();
         }
@@ -296,7 +386,11 @@ fn help_team_until(team: Option<&Team>, until: impl Fn() -> bool) {
 /// The end of a region is a task scheduling point: no task of this node
 /// may outlive it.
 pub fn drain(team: &Team) {
-    help_team_until(Some(team), || !team.tasks.any());
+    while team.tasks.any() {
+        if !help_once(team) {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// `taskwait`: until every child of the current task is done.
@@ -305,16 +399,36 @@ pub fn taskwait() {
     help_until(|| me.children.load(Ordering::Acquire) == 0);
 }
 
-/// `__kmpc_omp_task`: queues the task for the node's threads, or runs it now.
+/// The current task of this thread if `task` is its descriptor: an untied
+/// task handing itself back at a task scheduling point.
+fn running_as(task: *mut Task) -> Option<Arc<TaskNode>> {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|n| n.task == task as usize)
+            .cloned()
+    })
+}
+
+/// `__kmpc_omp_task`: queues the task for the node's threads, or runs it
+/// now; for the task running on this thread (an untied task's "resume me
+/// later"), notes that its body is to be called again when it returns.
 ///
 /// # Safety
 /// `task` came from `__kmpc_omp_task_alloc`.
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_omp_task(_loc: Ident, _gtid: i32, task: *mut Task) -> i32 {
+    if let Some(me) = running_as(task) {
+        // Not a new task: queueing it (or running it now) would give it a
+        // second node and run and free the descriptor twice.
+        me.resume.store(true, Ordering::Release);
+        return 0;
+    }
     let flags = flags_of(task);
     match queueing_team(flags) {
         Some(team) => {
-            let node = child_of_current(flags);
+            let node = child_of_current(task);
+            count_queued(&node, true);
             team.tasks.push(Pending { task, node });
             team.wake_helpers();
         }
@@ -371,7 +485,7 @@ thread_local! {
 /// `task` came from `__kmpc_omp_task_alloc`.
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_omp_task_begin_if0(_loc: Ident, _gtid: i32, task: *mut Task) {
-    let entered = enter_task(child_of_current(flags_of(task)));
+    let entered = enter_task(child_of_current(task));
     INLINE.with(|i| i.borrow_mut().push(entered));
 }
 
@@ -380,6 +494,10 @@ pub unsafe extern "C" fn __kmpc_omp_task_begin_if0(_loc: Ident, _gtid: i32, task
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_omp_task_complete_if0(_loc: Ident, gtid: i32, task: *mut Task) {
     if let Some(entered) = INLINE.with(|i| i.borrow_mut().pop()) {
+        // An untied if(0) task's inlined body may have stopped at a task
+        // scheduling point: its entry runs the rest, still as this task.
+        // SAFETY: the caller's contract; `entered.node` is the task's node.
+        unsafe { resume_untied(task, &entered.node, gtid) };
         done(&leave_task(entered));
     }
     // SAFETY: the caller's contract.

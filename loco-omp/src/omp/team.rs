@@ -444,6 +444,16 @@ impl TaskQueue {
         self.queue.lock().unwrap().pop_front()
     }
 
+    /// The newest queued task that `wanted` accepts (outstanding as `pop`'s).
+    pub fn pop_newest(
+        &self,
+        wanted: impl Fn(&super::tasks::Pending) -> bool,
+    ) -> Option<super::tasks::Pending> {
+        let mut q = self.queue.lock().unwrap();
+        let at = q.iter().rposition(wanted)?;
+        q.remove(at)
+    }
+
     pub fn finished(&self) {
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
