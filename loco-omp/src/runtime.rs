@@ -132,6 +132,9 @@ fn start() -> Result<Runtime, String> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(8),
+        // An acquire drops only pages other nodes' write notices name
+        // (LOCO_SELECTIVE=0: every cached page, for comparison).
+        selective_invalidation: std::env::var("LOCO_SELECTIVE").map_or(true, |v| v != "0"),
         ..RegionOptions::default()
     };
     let region =

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use loco_cluster::{ClusterConfig, TransportKind};
-pub use memory::MemoryRegion;
+pub use memory::{Access, Finish, MemoryRegion};
 
 /// A node's index in the cluster (its position in cluster.toml).
 pub type NodeId = usize;

@@ -12,10 +12,35 @@ use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Called with (offset, len) before the transport touches that range, so
-/// the owner can make it present first (the shared heap installs home pages
-/// that were never touched, rather than let a serving thread fault on them).
-pub type Prepare = Box<dyn Fn(u64, usize) + Send + Sync>;
+/// Called with (offset, len, access) before the transport touches that
+/// range, so the owner can make it present first (the shared heap installs
+/// home pages that were never touched, rather than let a serving thread
+/// fault on them) and keep track of who reads and who writes it. What it
+/// returns runs once the access is over (the owner may keep the range
+/// writable until then).
+pub type Prepare = Box<dyn Fn(u64, usize, Access) -> Option<Finish> + Send + Sync>;
+
+/// Run when an access that [`Prepare`] prepared is over.
+pub type Finish = Box<dyn FnOnce() + Send>;
+
+/// Runs a [`Finish`] when dropped: held for the length of one access.
+struct Served(Option<Finish>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(finish) = self.0.take() {
+            finish();
+        }
+    }
+}
+
+/// What the transport is about to do to a range of a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    /// Writes and atomics.
+    Write,
+}
 
 /// A range of this process's memory made available to remote nodes.
 pub struct MemoryRegion {
@@ -92,14 +117,22 @@ impl MemoryRegion {
 
     /// Checks that `offset..offset+len` lies inside the region, and has the
     /// owner prepare it for access.
-    pub fn check_range(&self, offset: u64, len: usize) -> Result<usize, String> {
+    pub fn check_range(&self, offset: u64, len: usize, access: Access) -> Result<usize, String> {
+        self.prepared(offset, len, access)
+            .map(|(start, _served)| start)
+    }
+
+    /// `check_range`, keeping the owner's preparation until the returned
+    /// guard is dropped (after the access).
+    fn prepared(&self, offset: u64, len: usize, access: Access) -> Result<(usize, Served), String> {
         let start = usize::try_from(offset).map_err(|_| format!("offset {offset} is too large"))?;
         match start.checked_add(len) {
             Some(end) if end <= self.len => {
-                if let (Some(prepare), true) = (&self.prepare, len > 0) {
-                    prepare(offset, len);
-                }
-                Ok(start)
+                let finish = match (&self.prepare, len > 0) {
+                    (Some(prepare), true) => prepare(offset, len, access),
+                    _ => None,
+                };
+                Ok((start, Served(finish)))
             }
             _ => Err(format!(
                 "range {offset}..{} is outside the region of {} bytes",
@@ -109,11 +142,11 @@ impl MemoryRegion {
         }
     }
 
-    fn atomic_at(&self, offset: u64) -> Result<&AtomicU64, String> {
+    fn atomic_at(&self, offset: u64, access: Access) -> Result<(&AtomicU64, Served), String> {
         if offset % 8 != 0 {
             return Err(format!("atomic at offset {offset} is not 8-byte aligned"));
         }
-        let start = self.check_range(offset, 8)?;
+        let (start, served) = self.prepared(offset, 8, access)?;
         // SAFETY: the range is inside the region (checked above), 8-byte aligned
         // (the region's base is page-aligned or, for from_raw, the caller's
         // memory; we check the address itself below), and AtomicU64 has the
@@ -123,12 +156,12 @@ impl MemoryRegion {
             return Err(format!("atomic at address {p:p} is not 8-byte aligned"));
         }
         // SAFETY: as above; p is aligned and in bounds.
-        Ok(unsafe { AtomicU64::from_ptr(p.cast::<u64>()) })
+        Ok((unsafe { AtomicU64::from_ptr(p.cast::<u64>()) }, served))
     }
 
     /// Copies `buf.len()` bytes starting at `offset` out of the region.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
-        let start = self.check_range(offset, buf.len())?;
+        let (start, _served) = self.prepared(offset, buf.len(), Access::Read)?;
         // SAFETY: source range checked in bounds; `buf` is a distinct Rust
         // buffer, so the ranges cannot overlap.
         unsafe {
@@ -139,7 +172,7 @@ impl MemoryRegion {
 
     /// Copies `data` into the region at `offset`.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), String> {
-        let start = self.check_range(offset, data.len())?;
+        let (start, _served) = self.prepared(offset, data.len(), Access::Write)?;
         // SAFETY: destination range checked in bounds; `data` is a Rust slice
         // and never points into a registered region handed out by us, so the
         // ranges cannot overlap.
@@ -151,13 +184,20 @@ impl MemoryRegion {
 
     /// Atomically adds `delta` to the little-endian u64 at `offset`; returns the old value.
     pub fn fetch_add(&self, offset: u64, delta: u64) -> Result<u64, String> {
-        Ok(self.atomic_at(offset)?.fetch_add(delta, Ordering::AcqRel))
+        // Adding zero is how an atomic read is done remotely: it writes nothing.
+        let access = if delta == 0 {
+            Access::Read
+        } else {
+            Access::Write
+        };
+        let (cell, _served) = self.atomic_at(offset, access)?;
+        Ok(cell.fetch_add(delta, Ordering::AcqRel))
     }
 
     /// Atomically replaces the u64 at `offset` with `new` if it equals `expected`;
     /// returns the value found (equal to `expected` when the swap happened).
     pub fn compare_swap(&self, offset: u64, expected: u64, new: u64) -> Result<u64, String> {
-        let cell = self.atomic_at(offset)?;
+        let (cell, _served) = self.atomic_at(offset, Access::Write)?;
         Ok(
             match cell.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(v) | Err(v) => v,
@@ -167,6 +207,7 @@ impl MemoryRegion {
 
     /// Atomically loads the u64 at `offset` (for polling a word remote nodes update).
     pub fn load_u64(&self, offset: u64) -> Result<u64, String> {
-        Ok(self.atomic_at(offset)?.load(Ordering::Acquire))
+        let (cell, _served) = self.atomic_at(offset, Access::Read)?;
+        Ok(cell.load(Ordering::Acquire))
     }
 }

@@ -10,6 +10,7 @@ mod alloc;
 mod cached;
 mod dirty;
 mod layout;
+mod notices;
 mod region;
 mod sys;
 

@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use loco_cluster::{ClusterConfig, Placement};
-use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport};
+use loco_rdma::{Access, Finish, MemoryRegion, NodeId, RegionId, Run, Transport};
 use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
 
 use crate::cached::CachedPages;
@@ -40,6 +40,7 @@ use crate::dirty::{
     bridge_written_gaps, for_each_run, keep_differences, mark_differences, DirtyBitmap,
 };
 use crate::layout::Layout;
+use crate::notices::{Learned, NoticeLog};
 use crate::sys::{self, Mapping, Wakeup};
 use crate::{HeapError, RegionStats};
 
@@ -79,6 +80,9 @@ pub struct RegionOptions {
     /// Most pages one remote fault fetches when it continues a sequential
     /// scan (1: no read-ahead).
     pub read_ahead: usize,
+    /// An acquire drops only the cached pages other nodes' write notices
+    /// name (notices.rs); false: every cached page, as before.
+    pub selective_invalidation: bool,
 }
 
 impl Default for RegionOptions {
@@ -89,6 +93,7 @@ impl Default for RegionOptions {
             linger_us: 0,
             node0_prefix: 0,
             read_ahead: 8,
+            selective_invalidation: true,
         }
     }
 }
@@ -147,6 +152,25 @@ struct Inner {
     linger_us: u64,
     /// Most pages a fault fetches in a sequential scan.
     read_ahead: usize,
+    /// This node's write notices, and where it stands in the others'.
+    notices: NoticeLog,
+    selective: bool,
+    /// Per home page: 1 once another node has read it (it may be cached
+    /// there). Such a page is write-protected here after every release, so
+    /// this node's next write to it is noticed (and logged at the release).
+    exported: Mapping,
+    /// Exported home pages written since the last release (their
+    /// `written` flag is set), to log and protect again at the next one.
+    home_written: Mutex<Vec<u32>>,
+    /// See `serving()`.
+    serving: Mapping,
+    /// See `handling()`.
+    handling: Mapping,
+    /// Write faults on home pages being resolved (`note_home_fault`).
+    home_faults_active: AtomicU64,
+    /// Pages an acquire could not drop (its write-back failed): the next
+    /// acquire drops them, whatever the notices say.
+    stale: Mutex<Vec<u32>>,
 }
 
 #[derive(Default)]
@@ -250,10 +274,9 @@ impl SharedRegion {
         let this: Arc<OnceLock<Weak<Inner>>> = Arc::new(OnceLock::new());
         let prepare = {
             let this = this.clone();
-            Box::new(move |offset: u64, len: usize| {
-                if let Some(inner) = this.get().and_then(Weak::upgrade) {
-                    inner.prepare_home(offset, len);
-                }
+            Box::new(move |offset: u64, len: usize, access: Access| {
+                let inner = this.get().and_then(Weak::upgrade)?;
+                inner.prepare_home(offset, len, access)
             })
         };
         // SAFETY: the mapping is ours, lives as long as the process (it is
@@ -281,7 +304,16 @@ impl SharedRegion {
                 )
             }
         };
+        let notices = NoticeLog::new(&*transport)?;
         let inner = Arc::new(Inner {
+            notices,
+            selective: options.selective_invalidation,
+            exported: aux(pages)?,
+            home_written: Mutex::new(Vec::new()),
+            serving: aux(pages * 8)?,
+            handling: aux(pages * 8)?,
+            home_faults_active: AtomicU64::new(0),
+            stale: Mutex::new(Vec::new()),
             words_per_page: (layout.page_size / 64) as usize,
             twins: aux(size)?,
             bitmap: DirtyBitmap::new(layout.base, layout.size, REGION_SPAN, layout.page_size)
@@ -334,7 +366,17 @@ impl SharedRegion {
                 .spawn(move || evictor.evict_loop())
                 .map_err(|e| HeapError::Userfaultfd(format!("cannot start the evictor: {e}")))?,
         );
-        Ok(SharedRegion { inner, threads })
+        let region = SharedRegion { inner, threads };
+        // No node reaches another's pages before every node can serve them
+        // as home: until `this` is set, a serving thread would read a page
+        // without preparing it (installing it, and exporting it for write
+        // notices).
+        region
+            .inner
+            .transport
+            .barrier()
+            .map_err(HeapError::Transport)?;
+        Ok(region)
     }
 
     pub fn base(&self) -> u64 {
@@ -389,6 +431,9 @@ impl SharedRegion {
     }
 
     /// Release, global barrier, acquire: what an OpenMP barrier needs.
+    /// The acquire reads other nodes' write notices after the global
+    /// barrier, so a node must not leave the cluster right after this one
+    /// (end with the transport's own barrier).
     pub fn barrier(&self) -> Result<(), HeapError> {
         self.release()?;
         self.inner
@@ -456,6 +501,8 @@ impl SharedRegion {
             let replacement = (current & !mask) | ((new << shift) & mask);
             let found = t.compare_swap(home, inner.data, word, current, replacement)?;
             if found == current {
+                // Other nodes' copies of the page are stale now.
+                inner.notices.append([page as u32]);
                 if home != inner.rank {
                     inner.refresh_page(page)?;
                 }
@@ -567,6 +614,13 @@ impl Drop for Inner {
             .uffd
             .unregister(self.map.ptr().cast(), self.layout.size as usize);
     }
+}
+
+/// An acquire whose invalidation failed: the pages it had to drop (kept,
+/// with their unsent bytes) and why.
+struct FailedInvalidation {
+    pages: Vec<u32>,
+    error: HeapError,
 }
 
 /// Modifications bound for each home node, gathered before sending.
@@ -719,10 +773,13 @@ impl Inner {
     }
 
     /// Makes this node's home pages in `offset .. offset+len` present (as
-    /// zeros if never touched), from the calling (serving) thread.
-    fn prepare_home(&self, offset: u64, len: usize) {
+    /// zeros if never touched), from the calling (serving) thread; then,
+    /// for write notices, a page another node reads becomes exported and a
+    /// write to an exported page is noted (see `export`, `note_home_write`).
+    fn prepare_home(self: Arc<Self>, offset: u64, len: usize, access: Access) -> Option<Finish> {
         let first = self.layout.page_of_offset(offset);
         let last = self.layout.page_of_offset(offset + len as u64 - 1);
+        let mut serving = Vec::new();
         for page in first..=last {
             if !self.is_home(page) {
                 continue;
@@ -777,7 +834,157 @@ impl Inner {
                     _ => break,
                 }
             }
+            if self.selective && self.state(page).load(Ordering::Acquire) == HOME {
+                match access {
+                    Access::Read => self.export(page),
+                    // Another node's write or atomic: that node logs it, but
+                    // the page must not be write-protected under a serving
+                    // thread (a fault there could wait on handlers that wait
+                    // on other nodes). Taken as this node's write: one more
+                    // notice at most.
+                    Access::Write => {
+                        self.note_home_write(page);
+                        serving.push(page);
+                    }
+                }
+            }
         }
+        if serving.is_empty() {
+            return None;
+        }
+        Some(Box::new(move || {
+            for page in serving {
+                self.serving(page).fetch_sub(1, Ordering::AcqRel);
+            }
+        }))
+    }
+
+    /// Per home page: accesses by serving threads that write it under way
+    /// (counted by `note_home_write`). Protection must not come back on
+    /// under one: a serving thread must never fault (it could wait for
+    /// fault handlers that wait for other nodes that wait for it).
+    fn serving(&self, page: usize) -> &AtomicU64 {
+        &self.serving.as_atomic_u64()[page]
+    }
+
+    /// Waits until no serving thread writes `page` (caller holds its page
+    /// lock, so no new one starts).
+    fn wait_unserved(&self, page: usize) {
+        while self.serving(page).load(Ordering::Acquire) != 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    fn exported(&self, page: usize) -> &AtomicU8 {
+        &self.exported.as_atomic_u8()[page]
+    }
+
+    /// Another node is about to read home page `page`, so it may cache it:
+    /// from now on this node's writes to it must be noticed. It is
+    /// write-protected (before the read, so a write either lands before it
+    /// and is read, or faults and is noted) unless it already was.
+    fn export(&self, page: usize) {
+        if self.exported(page).load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let _g = self.lock_page(page);
+        if self.exported(page).load(Ordering::Acquire) != 0 {
+            return;
+        }
+        self.wait_unserved(page);
+        if let Err(e) = self
+            .uffd
+            .write_protect(self.page_ptr(page).cast(), self.page_size())
+        {
+            self.fatal(&format!("cannot write-protect an exported home page: {e}"));
+        }
+        self.exported(page).store(1, Ordering::Release);
+    }
+
+    /// A write fault on exported home page `page`: flagged and listed for
+    /// the next release, then unprotected, then (if a release cleared the
+    /// flag meanwhile) flagged and listed again, and only then is the
+    /// faulting thread woken. Without the page lock: the thread holding it
+    /// may be the one that faulted (a release protects the pages of the
+    /// stack `main` runs on, which lives in the region, and that thread
+    /// keeps using its stack). Counted in `handling`, so that a release
+    /// neither takes the list nor clears and protects the page in the
+    /// middle of this (another thread may write the page as soon as it is
+    /// unprotected: the page must be on a list the release takes, or on
+    /// the next one, by then).
+    fn note_home_fault(&self, page: usize) {
+        self.home_faults_active.fetch_add(1, Ordering::AcqRel);
+        self.handling(page).fetch_add(1, Ordering::AcqRel);
+        let flag = |me: &Self| {
+            if me.written(page).swap(1, Ordering::AcqRel) == 0 {
+                me.home_written.lock().unwrap().push(page as u32);
+            }
+        };
+        flag(self);
+        if let Err(e) =
+            self.uffd
+                .remove_write_protection(self.page_ptr(page).cast(), self.page_size(), false)
+        {
+            self.fatal(&format!("cannot unprotect a written home page: {e}"));
+        }
+        flag(self);
+        self.handling(page).fetch_sub(1, Ordering::AcqRel);
+        self.home_faults_active.fetch_sub(1, Ordering::AcqRel);
+        self.wake(page);
+    }
+
+    /// Per home page: write faults being resolved (`note_home_fault`).
+    fn handling(&self, page: usize) -> &AtomicU64 {
+        &self.handling.as_atomic_u64()[page]
+    }
+
+    /// Another node's write or atomic on home page `page`: counted as under
+    /// way (see `serving`) and, if the page is exported, listed for the
+    /// next release to log and protect again, and unprotected until then.
+    fn note_home_write(&self, page: usize) {
+        let _g = self.lock_page(page);
+        self.serving(page).fetch_add(1, Ordering::AcqRel);
+        if self.exported(page).load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if self.written(page).swap(1, Ordering::AcqRel) == 0 {
+            self.home_written.lock().unwrap().push(page as u32);
+        }
+        if let Err(e) =
+            self.uffd
+                .remove_write_protection(self.page_ptr(page).cast(), self.page_size(), true)
+        {
+            self.fatal(&format!("cannot unprotect a written home page: {e}"));
+        }
+    }
+
+    /// At a release: the exported home pages written since the last one are
+    /// protected again and logged. Caller holds `consistency`.
+    fn log_home_writes(&self) -> Result<(), HeapError> {
+        // Write faults being resolved finish listing their pages first.
+        while self.home_faults_active.load(Ordering::Acquire) != 0 {
+            std::thread::yield_now();
+        }
+        let pages = std::mem::take(&mut *self.home_written.lock().unwrap());
+        if pages.is_empty() {
+            return Ok(());
+        }
+        for &page in &pages {
+            let page = page as usize;
+            let _g = self.lock_page(page);
+            self.wait_unserved(page);
+            while self.handling(page).load(Ordering::Acquire) != 0 {
+                std::thread::yield_now();
+            }
+            // Cleared before protecting: a write after this faults and
+            // flags the page again for the next release.
+            self.written(page).store(0, Ordering::Release);
+            self.uffd
+                .write_protect(self.page_ptr(page).cast(), self.page_size())
+                .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+        }
+        self.notices.append(pages);
+        Ok(())
     }
 
     // ------------------------------------------------------------ faults
@@ -1038,6 +1245,12 @@ impl Inner {
                         .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
                     return Ok(());
                 }
+                // An exported home page (write notices): noted, unprotected.
+                HOME => {
+                    self.stats.write_faults.fetch_add(1, Ordering::Relaxed);
+                    self.note_home_fault(page);
+                    return Ok(());
+                }
                 // Dropped or being fetched: retrying the write faults as missing.
                 _ => {
                     self.wake(page);
@@ -1098,6 +1311,13 @@ impl Inner {
     fn send_batch(&self, batch: &Batch) -> Result<(u64, u64), HeapError> {
         match batch.send(&*self.transport, self.data) {
             Ok(sent) => {
+                // The bytes are at their homes: other nodes may learn of them.
+                let mut pages: Vec<u32> = batch
+                    .runs()
+                    .map(|(offset, _)| self.layout.page_of_offset(offset) as u32)
+                    .collect();
+                pages.dedup();
+                self.notices.append(pages);
                 for (offset, bytes) in batch.runs() {
                     // SAFETY: offset..offset+len lies in one page of the
                     // region, so in the twin mapping of the same size, and
@@ -1122,8 +1342,10 @@ impl Inner {
     }
 
     fn release(&self) -> Result<(), HeapError> {
+        let _c = self.consistency.lock().unwrap();
         let pages: Vec<u32> = self.cached.lock().unwrap().snapshot();
-        self.release_pages(pages)?;
+        self.release_pages_locked(pages)?;
+        self.log_home_writes()?;
         self.stats.releases.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -1147,6 +1369,11 @@ impl Inner {
     /// of all of them is `release`.
     fn release_pages(&self, pages: Vec<u32>) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
+        self.release_pages_locked(pages)
+    }
+
+    /// `release_pages`, for a caller holding `consistency`.
+    fn release_pages_locked(&self, pages: Vec<u32>) -> Result<(), HeapError> {
         // Pages written by unmarked code: clear the flag, then protect, then
         // compare, so that a write after the protection faults and flags the
         // page again. No page can be dropped meanwhile: that needs `consistency`.
@@ -1190,13 +1417,51 @@ impl Inner {
     }
 
     fn acquire(&self) -> Result<(), HeapError> {
+        let outcome = self.acquire_once();
+        if let Err(FailedInvalidation { pages, error }) = outcome {
+            // The notices are spent: remember what they named.
+            self.stale.lock().unwrap().extend(pages);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn acquire_once(&self) -> Result<(), FailedInvalidation> {
         let _c = self.consistency.lock().unwrap();
-        // Fetches under way finish (their pages join the list) first.
+        // What other nodes changed, learned after the synchronisation that
+        // made their releases happen before this acquire.
+        let learned = if self.selective {
+            self.notices
+                .learn(&*self.transport)
+                .map_err(|error| FailedInvalidation {
+                    pages: Vec::new(),
+                    error,
+                })?
+        } else {
+            Learned::Everything
+        };
+        // Fetches under way finish (their pages join the list) first: one
+        // may have read a page before the release this acquire must see.
         let pages: Vec<u32> = {
             let _gate = self.fetch_gate.write().unwrap();
-            self.cached.lock().unwrap().take_all()
+            let mut cached = self.cached.lock().unwrap();
+            // Pages an earlier acquire had to keep (its write-back failed)
+            // are stale all the same.
+            let mut noticed = std::mem::take(&mut *self.stale.lock().unwrap());
+            match learned {
+                Learned::Everything => cached.take_all(),
+                Learned::Pages(more) => {
+                    noticed.extend(more);
+                    noticed
+                        .into_iter()
+                        .filter(|&page| cached.remove(page))
+                        .collect()
+                }
+            }
         };
-        self.invalidate(pages)?;
+        if let Err(error) = self.invalidate(pages.clone()) {
+            return Err(FailedInvalidation { pages, error });
+        }
         self.stats.acquires.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -606,6 +606,9 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
         eprintln!("node {rank}: note: no page was evicted");
     }
     region.barrier().map_err(|e| e.to_string())?;
+    // The acquire above reads the other nodes' write notices: nobody leaves
+    // before everyone is past it.
+    transport.barrier().map_err(|e| e.to_string())?;
     transport.shutdown();
     Ok(())
 }

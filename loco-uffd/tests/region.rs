@@ -362,6 +362,12 @@ fn eviction_keeps_every_write(node: &Node) -> Check {
     ensure(r.region.stats().evictions > 0, || {
         "nothing was evicted".into()
     })?;
+    // The evictor trims the cache in the background (pages read since the
+    // barrier stay cached: nobody wrote them), so give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while r.region.cached_pages() > 16 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     ensure(r.region.cached_pages() <= 16, || {
         format!("{} pages cached", r.region.cached_pages())
     })?;
@@ -649,12 +655,22 @@ fn a_failed_write_back_loses_no_bytes(node: &Node) -> Check {
         tracked,
     };
     // Node 1 writes a page of node 0's twice: the first write-back goes
-    // through release, the second through acquire (invalidation).
+    // through release, the second through acquire (the invalidation of a
+    // page node 0 wrote too, and released before node 1's acquire).
     let offs = [r.page_of(0, 60) + 100, r.page_of(0, 61) + 200];
+    let t = r.region.transport().clone();
     for (k, &off) in offs.iter().enumerate() {
         if r.rank == 1 {
             r.store(off, &pattern(off, 40));
             r.store_unmarked(off + 1000, &pattern(off + 1, 40));
+        }
+        t.barrier().map_err(|e| e.to_string())?;
+        if r.rank == 0 {
+            r.store(off + 2000, &pattern(off + 2, 40));
+            r.region.release().map_err(|e| e.to_string())?;
+        }
+        t.barrier().map_err(|e| e.to_string())?;
+        if r.rank == 1 {
             failing.fail_next.store(true, Ordering::Release);
             let first = if k == 0 {
                 r.region.release()
@@ -674,6 +690,9 @@ fn a_failed_write_back_loses_no_bytes(node: &Node) -> Check {
                 "node {}: marked bytes at {off:#x} lost after a failed write-back",
                 r.rank
             )
+        })?;
+        ensure(r.load(off + 2000, 40) == pattern(off + 2, 40), || {
+            format!("node {}: node 0's bytes at {:#x} lost", r.rank, off + 2000)
         })?;
         ensure(r.load(off + 1000, 40) == pattern(off + 1, 40), || {
             format!(

@@ -417,7 +417,7 @@ impl Transport for TcpTransport {
         if node == self.node.rank {
             return self.local(region, "scatter", |r| {
                 for run in runs {
-                    r.check_range(run.offset, run.data.len())?;
+                    r.check_range(run.offset, run.data.len(), crate::Access::Write)?;
                 }
                 runs.iter()
                     .try_for_each(|run| r.write(run.offset, run.data))

@@ -306,7 +306,7 @@ fn serve_request(
         Op::Read => {
             let len = usize::try_from(req.a).unwrap_or(usize::MAX);
             let served = node.region(req.region).and_then(|r| {
-                r.check_range(req.offset, len)?;
+                r.check_range(req.offset, len, crate::Access::Read)?;
                 payload.resize(len, 0);
                 r.read(req.offset, payload)
             });
@@ -323,7 +323,7 @@ fn serve_request(
             let runs = wire::parse_runs(payload, req.b)?;
             // All runs are checked before any is applied: a bad run changes nothing.
             for &(offset, data) in &runs {
-                r.check_range(offset, data.len())?;
+                r.check_range(offset, data.len(), crate::Access::Write)?;
             }
             for (offset, data) in runs {
                 r.write(offset, data)?;
