@@ -307,7 +307,12 @@ impl SharedRegion {
         let notices = NoticeLog::new(&*transport)?;
         let inner = Arc::new(Inner {
             notices,
-            selective: options.selective_invalidation,
+            // A NIC reads home pages without the home's CPU, so nothing
+            // would export them: write notices of home pages need the tcp
+            // transport's serving threads until home memory gets a backing
+            // the NIC can serve (then every cached page is dropped).
+            selective: options.selective_invalidation
+                && config.transport == loco_cluster::TransportKind::Tcp,
             exported: aux(pages)?,
             home_written: Mutex::new(Vec::new()),
             serving: aux(pages * 8)?,
