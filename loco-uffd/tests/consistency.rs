@@ -153,6 +153,31 @@ fn allowed(phase: &Phase, me: usize, n: usize, op: &Op) -> bool {
     }
 }
 
+/// The bytes an op leaves in shared memory, as (offset, bytes), if any.
+fn effect(op: &Op) -> Option<(usize, Vec<u8>)> {
+    match *op {
+        Op::Write {
+            cell,
+            at,
+            len,
+            seed,
+            ..
+        } => Some((cell * CELL + at, bytes(seed, len))),
+        Op::StoreThenAtomic { cell, word, seed } => Some((
+            cell * CELL + word * 8,
+            stored_word(seed).wrapping_add(1).to_le_bytes().to_vec(),
+        )),
+        _ => None,
+    }
+}
+
+/// Worker `me`'s ops of `phase` that the model lets it run.
+fn ops_of(phase: &Phase, me: usize, workers: usize) -> impl Iterator<Item = &Op> {
+    phase.ops[me]
+        .iter()
+        .filter(move |op| allowed(phase, me, workers, op))
+}
+
 /// The word `StoreThenAtomic` stores.
 fn stored_word(seed: u8) -> u64 {
     (seed as u64).wrapping_mul(0x0101_0101_0101_0101) ^ 0x00ff_0000_ff00_0000
@@ -410,22 +435,12 @@ fn run_ops(
 ) -> Result<(), String> {
     let base = region.base();
     let e = |what: &str, err: loco_uffd::HeapError| format!("{what}: {err}");
-    for op in phase.ops[me]
-        .iter()
-        .filter(|op| allowed(phase, me, workers, op))
-    {
+    for op in ops_of(phase, me, workers) {
         match *op {
-            Op::Write {
-                cell,
-                at,
-                len,
-                seed,
-                libc,
-            } => {
-                let off = cell * CELL + at;
-                let data = bytes(seed, len);
+            Op::Write { libc, .. } => {
+                let (off, data) = effect(op).expect("a write has an effect");
                 write_region(region, off, &data, !(libc && tracked));
-                view[off..off + len].copy_from_slice(&data);
+                view[off..off + data.len()].copy_from_slice(&data);
             }
             Op::Read { cell, at, len } => {
                 let off = cell * CELL + at;
@@ -543,29 +558,14 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
         }
         // Every worker's effects of this phase, applied to the model.
         for worker in 0..workers {
-            for op in phase.ops[worker]
-                .iter()
-                .filter(|op| allowed(phase, worker, workers, op))
-            {
+            for op in ops_of(phase, worker, workers) {
+                if let Some((off, data)) = effect(op) {
+                    model[off..off + data.len()].copy_from_slice(&data);
+                }
                 match *op {
-                    Op::Write {
-                        cell,
-                        at,
-                        len,
-                        seed,
-                        ..
-                    } => {
-                        let off = cell * CELL + at;
-                        model[off..off + len].copy_from_slice(&bytes(seed, len));
-                    }
-                    Op::StoreThenAtomic { cell, word, seed } => {
-                        let off = cell * CELL + word * 8;
-                        let v = stored_word(seed).wrapping_add(1);
-                        model[off..off + 8].copy_from_slice(&v.to_le_bytes());
-                    }
                     Op::Add { counter, delta } => counters[counter] += delta as u64,
                     Op::Locked => locked += 1,
-                    Op::Read { .. } | Op::Release | Op::Acquire => {}
+                    _ => {}
                 }
             }
         }
