@@ -168,6 +168,10 @@ struct Inner {
     handling: Mapping,
     /// Write faults on home pages being resolved (`note_home_fault`).
     home_faults_active: AtomicU64,
+    /// Releases that logged home writes, and per page its streak of them
+    /// (`stays_unprotected`).
+    home_intervals: AtomicU64,
+    home_streaks: Mapping,
     /// Pages an acquire could not drop (its write-back failed): the next
     /// acquire drops them, whatever the notices say.
     stale: Mutex<Vec<u32>>,
@@ -318,6 +322,8 @@ impl SharedRegion {
             serving: aux(pages * 8)?,
             handling: aux(pages * 8)?,
             home_faults_active: AtomicU64::new(0),
+            home_intervals: AtomicU64::new(0),
+            home_streaks: aux(pages * 8)?,
             stale: Mutex::new(Vec::new()),
             words_per_page: (layout.page_size / 64) as usize,
             twins: aux(size)?,
@@ -974,12 +980,20 @@ impl Inner {
         if pages.is_empty() {
             return Ok(());
         }
+        let interval = self.home_intervals.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut still_hot = Vec::new();
         for &page in &pages {
             let page = page as usize;
             let _g = self.lock_page(page);
             self.wait_unserved(page);
             while self.handling(page).load(Ordering::Acquire) != 0 {
                 std::thread::yield_now();
+            }
+            if self.stays_unprotected(page, interval) {
+                // Written in every recent interval: listed (and logged) again
+                // at the next release without a fault to find it.
+                still_hot.push(page as u32);
+                continue;
             }
             // Cleared before protecting: a write after this faults and
             // flags the page again for the next release.
@@ -988,8 +1002,33 @@ impl Inner {
                 .write_protect(self.page_ptr(page).cast(), self.page_size())
                 .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
         }
+        self.home_written.lock().unwrap().extend(still_hot);
         self.notices.append(pages);
         Ok(())
+    }
+
+    /// Whether exported home page `page`, written in this release interval
+    /// (`interval`), stays unprotected and listed for the next one. A page
+    /// the home writes in interval after interval (data it updates every
+    /// iteration, the stack `main` runs on) would otherwise cost a write
+    /// fault each time; after `HOT_STREAK` intervals in a row it is taken
+    /// as written in every interval (one notice each, no fault) and
+    /// protected again every `HOT_RECHECK` intervals to see if it still is.
+    fn stays_unprotected(&self, page: usize, interval: u64) -> bool {
+        const HOT_STREAK: u64 = 3;
+        const HOT_RECHECK: u64 = 32;
+        // Per page: the last interval it was listed in (high bits) and
+        // how many in a row (low 16 bits).
+        let record = &self.home_streaks.as_atomic_u64()[page];
+        let r = record.load(Ordering::Relaxed);
+        let (last, streak) = (r >> 16, r & 0xffff);
+        let streak = if last + 1 == interval {
+            (streak + 1).min(0xffff)
+        } else {
+            1
+        };
+        record.store(interval << 16 | streak, Ordering::Relaxed);
+        streak >= HOT_STREAK && streak % HOT_RECHECK != 0
     }
 
     // ------------------------------------------------------------ faults

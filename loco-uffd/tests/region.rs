@@ -41,6 +41,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     many_threads_fault_on_untouched_pages_everywhere,
     atomics_at_the_home_never_lose_updates,
     a_failed_write_back_loses_no_bytes,
+    a_home_page_written_every_interval_stays_noticed,
 ];
 
 fn main() -> ExitCode {
@@ -703,5 +704,45 @@ fn a_failed_write_back_loses_no_bytes(node: &Node) -> Check {
         })?;
     }
     drop(inner);
+    r.finish()
+}
+
+/// Node 0 writes one of its home pages (read by every other node) in most
+/// release intervals, long enough for the page to stay unprotected
+/// between releases and to be checked again (stays_unprotected), with
+/// pauses that end its streak; every reader sees every value after the
+/// barrier, and pages nobody wrote stay cached.
+fn a_home_page_written_every_interval_stays_noticed(node: &Node) -> Check {
+    let r = start(node)?;
+    let off = r.page_of(0, 70) + 8;
+    let quiet = r.page_of(0, 71);
+    let mut value = 0u8;
+    for round in 0..80u32 {
+        let writes = round % 37 < 30;
+        if writes {
+            value = value.wrapping_add(1);
+        }
+        if r.rank == 0 && writes {
+            r.store(off, &[value]);
+        }
+        r.barrier()?;
+        let seen = r.load(off, 1)[0];
+        ensure(seen == value, || {
+            format!("round {round}: node {} read {seen}, not {value}", r.rank)
+        })?;
+        ensure(r.load(quiet, 1)[0] == 0, || "the quiet page changed".into())?;
+        r.barrier()?;
+    }
+    if r.rank != 0 {
+        // The quiet page was read in every round but never written: it
+        // stayed cached (one fault), while the written one was dropped.
+        let s = r.region.stats();
+        ensure(s.remote_faults < 80 + 10, || {
+            format!(
+                "{} remote faults: unwritten pages are being dropped",
+                s.remote_faults
+            )
+        })?;
+    }
     r.finish()
 }
