@@ -35,7 +35,10 @@ use crate::HeapError;
 
 /// Entries in each node's ring (8 bytes each, backed only once written).
 pub const CAPACITY: u64 = 1 << 20;
-/// Entries read per remote read.
+/// Entries the first remote read of a node's log asks for (most acquires
+/// find few or none), and the most any read asks for: each read that
+/// comes back full doubles the next.
+const FIRST_WINDOW: u64 = 32;
 const WINDOW: u64 = 512;
 /// Where the ring starts, after the header word (its own cache line).
 const RING: u64 = 64;
@@ -141,10 +144,12 @@ impl NoticeLog {
         let mut pages = Vec::new();
         let mut buf = vec![0u8; (WINDOW * 8) as usize];
         for node in (0..self.nodes).filter(|&n| n != self.rank) {
+            let mut window = FIRST_WINDOW;
             loop {
                 let expected = seen[node];
                 let first = (expected - 1) % CAPACITY;
-                let count = WINDOW.min(CAPACITY - first);
+                let count = window.min(CAPACITY - first);
+                window = (window * 2).min(WINDOW);
                 let bytes = &mut buf[..(count * 8) as usize];
                 transport
                     .read(node, self.region, RING + first * 8, bytes)
