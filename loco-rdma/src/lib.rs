@@ -152,6 +152,15 @@ pub trait Transport: Send + Sync {
     /// Fails, instead of waiting forever, once any node is known to have died.
     fn barrier(&self) -> Result<()>;
 
+    /// A barrier that also gathers: every node gives `mine`, and once all
+    /// have arrived each gets every node's bytes, by rank. `None` from a
+    /// backend that cannot carry bytes with its barrier (then it was an
+    /// ordinary barrier, and the caller fetches what it needs otherwise).
+    fn barrier_gather(&self, mine: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        let _ = mine;
+        self.barrier().map(|()| None)
+    }
+
     /// What this node has asked of the network so far.
     fn stats(&self) -> TransportStats;
 

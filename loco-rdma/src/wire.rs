@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped whenever the format changes; nodes with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 pub const REQUEST_LEN: usize = 32;
 pub const RESPONSE_LEN: usize = 16;
 /// Payloads up to this size are copied behind the header and sent in one
@@ -35,6 +35,10 @@ pub enum Op {
     Call = 8,
     /// The peer is leaving on purpose: its connections closing is no failure.
     Bye = 9,
+    /// A barrier that gathers: a = payload length (this node's bytes);
+    /// response value = reply length, the reply every node's bytes
+    /// ([`encode_gathered`]).
+    BarrierGather = 10,
 }
 
 impl Op {
@@ -49,6 +53,7 @@ impl Op {
             7 => Op::Barrier,
             8 => Op::Call,
             9 => Op::Bye,
+            10 => Op::BarrierGather,
             _ => return None,
         })
     }
@@ -204,6 +209,41 @@ pub fn read_message(stream: &mut impl Read, len: u64) -> io::Result<String> {
     let mut buf = vec![0u8; len as usize];
     stream.read_exact(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Every node's bytes from a gathering barrier, as one reply: per node in
+/// rank order, a u32 length and the bytes.
+pub fn encode_gathered(all: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(all.iter().map(|b| b.len() + 4).sum());
+    for bytes in all {
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+/// The inverse of [`encode_gathered`], for `nodes` nodes.
+pub fn decode_gathered(mut reply: &[u8], nodes: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut all = Vec::with_capacity(nodes);
+    for node in 0..nodes {
+        if reply.len() < 4 {
+            return Err(format!("gathered barrier reply ends before node {node}"));
+        }
+        let len = u32::from_le_bytes(reply[..4].try_into().unwrap()) as usize;
+        reply = &reply[4..];
+        if reply.len() < len {
+            return Err(format!("node {node}'s gathered bytes are cut short"));
+        }
+        all.push(reply[..len].to_vec());
+        reply = &reply[len..];
+    }
+    if !reply.is_empty() {
+        return Err(format!(
+            "{} bytes after the gathered barrier reply",
+            reply.len()
+        ));
+    }
+    Ok(all)
 }
 
 /// Appends one scatter run to a payload.

@@ -47,6 +47,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     concurrent_fetch_add => Expect::AllSucceed,
     compare_swap => Expect::AllSucceed,
     barrier_orders_rounds => Expect::AllSucceed,
+    barrier_gather_hands_out_every_nodes_bytes => Expect::AllSucceed,
     bad_requests => Expect::AllSucceed,
     node_disappears => Expect::LastNodeKilled,
     unreachable_node => Expect::AllSucceed,
@@ -425,6 +426,42 @@ fn barrier_orders_rounds(c: &Ctx) -> Check {
     ensure(t.stats().barriers >= 200, || {
         "barriers were not counted".into()
     })?;
+    finish(&*t)
+}
+
+/// Gathering barriers hand every node every node's bytes (of any length,
+/// none included), round after round, mixed with plain barriers; a backend
+/// that cannot gather says so with `None` and still synchronises.
+fn barrier_gather_hands_out_every_nodes_bytes(c: &Ctx) -> Check {
+    let t = c.join()?;
+    let bytes_of = |node: usize, round: usize| -> Vec<u8> {
+        (0..(node * 37 + round) % 300)
+            .map(|i| (i + round + node) as u8)
+            .collect()
+    };
+    for round in 0..50usize {
+        let gathered = ok(t.barrier_gather(&bytes_of(c.rank, round)), "barrier_gather")?;
+        let tcp = c.config.transport == loco_rdma::TransportKind::Tcp;
+        match gathered {
+            Some(all) => {
+                ensure(all.len() == c.n, || {
+                    format!("{} parts for {} nodes", all.len(), c.n)
+                })?;
+                for (node, got) in all.iter().enumerate() {
+                    ensure(*got == bytes_of(node, round), || {
+                        format!(
+                            "round {round}: node {node}'s bytes came wrong ({} bytes)",
+                            got.len()
+                        )
+                    })?;
+                }
+            }
+            None => ensure(!tcp, || "tcp did not gather".into())?,
+        }
+        if round % 7 == 0 {
+            ok(t.barrier(), "barrier")?;
+        }
+    }
     finish(&*t)
 }
 

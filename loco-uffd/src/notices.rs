@@ -61,6 +61,8 @@ pub struct NoticeLog {
     next: Mutex<u64>,
     /// Per node, the number of the next entry this node has not read.
     seen: Mutex<Vec<u64>>,
+    /// Number of the first entry this node has not yet given a gathering barrier.
+    sent: Mutex<u64>,
 }
 
 fn entry(seq: u64, page: u32) -> u64 {
@@ -109,6 +111,7 @@ impl NoticeLog {
             mem,
             next: Mutex::new(1),
             seen: Mutex::new(vec![1; nodes]),
+            sent: Mutex::new(1),
         })
     }
 
@@ -142,47 +145,128 @@ impl NoticeLog {
     pub fn learn(&self, transport: &dyn Transport) -> Result<Learned, HeapError> {
         let mut seen = self.seen.lock().unwrap();
         let mut pages = Vec::new();
-        let mut buf = vec![0u8; (WINDOW * 8) as usize];
         for node in (0..self.nodes).filter(|&n| n != self.rank) {
-            let mut window = FIRST_WINDOW;
-            loop {
-                let expected = seen[node];
-                let first = (expected - 1) % CAPACITY;
-                let count = window.min(CAPACITY - first);
-                window = (window * 2).min(WINDOW);
-                let bytes = &mut buf[..(count * 8) as usize];
-                transport
-                    .read(node, self.region, RING + first * 8, bytes)
-                    .map_err(HeapError::Transport)?;
-                let mut got = 0;
-                for chunk in bytes.chunks_exact(8) {
-                    let found = u64::from_le_bytes(chunk.try_into().unwrap());
-                    match classify(found, seen[node]) {
-                        Slot::Expected(page) => {
-                            pages.push(page);
-                            seen[node] += 1;
-                            got += 1;
-                        }
-                        Slot::NotYetWritten => break,
-                        Slot::Overwritten => {
-                            // Skip what was missed: once this node has
-                            // dropped everything it is up to date with every
-                            // entry before the writer's current end.
-                            for n in (0..self.nodes).filter(|&n| n != self.rank) {
-                                let mut header = [0u8; 8];
-                                transport
-                                    .read(n, self.region, 0, &mut header)
-                                    .map_err(HeapError::Transport)?;
-                                seen[n] = u64::from_le_bytes(header).max(1);
-                            }
-                            return Ok(Learned::Everything);
-                        }
+            if !self.read_log(transport, node, &mut seen, &mut pages)? {
+                return self.lapped(transport, &mut seen);
+            }
+        }
+        Ok(Learned::Pages(pages))
+    }
+
+    /// Reads `node`'s entries from `seen[node]` on into `pages`. False if
+    /// the node lapped this one.
+    fn read_log(
+        &self,
+        transport: &dyn Transport,
+        node: NodeId,
+        seen: &mut [u64],
+        pages: &mut Vec<u32>,
+    ) -> Result<bool, HeapError> {
+        let mut buf = vec![0u8; (WINDOW * 8) as usize];
+        let mut window = FIRST_WINDOW;
+        loop {
+            let first = (seen[node] - 1) % CAPACITY;
+            let count = window.min(CAPACITY - first);
+            window = (window * 2).min(WINDOW);
+            let bytes = &mut buf[..(count * 8) as usize];
+            transport
+                .read(node, self.region, RING + first * 8, bytes)
+                .map_err(HeapError::Transport)?;
+            let mut got = 0;
+            for chunk in bytes.chunks_exact(8) {
+                let found = u64::from_le_bytes(chunk.try_into().unwrap());
+                match classify(found, seen[node]) {
+                    Slot::Expected(page) => {
+                        pages.push(page);
+                        seen[node] += 1;
+                        got += 1;
                     }
-                }
-                if got < count {
-                    break;
+                    Slot::NotYetWritten => break,
+                    Slot::Overwritten => return Ok(false),
                 }
             }
+            if got < count {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Some node logged more than its ring holds since this one last
+    /// looked: skip what was missed (once this node has dropped everything
+    /// it is up to date with every entry before each writer's current end).
+    fn lapped(&self, transport: &dyn Transport, seen: &mut [u64]) -> Result<Learned, HeapError> {
+        for n in (0..self.nodes).filter(|&n| n != self.rank) {
+            let mut header = [0u8; 8];
+            transport
+                .read(n, self.region, 0, &mut header)
+                .map_err(HeapError::Transport)?;
+            seen[n] = u64::from_le_bytes(header).max(1);
+        }
+        Ok(Learned::Everything)
+    }
+
+    /// What this node gives a gathering barrier: the entries it appended
+    /// since its last one, as (number of the first: u64, how many: u64,
+    /// then a u32 page each); `u64::MAX` first if they no longer fit in the
+    /// ring.
+    pub fn unsent(&self) -> Vec<u8> {
+        let next = *self.next.lock().unwrap();
+        let mut sent = self.sent.lock().unwrap();
+        let from = *sent;
+        *sent = next;
+        let count = next - from;
+        if count > CAPACITY {
+            return u64::MAX.to_le_bytes().to_vec();
+        }
+        let mut out = Vec::with_capacity(16 + 4 * count as usize);
+        out.extend_from_slice(&from.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        for seq in from..next {
+            let entry = self.slot(seq).load(Ordering::Acquire);
+            if classify(entry, seq) != Slot::Expected(entry as u32) {
+                // Overwritten meanwhile by appends a ring ahead.
+                return u64::MAX.to_le_bytes().to_vec();
+            }
+            out.extend_from_slice(&(entry as u32).to_le_bytes());
+        }
+        out
+    }
+
+    /// Learns from what every node gave a gathering barrier (see `unsent`);
+    /// a node's entries this one has not seen and that did not come with
+    /// it are read from its log as `learn` does.
+    pub fn learn_gathered(
+        &self,
+        transport: &dyn Transport,
+        parts: &[Vec<u8>],
+    ) -> Result<Learned, HeapError> {
+        let mut seen = self.seen.lock().unwrap();
+        let mut pages = Vec::new();
+        for node in (0..self.nodes).filter(|&n| n != self.rank) {
+            let part = &parts[node];
+            let word = |at: usize| {
+                part.get(at..at + 8)
+                    .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            };
+            let (Some(from), Some(count)) = (word(0), word(8)) else {
+                if word(0) == Some(u64::MAX) {
+                    return self.lapped(transport, &mut seen);
+                }
+                // Nothing usable came: read the log.
+                if !self.read_log(transport, node, &mut seen, &mut pages)? {
+                    return self.lapped(transport, &mut seen);
+                }
+                continue;
+            };
+            if from > seen[node] && !self.read_log(transport, node, &mut seen, &mut pages)? {
+                return self.lapped(transport, &mut seen);
+            }
+            for (k, chunk) in part[16..].chunks_exact(4).take(count as usize).enumerate() {
+                if from + k as u64 >= seen[node] {
+                    pages.push(u32::from_le_bytes(chunk.try_into().unwrap()));
+                }
+            }
+            seen[node] = seen[node].max(from + count);
         }
         Ok(Learned::Pages(pages))
     }

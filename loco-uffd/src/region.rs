@@ -445,13 +445,26 @@ impl SharedRegion {
     /// The acquire reads other nodes' write notices after the global
     /// barrier, so a node must not leave the cluster right after this one
     /// (end with the transport's own barrier).
+    /// The write notices travel with the barrier itself where the
+    /// transport can carry them, saving the acquire a read per node.
     pub fn barrier(&self) -> Result<(), HeapError> {
         self.release()?;
-        self.inner
+        let inner = &self.inner;
+        if !inner.selective {
+            inner.transport.barrier().map_err(HeapError::Transport)?;
+            return self.acquire();
+        }
+        let mine = inner.notices.unsent();
+        let gathered = inner
             .transport
-            .barrier()
+            .barrier_gather(&mine)
             .map_err(HeapError::Transport)?;
-        self.acquire()
+        timed(&inner.stats.acquire_ns, || match gathered {
+            Some(parts) => {
+                inner.acquire_learning(|| inner.notices.learn_gathered(&*inner.transport, &parts))
+            }
+            None => inner.acquire(),
+        })
     }
 
     /// Atomically replaces the `size`-byte value at `addr` (1, 2, 4 or 8
@@ -1461,7 +1474,21 @@ impl Inner {
     }
 
     fn acquire(&self) -> Result<(), HeapError> {
-        let outcome = self.acquire_once();
+        self.acquire_learning(|| {
+            if self.selective {
+                self.notices.learn(&*self.transport)
+            } else {
+                Ok(Learned::Everything)
+            }
+        })
+    }
+
+    /// An acquire that learns what changed from `learn`.
+    fn acquire_learning(
+        &self,
+        learn: impl FnOnce() -> Result<Learned, HeapError>,
+    ) -> Result<(), HeapError> {
+        let outcome = self.acquire_once(learn);
         if let Err(FailedInvalidation { pages, error }) = outcome {
             // The notices are spent: remember what they named.
             self.stale.lock().unwrap().extend(pages);
@@ -1470,20 +1497,17 @@ impl Inner {
         Ok(())
     }
 
-    fn acquire_once(&self) -> Result<(), FailedInvalidation> {
+    fn acquire_once(
+        &self,
+        learn: impl FnOnce() -> Result<Learned, HeapError>,
+    ) -> Result<(), FailedInvalidation> {
         let _c = self.consistency.lock().unwrap();
         // What other nodes changed, learned after the synchronisation that
         // made their releases happen before this acquire.
-        let learned = if self.selective {
-            self.notices
-                .learn(&*self.transport)
-                .map_err(|error| FailedInvalidation {
-                    pages: Vec::new(),
-                    error,
-                })?
-        } else {
-            Learned::Everything
-        };
+        let learned = learn().map_err(|error| FailedInvalidation {
+            pages: Vec::new(),
+            error,
+        })?;
         // Fetches under way finish (their pages join the list) first: one
         // may have read a page before the release this acquire must see.
         let pages: Vec<u32> = {

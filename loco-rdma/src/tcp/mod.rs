@@ -494,6 +494,33 @@ impl Transport for TcpTransport {
         })
     }
 
+    fn barrier_gather(&self, mine: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        self.stats.barrier();
+        self.barriers.fetch_add(1, Ordering::Relaxed);
+        if self.node.rank == 0 {
+            return self
+                .node
+                .barrier
+                .arrive_with(Some((0, mine.to_vec())))
+                .map(|all| Some(all.as_ref().clone()))
+                .map_err(|(node, why)| TransportError::NodeFailed { node, why });
+        }
+        let req = Request::new(Op::BarrierGather, 0, 0, mine.len() as u64, 0);
+        let nodes = self.node.nodes;
+        self.exchange(0, "barrier", |c| {
+            wire::send(&mut c.stream, &mut c.scratch, &req.encode(), mine)?;
+            match read_response(&mut c.stream, true)? {
+                Ok(r) => {
+                    let mut reply = vec![0u8; usize::try_from(r.value).unwrap_or(usize::MAX)];
+                    c.stream.read_exact(&mut reply)?;
+                    let all = wire::decode_gathered(&reply, nodes).map_err(wire::invalid)?;
+                    Ok(Ok(Some(all)))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
     fn stats(&self) -> TransportStats {
         self.stats.snapshot()
     }

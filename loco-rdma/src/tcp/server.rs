@@ -121,6 +121,11 @@ struct BarrierState {
     generation: u64,
     arrived: usize,
     failed: Option<(NodeId, String)>,
+    /// What each node gave this barrier (gathering barriers).
+    gathered: Vec<Vec<u8>>,
+    /// What the last barrier gathered: its waiters read it before any node
+    /// can complete the next one (they all have to arrive there first).
+    result: Arc<Vec<Vec<u8>>>,
 }
 
 impl BarrierCoordinator {
@@ -131,6 +136,8 @@ impl BarrierCoordinator {
                 generation: 0,
                 arrived: 0,
                 failed: None,
+                gathered: vec![Vec::new(); nodes],
+                result: Arc::new(Vec::new()),
             }),
             released: Condvar::new(),
         }
@@ -138,24 +145,38 @@ impl BarrierCoordinator {
 
     /// Waits for the current barrier to fill; fails if a node is dead.
     pub fn arrive(&self) -> Result<(), (NodeId, String)> {
+        self.arrive_with(None).map(|_| ())
+    }
+
+    /// `arrive`, giving this barrier `(rank, bytes)`; returns what every
+    /// node gave (empty for nodes that gave nothing).
+    pub fn arrive_with(
+        &self,
+        mine: Option<(NodeId, Vec<u8>)>,
+    ) -> Result<Arc<Vec<Vec<u8>>>, (NodeId, String)> {
         let mut s = self.state.lock().unwrap();
         if let Some(f) = &s.failed {
             return Err(f.clone());
+        }
+        if let Some((rank, bytes)) = mine {
+            s.gathered[rank] = bytes;
         }
         let generation = s.generation;
         s.arrived += 1;
         if s.arrived == self.nodes {
             s.arrived = 0;
             s.generation += 1;
+            let all = std::mem::replace(&mut s.gathered, vec![Vec::new(); self.nodes]);
+            s.result = Arc::new(all);
             self.released.notify_all();
-            return Ok(());
+            return Ok(s.result.clone());
         }
         while s.generation == generation && s.failed.is_none() {
             s = self.released.wait(s).unwrap();
         }
         match &s.failed {
             Some(f) if s.generation == generation => Err(f.clone()),
-            _ => Ok(()),
+            _ => Ok(s.result.clone()),
         }
     }
 
@@ -296,7 +317,7 @@ fn serve_request(
     // Requests that carry bytes are read in full first, so that a refusal
     // leaves the connection in step.
     let carried = match req.op {
-        Op::Write | Op::Scatter | Op::Call => req.a,
+        Op::Write | Op::Scatter | Op::Call | Op::BarrierGather => req.a,
         _ => 0,
     };
     let len = usize::try_from(carried).map_err(|_| wire::invalid("payload too large".into()))?;
@@ -355,6 +376,29 @@ fn serve_request(
                         )
                     }
                 }
+            }
+        }
+        Op::BarrierGather => {
+            if node.rank != 0 {
+                Err(format!(
+                    "node {} does not coordinate barriers (node 0 does)",
+                    node.rank
+                ))
+            } else {
+                return match node.barrier.arrive_with(Some((peer, payload.clone()))) {
+                    Ok(all) => {
+                        let reply = wire::encode_gathered(&all);
+                        wire::send(
+                            stream,
+                            scratch,
+                            &Response::ok(reply.len() as u64).encode(),
+                            &reply,
+                        )
+                    }
+                    Err((failed, why)) => {
+                        wire::send_error(stream, scratch, Status::NodeFailed, failed as u32, &why)
+                    }
+                };
             }
         }
         Op::Call => {
