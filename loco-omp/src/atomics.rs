@@ -1,7 +1,8 @@
 //! C/C++ atomics in code compiled by loco-cc. On shared memory they are
 //! done at the page's home node (see SharedRegion::atomic_update), with the
-//! release/acquire effects of their memory order; on private memory they
-//! are ordinary CPU atomics. Volatile loads and stores of shared memory
+//! release/acquire effects of their memory order; on private memory, and on
+//! a cluster of one node (whose shared memory is all its own, with nobody
+//! to notify), they are ordinary CPU atomics. Volatile loads and stores of shared memory
 //! tell the runtime too, so that they see and publish the current bytes.
 
 use std::ffi::c_void;
@@ -138,6 +139,18 @@ unsafe fn local_update(p: *mut c_void, size: u32, mut f: impl FnMut(u64) -> Opti
 
 fn update(p: *mut c_void, size: u32, ordering: i32, f: impl FnMut(u64) -> Option<u64>) -> u64 {
     match runtime::try_get() {
+        Some(rt) if rt.nodes == 1 && rt.region().contains(p as u64, size as u64) => {
+            // As atomic_update would: a misaligned access is refused, not
+            // left to the CPU.
+            if !matches!(size, 1 | 2 | 4 | 8) || p as u64 % size as u64 != 0 {
+                fatal(&format!(
+                    "atomic operation at {p:p}: atomic access of {size} bytes is not naturally aligned"
+                ));
+            }
+            // SAFETY: p is in the shared region, mapped for the life of the
+            // process, and aligned for `size` bytes (checked above).
+            unsafe { local_update(p, size, f) }
+        }
         Some(rt) if rt.region().contains(p as u64, size as u64) => rt
             .region()
             .atomic_update(

@@ -115,20 +115,28 @@ pub extern "C" fn __kmpc_masked(_loc: Ident, _gtid: i32, filter: i32) -> i32 {
 #[no_mangle]
 pub extern "C" fn __kmpc_end_masked(_loc: Ident, _gtid: i32) {}
 
-/// The first thread of the team to get here runs the single region: one
-/// fetch-and-add on the construct's slot at node 0.
+/// The first thread of the team to get here runs the single region: the
+/// first of its node (a compare-and-swap in this node's memory), and when
+/// the team spans nodes, of those the first to add one to the construct's
+/// slot at node 0. The node's other threads go on without waiting for that.
 #[no_mangle]
 pub extern "C" fn __kmpc_single(_loc: Ident, _gtid: i32) -> i32 {
-    if whoami().1 == 1 {
+    let Some(team) = with_ctx(|c| c.map(|c| c.team.clone())) else {
+        return 1;
+    };
+    if team.size == 1 {
         return 1;
     }
+    // Every thread takes the slot, so that they all count the same
+    // worksharing constructs.
     let slot = team::next_ws_slot();
-    let rt = runtime::get();
-    let before = rt
-        .transport
-        .fetch_add(0, omp().control, slot, 1)
-        .unwrap_or_else(|e| fatal(&format!("single: {e}")));
-    i32::from(before == 0)
+    if !team.claim_single() {
+        return 0;
+    }
+    if !team.distributed {
+        return 1;
+    }
+    i32::from(team::ws_fetch_add("single", slot, 1) == 0)
 }
 
 #[no_mangle]
@@ -164,9 +172,11 @@ pub extern "C" fn __kmpc_end_ordered(_loc: Ident, _gtid: i32) {
     sched::ordered_end();
 }
 
-// --- reductions: each node's threads fold their parts together first, then
-// one thread per node combines into the shared variables under the
-// construct's lock (returning 1); the others return 0.
+// --- reductions: on one node every thread combines its own part into the
+// shared variables under the reduction's lock (libomp's critical method: no
+// thread waits for another); across nodes each node's threads fold their
+// parts together first, then one thread per node combines under the lock
+// (returning 1; the others return 0): one lock hand-over per node.
 
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_reduce_nowait(
@@ -181,13 +191,33 @@ pub unsafe extern "C" fn __kmpc_reduce_nowait(
     if whoami().1 == 1 {
         return 1;
     }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { reduce(data, combine, lock, true) }
+}
+
+/// A reduction's entry, in a team of more than one thread. Across nodes:
+/// the node's threads fold their parts together, then the one that did
+/// takes the lock (returns 1); with `wait_for_fold` false the others return
+/// 0 at once, and the caller then keeps `data` alive until a barrier the
+/// folding thread takes part in. On one node: takes the lock (returns 1).
+///
+/// # Safety
+/// As `__kmpc_reduce_nowait`.
+unsafe fn reduce(
+    data: *mut c_void,
+    combine: Option<team::Combiner>,
+    lock: *mut c_void,
+    wait_for_fold: bool,
+) -> i32 {
     let Some(combine) = combine else {
         fatal("__kmpc_reduce without a combiner")
     };
     // SAFETY: data and combine are what the compiled code passed us.
-    if !unsafe { team::reduce_locally(data, combine) } {
+    if team::distributed() && !unsafe { team::reduce_locally(data, combine, wait_for_fold) } {
         return 0;
     }
+    // The lock (one for every reduction, in clang) also keeps this combine
+    // apart from that of an earlier nowait reduction.
     locks::lock(lock as u64, false, true);
     1
 }
@@ -199,20 +229,25 @@ pub extern "C" fn __kmpc_end_reduce_nowait(_loc: Ident, _gtid: i32, lock: *mut c
     }
 }
 
-/// As `__kmpc_reduce_nowait`, followed by a barrier: the combining thread
-/// takes it in `__kmpc_end_reduce`, the others here.
+/// As `__kmpc_reduce_nowait`, followed by a barrier: combining threads
+/// take it in `__kmpc_end_reduce`, the others here, straight away: their
+/// private copies stay alive while they wait in it, until the node's
+/// combining thread, which folds them first, arrives.
 #[no_mangle]
 pub unsafe extern "C" fn __kmpc_reduce(
-    loc: Ident,
-    gtid: i32,
-    vars: i32,
-    size: usize,
+    _loc: Ident,
+    _gtid: i32,
+    _vars: i32,
+    _size: usize,
     data: *mut c_void,
     combine: Option<team::Combiner>,
     lock: *mut c_void,
 ) -> i32 {
+    if whoami().1 == 1 {
+        return 1;
+    }
     // SAFETY: the caller's contract (the compiler's reduction arguments).
-    let combiner = unsafe { __kmpc_reduce_nowait(loc, gtid, vars, size, data, combine, lock) };
+    let combiner = unsafe { reduce(data, combine, lock, false) };
     if combiner == 0 {
         team::barrier();
     }

@@ -14,13 +14,19 @@
 //! are not starved. Taking the word is followed by an acquire; giving it
 //! back is preceded by a release (DESIGN.md: critical and omp locks =
 //! global lock at a home node + acquire/release).
+//!
+//! A thread waiting for a lock its node holds spins for the spin time and
+//! then sleeps (wait.rs); each thread keeps the locks it has used in a
+//! small cache of its own, so a lock's fast path takes no shared table lock.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::stats;
 use super::team::{self, omp, LOCK_BASE, LOCK_ENTRIES};
+use super::wait::{self, Signal};
 use crate::runtime::{self, fatal};
 
 /// Local hand-overs in a row before the lock goes back to the cluster.
@@ -43,12 +49,22 @@ struct LockState {
 #[derive(Default)]
 struct NodeLock {
     state: Mutex<LockState>,
-    cv: Condvar,
+    /// Notified at every change of `state` a waiter may wait for.
+    signal: Signal,
 }
 
 pub struct Locks {
-    /// Lock address -> this node's side of it and its table entry.
-    local: Mutex<HashMap<u64, (Arc<NodeLock>, u64)>>,
+    /// Lock address -> this node's side of it and its table entry (kept
+    /// for the life of the process, as the table entry at node 0 is).
+    local: Mutex<HashMap<u64, (&'static NodeLock, u64)>>,
+}
+
+/// Locks a thread used last: (address, its node lock, its table entry).
+const THREAD_CACHE: usize = 8;
+
+thread_local! {
+    static CACHE: RefCell<Vec<(u64, &'static NodeLock, u64)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 fn thread_id() -> u64 {
@@ -67,17 +83,38 @@ impl Locks {
         }
     }
 
-    fn get(&self, key: u64) -> (Arc<NodeLock>, u64) {
-        if let Some(found) = self.local.lock().unwrap().get(&key) {
-            return found.clone();
+    fn get(&self, key: u64) -> (&'static NodeLock, u64) {
+        let cached = CACHE.with(|c| {
+            c.borrow()
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|&(_, node, entry)| (node, entry))
+        });
+        if let Some(found) = cached {
+            return found;
+        }
+        let found = self.get_shared(key);
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() == THREAD_CACHE {
+                c.remove(0);
+            }
+            c.push((key, found.0, found.1));
+        });
+        found
+    }
+
+    fn get_shared(&self, key: u64) -> (&'static NodeLock, u64) {
+        if let Some(&found) = self.local.lock().unwrap().get(&key) {
+            return found;
         }
         let entry = table_entry(key);
-        self.local
+        *self
+            .local
             .lock()
             .unwrap()
             .entry(key)
-            .or_insert_with(|| (Arc::new(NodeLock::default()), entry))
-            .clone()
+            .or_insert_with(|| (Box::leak(Box::default()), entry))
     }
 }
 
@@ -188,13 +225,18 @@ pub fn lock(key: u64, nest: bool, wait: bool) -> bool {
                 s.streak = 0;
                 break;
             }
-            node.cv.notify_all();
+            node.signal.notify();
         }
         if !wait {
             s.waiting -= 1;
             return false;
         }
-        s = node.cv.wait(s).unwrap();
+        // Every change this waits for is made under the state's mutex and
+        // notified after: one made after this point changes the count.
+        let seen = node.signal.seq();
+        drop(s);
+        wait::wait_until(&node.signal, || node.signal.seq() != seen);
+        s = node.state.lock().unwrap();
     }
     s.waiting -= 1;
     s.holder = Some(me);
@@ -226,7 +268,8 @@ pub fn unlock(key: u64, nest: bool) -> u32 {
     if s.waiting > 0 && s.streak < LOCAL_STREAK {
         // Hand over inside this node: same memory, nothing to send.
         s.streak += 1;
-        node.cv.notify_all();
+        drop(s);
+        node.signal.notify();
         return 0;
     }
     if runtime::get().nodes > 1 {
@@ -234,7 +277,11 @@ pub fn unlock(key: u64, nest: bool) -> u32 {
         s.node_owns = false;
     }
     s.streak = 0;
-    node.cv.notify_all();
+    let waiting = s.waiting > 0;
+    drop(s);
+    if waiting {
+        node.signal.notify();
+    }
     0
 }
 

@@ -12,7 +12,9 @@
 //! - [`tasks`]: explicit tasks, run by the threads of the node creating them;
 //! - [`copyprivate`]: `single copyprivate`, through a staging block in shared
 //!   memory when the team spans nodes;
-//! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions.
+//! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions;
+//! - [`wait`]: how threads wait for each other inside a node (spin for a
+//!   bounded time, then sleep).
 
 pub mod cond;
 pub mod copyprivate;
@@ -23,3 +25,4 @@ pub mod stats;
 pub mod tasks;
 pub mod team;
 pub mod variadic;
+pub mod wait;

@@ -1,16 +1,20 @@
 //! Loop scheduling: static schedules computed by each thread on its own,
 //! dynamic and guided ones claimed from a counter at node 0 with remote
-//! atomics, and `ordered` over a second counter beside it.
+//! atomics (plain atomics on node 0 itself), and `ordered` over a second
+//! counter beside it. In a team spread over nodes, a node with several of
+//! its threads claims dynamic chunks for all of them at once (one each) and
+//! hands them out itself ([`NodeLoops`]).
 //!
 //! clang normalises every worksharing loop to an iteration variable; the
 //! runtime hands out ranges of it. Here a loop is its first value `lb`, its
 //! increment and its trip count; ranges are iteration indices `[a, b)`,
 //! turned back into bounds for the compiled code.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::stats;
-use super::team::{self, omp, with_ctx};
+use super::team::{self, with_ctx, Team};
 use crate::runtime::{self, fatal};
 
 // libomp's sched_type values (kmp.h).
@@ -179,6 +183,8 @@ enum Kind {
     },
     Dynamic {
         chunk: i128,
+        /// This thread took the last chunk: nothing is left to ask for.
+        exhausted: bool,
     },
     Guided {
         chunk: i128,
@@ -195,15 +201,13 @@ pub struct Dispatch {
     /// The loop's worksharing slot at node 0 (word 0: next chunk or
     /// iteration, word 1: next ordered iteration); unused in a team of one.
     slot: u64,
+    /// The barrier interval the loop is in (with `slot`, names the loop).
+    epoch: u64,
     ordered: bool,
     /// Ordered loops: the iteration being run, and whether its ordered
     /// region has passed.
     iteration: i128,
     ordered_done: bool,
-}
-
-fn transport_op<T>(what: &str, r: Result<T, loco_rdma::TransportError>) -> T {
-    r.unwrap_or_else(|e| fatal(&format!("{what}: {e}")))
 }
 
 /// `__kmpc_dispatch_init_*`.
@@ -239,6 +243,7 @@ pub fn dispatch_init(schedule: i32, lb: i128, ub: i128, incr: i128, chunk: i128)
         Schedule::Auto => Kind::Static { chunk: 0, next: 0 },
         Schedule::Dynamic(c) => Kind::Dynamic {
             chunk: (c as i128).max(1),
+            exhausted: false,
         },
         Schedule::Guided(c) => Kind::Guided {
             chunk: (c as i128).max(1),
@@ -248,12 +253,14 @@ pub fn dispatch_init(schedule: i32, lb: i128, ub: i128, incr: i128, chunk: i128)
     // take the same slot.
     let needs_slot = size > 1 && (ordered || !matches!(kind, Kind::Static { .. }));
     let slot = if needs_slot { team::next_ws_slot() } else { 0 };
+    let epoch = with_ctx(|c| c.map_or(0, |c| c.epoch));
     let d = Dispatch {
         kind,
         lb,
         incr,
         trip: trip_count(lb, ub, incr),
         slot,
+        epoch,
         ordered,
         iteration: 0,
         ordered_done: false,
@@ -267,14 +274,11 @@ pub fn dispatch_init(schedule: i32, lb: i128, ub: i128, incr: i128, chunk: i128)
 /// `__kmpc_dispatch_next_*`: the next range as (last, lower, upper, stride),
 /// or `None` when the loop is done for this thread.
 pub fn dispatch_next() -> Option<(bool, i128, i128, i128)> {
-    let rt = runtime::get();
     let (tid, size) = team::whoami();
     let (tid, m) = (tid as i128, size as i128);
     let Some(mut d) = with_ctx(|c| c.and_then(|c| c.dispatch)) else {
         fatal("__kmpc_dispatch_next without __kmpc_dispatch_init")
     };
-    let control = omp().control;
-    let t = &rt.transport;
     let range = match &mut d.kind {
         Kind::Static { chunk, next } => {
             if *chunk == 0 {
@@ -289,14 +293,27 @@ pub fn dispatch_next() -> Option<(bool, i128, i128, i128)> {
                 (start < d.trip).then(|| (start, (start + *chunk).min(d.trip)))
             }
         }
-        Kind::Dynamic { chunk } => {
-            stats::count(&stats::get().dispatches, 1);
-            let claimed = transport_op("dynamic schedule", t.fetch_add(0, control, d.slot, 1));
-            let start = claimed as i128 * *chunk;
-            (start < d.trip).then(|| (start, (start + *chunk).min(d.trip)))
+        Kind::Dynamic { chunk, exhausted } => {
+            let team = with_ctx(|c| c.map(|c| c.team.clone())).expect("a loop in a region");
+            let chunks = (d.trip + *chunk - 1) / *chunk;
+            let claimed = if *exhausted {
+                None
+            } else if team.distributed && team.local > 1 {
+                team.loops.claim(&team, d.slot, d.epoch, chunks as u64)
+            } else {
+                stats::count(&stats::get().dispatches, 1);
+                Some(team::ws_fetch_add("dynamic schedule", d.slot, 1))
+            };
+            // Whoever gets the last chunk knows that none is left (a claim
+            // saved: a network round trip off node 0).
+            *exhausted = claimed.is_none_or(|c| c as i128 + 1 >= chunks);
+            claimed
+                .map(|c| c as i128 * *chunk)
+                .filter(|&start| start < d.trip)
+                .map(|start| (start, (start + *chunk).min(d.trip)))
         }
         Kind::Guided { chunk } => {
-            let mut current = transport_op("guided schedule", t.fetch_add(0, control, d.slot, 0));
+            let mut current = team::ws_load("guided schedule", d.slot);
             loop {
                 stats::count(&stats::get().dispatches, 1);
                 let start = current as i128;
@@ -306,10 +323,7 @@ pub fn dispatch_next() -> Option<(bool, i128, i128, i128)> {
                 let remaining = d.trip - start;
                 let size = (*chunk).max((remaining + 2 * m - 1) / (2 * m));
                 let end = (start + size).min(d.trip);
-                let found = transport_op(
-                    "guided schedule",
-                    t.compare_swap(0, control, d.slot, current, end as u64),
-                );
+                let found = team::ws_compare_swap("guided schedule", d.slot, current, end as u64);
                 if found == current {
                     break Some((start, end));
                 }
@@ -336,6 +350,88 @@ pub fn dispatch_next() -> Option<(bool, i128, i128, i128)> {
     })
 }
 
+/// The dynamic loops of this node's part of a team spread over nodes: each
+/// claim at node 0 takes one chunk per thread of the node; the claiming
+/// thread runs the first, the node's others take the rest from here, and
+/// once node 0 has none left nobody here asks again.
+#[derive(Default)]
+pub struct NodeLoops {
+    state: Mutex<Vec<NodeLoop>>,
+}
+
+struct NodeLoop {
+    slot: u64,
+    epoch: u64,
+    /// Chunks claimed and not handed out yet: `next..end`.
+    next: u64,
+    end: u64,
+    /// A thread of this node is claiming more at node 0.
+    claiming: bool,
+    /// Node 0 has handed out every chunk.
+    exhausted: bool,
+}
+
+impl NodeLoops {
+    /// The next chunk of the loop at worksharing `slot` in barrier
+    /// interval `epoch` (`chunks` chunks in all) for a thread of `team`'s
+    /// node; None when there is none left.
+    fn claim(&self, team: &Team, slot: u64, epoch: u64, chunks: u64) -> Option<u64> {
+        let batch = u64::from(team.local);
+        let mut s = self.state.lock().unwrap();
+        // A thread in interval `epoch` has passed the barrier ending every
+        // earlier one, with all of this node's threads: their loops are over.
+        s.retain(|l| l.epoch >= epoch);
+        loop {
+            let at = match s.iter().position(|l| l.slot == slot && l.epoch == epoch) {
+                Some(at) => at,
+                None => {
+                    s.push(NodeLoop {
+                        slot,
+                        epoch,
+                        next: 0,
+                        end: 0,
+                        claiming: false,
+                        exhausted: false,
+                    });
+                    s.len() - 1
+                }
+            };
+            let l = &mut s[at];
+            if l.next < l.end {
+                l.next += 1;
+                return Some(l.next - 1);
+            }
+            if l.exhausted {
+                return None;
+            }
+            if !l.claiming {
+                l.claiming = true;
+                drop(s);
+                stats::count(&stats::get().dispatches, 1);
+                let first = team::ws_fetch_add("dynamic schedule", slot, batch);
+                s = self.state.lock().unwrap();
+                // Still there: only loops of earlier intervals are dropped.
+                let l = s
+                    .iter_mut()
+                    .find(|l| l.slot == slot && l.epoch == epoch)
+                    .expect("a loop being claimed stays listed");
+                l.claiming = false;
+                l.next = first.saturating_add(1).min(chunks);
+                l.end = first.saturating_add(batch).min(chunks);
+                l.exhausted = first.saturating_add(batch) >= chunks;
+                drop(s);
+                team.signal.notify();
+                return (first < chunks).then_some(first);
+            }
+            // Another thread is claiming: wait for what it brings.
+            let seen = team.signal.seq();
+            drop(s);
+            super::wait::wait_until(&team.signal, || team.signal.seq() != seen);
+            s = self.state.lock().unwrap();
+        }
+    }
+}
+
 /// The ordered counter of the calling thread's loop, and its iteration.
 fn ordered_state() -> Option<(u64, i128, bool)> {
     let (_, size) = team::whoami();
@@ -349,21 +445,36 @@ fn ordered_state() -> Option<(u64, i128, bool)> {
     })
 }
 
+/// Whether it is `iteration`'s turn on `counter` now.
+fn is_turn(counter: u64, iteration: i128) -> bool {
+    let next = team::ws_load("ordered", counter) as i128;
+    if next > iteration {
+        fatal("ordered: this iteration's turn has already passed (an iteration ran two ordered regions?)");
+    }
+    next == iteration
+}
+
 /// Waits until every earlier iteration has passed its ordered region.
 fn wait_turn(counter: u64, iteration: i128) {
-    let rt = runtime::get();
-    let control = omp().control;
+    let Some(team) = with_ctx(|c| c.map(|c| c.team.clone())) else {
+        return;
+    };
+    if !team.distributed {
+        // Every turn is passed on this node, which notifies the team.
+        super::wait::wait_until(&team.signal, || is_turn(counter, iteration));
+        return;
+    }
+    // Turns passed on other nodes notify nobody here: poll, for the spin
+    // time, then with naps growing to 200 µs.
+    let start = std::time::Instant::now();
     let mut pause = 1u64;
-    loop {
-        let next = transport_op("ordered", rt.transport.fetch_add(0, control, counter, 0));
-        if next as i128 == iteration {
-            return;
+    while !is_turn(counter, iteration) {
+        if start.elapsed() < super::wait::spin_time() {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(pause));
+            pause = (pause * 2).min(200);
         }
-        if next as i128 > iteration {
-            fatal("ordered: this iteration's turn has already passed (an iteration ran two ordered regions?)");
-        }
-        std::thread::sleep(Duration::from_micros(pause));
-        pause = (pause * 2).min(200);
     }
 }
 
@@ -390,12 +501,13 @@ pub fn ordered_end() {
 }
 
 fn pass_turn(counter: u64) {
-    let rt = runtime::get();
-    team::release(rt);
-    transport_op(
-        "ordered",
-        rt.transport.fetch_add(0, omp().control, counter, 1),
-    );
+    team::release(runtime::get());
+    team::ws_fetch_add("ordered", counter, 1);
+    with_ctx(|c| {
+        if let Some(c) = c {
+            c.team.signal.notify();
+        }
+    });
 }
 
 /// `__kmpc_dispatch_fini_*`: the end of one iteration of an ordered loop.

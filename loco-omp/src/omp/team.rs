@@ -22,11 +22,17 @@
 //! release + global barrier + acquire). A node that got no thread of the
 //! team still takes part in the team's global barriers until node 0 marks
 //! the region's end in its control block.
+//!
+//! Inside a node nothing blocks at once: the local barrier, the join, the
+//! pool's wait for the next region and the local step of a reduction are
+//! counters on atomics that waiting threads spin on for the spin time and
+//! then sleep on (wait.rs). A team on one node (every team of a one-node
+//! cluster) does no consistency work, and its worksharing words, in node
+//! 0's own control block, are reached with plain atomics.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use loco_rdma::{MemoryRegion, RegionId};
 
@@ -69,6 +75,9 @@ pub struct Omp {
     pub icv: Icv,
     seq: AtomicU64,
     pub locks: super::locks::Locks,
+    /// Node 0: how many slots of each worksharing set have been handed out
+    /// since the set was last cleared (only those are cleared).
+    ws_used: [AtomicU64; 2],
 }
 
 /// Internal control variables of the initial (serial) thread.
@@ -120,6 +129,7 @@ pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(
         },
         seq: AtomicU64::new(0),
         locks: super::locks::Locks::new(),
+        ws_used: [AtomicU64::new(0), AtomicU64::new(0)],
     };
     OMP.set(omp)
         .map_err(|_| "OpenMP runtime started twice".to_string())
@@ -151,12 +161,19 @@ pub struct Team {
     pub schedule: Schedule,
     microtask: usize,
     args: Vec<usize>,
+    /// What this node's threads sleep on when they wait for each other
+    /// (barrier, join, reduction, ordered turns, queued tasks), past the spin.
+    pub signal: super::wait::Signal,
     barrier: LocalBarrier,
     reduction: LocalReduction,
     /// Explicit tasks queued for this node's threads (tasks.rs).
     pub tasks: TaskQueue,
+    /// Dynamic loops' chunks claimed for this node (sched.rs).
+    pub loops: super::sched::NodeLoops,
     /// Threads of this node still running the region (the join).
-    running: (Mutex<u32>, Condvar),
+    running: AtomicU32,
+    /// `single` constructs of this node taken so far (see `claim_single`).
+    singles: AtomicU64,
     /// Tids of the enclosing teams, outermost first (omp_get_ancestor_thread_num).
     pub ancestors: Vec<(u32, u32)>,
     /// Team barriers this node has passed in the region.
@@ -174,6 +191,8 @@ pub struct Ctx {
     pub ws_instance: u64,
     /// Barriers passed in this region (selects the slot set).
     pub epoch: u64,
+    /// `single` constructs this thread has met in the region.
+    singles: u64,
     pub dispatch: Option<super::sched::Dispatch>,
     /// nthreads-var of this thread (omp_set_num_threads inside a region).
     pub nthreads: Option<u32>,
@@ -190,6 +209,11 @@ pub fn with_ctx<R>(f: impl FnOnce(Option<&mut Ctx>) -> R) -> R {
     CTX.with(|c| f(c.borrow_mut().as_deref_mut()))
 }
 
+/// Whether the calling thread's team spans several nodes.
+pub fn distributed() -> bool {
+    with_ctx(|c| c.is_some_and(|c| c.team.distributed))
+}
+
 /// (thread id, team size) of the calling thread; (0, 1) outside regions.
 pub fn whoami() -> (u32, u32) {
     with_ctx(|c| c.map_or((0, 1), |c| (c.tid, c.team.size)))
@@ -204,6 +228,7 @@ fn enter(team: Arc<Team>, tid: u32) {
             tid,
             ws_instance: 0,
             epoch: 0,
+            singles: 0,
             dispatch: None,
             nthreads: None,
             outer,
@@ -414,10 +439,13 @@ impl Team {
             schedule,
             microtask,
             args: args.to_vec(),
+            signal: super::wait::Signal::default(),
             barrier: LocalBarrier::default(),
-            reduction: LocalReduction::default(),
+            reduction: LocalReduction::new(local),
             tasks: TaskQueue::default(),
-            running: (Mutex::new(local), Condvar::new()),
+            loops: super::sched::NodeLoops::default(),
+            running: AtomicU32::new(local),
+            singles: AtomicU64::new(0),
             ancestors,
             passed: AtomicU64::new(0),
             copyprivate: AtomicUsize::new(0),
@@ -468,8 +496,25 @@ impl Team {
     /// Wakes this node's threads waiting in a barrier, to run new tasks or
     /// to see that the last ones are done.
     pub fn wake_helpers(&self) {
-        let _s = self.barrier.state.lock().unwrap();
-        self.barrier.cv.notify_all();
+        self.signal.notify();
+    }
+
+    /// Whether the calling thread, meeting its next `single` construct, is
+    /// the first of this node to get there (libomp's scheme: every thread
+    /// meets the same constructs in the same order, so the node's count
+    /// only grows, and the thread that moves it to its own count wins).
+    pub fn claim_single(&self) -> bool {
+        let mine = with_ctx(|c| {
+            let c = c.expect("single inside a parallel region");
+            c.singles += 1;
+            c.singles
+        });
+        let seen = self.singles.load(Ordering::Acquire);
+        seen < mine
+            && self
+                .singles
+                .compare_exchange(seen, mine, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 }
 
@@ -481,11 +526,7 @@ fn run_local(rt: &Runtime, omp: &Omp, team: &Arc<Team>) {
         omp.pool.start(team.clone());
     }
     run_thread(team.clone(), team.first);
-    let (lock, cv) = &team.running;
-    let mut left = lock.lock().unwrap();
-    while *left > 0 {
-        left = cv.wait(left).unwrap();
-    }
+    super::wait::wait_until(&team.signal, || team.running.load(Ordering::Acquire) == 0);
 }
 
 /// One thread of the team: runs the microtask as thread `tid`.
@@ -500,25 +541,25 @@ fn run_thread(team: Arc<Team>, tid: u32) {
     super::tasks::drain(&team);
     super::tasks::reset_implicit_task();
     leave();
-    let (lock, cv) = &team.running;
-    let mut left = lock.lock().unwrap();
-    *left -= 1;
-    if *left == 0 {
-        cv.notify_all();
+    if team.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+        team.signal.notify();
     }
 }
 
-/// Threads of this node beyond the first, kept between regions.
+/// Threads of this node beyond the first, kept between regions. Between
+/// regions they spin on `generation` for the spin time, then sleep.
 #[derive(Default)]
 struct Pool {
     state: Mutex<PoolState>,
-    cv: Condvar,
+    /// A copy of `state.generation`, for spinning on.
+    generation: AtomicU32,
+    signal: super::wait::Signal,
 }
 
 #[derive(Default)]
 struct PoolState {
     team: Option<Arc<Team>>,
-    generation: u64,
+    generation: u32,
     threads: u32,
 }
 
@@ -535,8 +576,10 @@ impl Pool {
             s.threads += 1;
         }
         s.team = Some(team);
-        s.generation += 1;
-        self.cv.notify_all();
+        s.generation = s.generation.wrapping_add(1);
+        self.generation.store(s.generation, Ordering::Release);
+        drop(s);
+        self.signal.notify();
     }
 }
 
@@ -577,11 +620,14 @@ fn pool_thread(index: u32) {
     let pool = &omp().pool;
     let mut seen = 0;
     loop {
+        super::wait::wait_until(&pool.signal, || {
+            pool.generation.load(Ordering::Acquire) != seen
+        });
         let team = {
-            let mut s = pool.state.lock().unwrap();
-            while s.generation == seen {
-                s = pool.cv.wait(s).unwrap();
-            }
+            // The generation and its team together: a thread outside the
+            // last team may have missed generations, and must not run one
+            // team twice.
+            let s = pool.state.lock().unwrap();
             seen = s.generation;
             s.team.clone()
         };
@@ -594,57 +640,75 @@ fn pool_thread(index: u32) {
     }
 }
 
-/// A barrier among the threads of one node.
+/// A barrier among the threads of one node: an arrival count and a
+/// generation the last thread bumps, both atomics; waiters spin, then sleep
+/// on the team's signal (wait.rs).
 #[derive(Default)]
 struct LocalBarrier {
-    state: Mutex<(u32, u64)>,
-    cv: Condvar,
+    arrived: AtomicU32,
+    generation: AtomicU32,
 }
 
 impl LocalBarrier {
     /// Waits for `count` threads; the last to arrive runs `last` before
-    /// letting the others go. Waiting threads run `tasks`' queued tasks
+    /// letting the others go. Waiting threads run `team`'s queued tasks
     /// (a barrier is a task scheduling point), and the last one lets the
     /// barrier go only once no task is queued or running.
     fn wait(&self, count: u32, team: &Team, last: impl FnOnce()) {
-        let mut s = self.state.lock().unwrap();
-        s.0 += 1;
-        if s.0 == count {
-            while team.tasks.any() {
-                drop(s);
-                let ran = super::tasks::help_once(team);
-                s = self.state.lock().unwrap();
-                if !ran && team.tasks.any() {
-                    s = self.cv.wait_timeout(s, Duration::from_millis(1)).unwrap().0;
+        // Read before arriving: it cannot move on until this thread has.
+        let generation = self.generation.load(Ordering::Acquire);
+        // AcqRel: the last arrival sees every thread's writes before the
+        // barrier; its Release bump below hands them all to the waiters.
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == count {
+            super::wait::wait_until(&team.signal, || {
+                if team.tasks.any() {
+                    super::tasks::help_once(team);
                 }
-            }
+                !team.tasks.any()
+            });
             last();
-            s.0 = 0;
-            s.1 += 1;
-            self.cv.notify_all();
+            // Before the bump: a thread that sees the new generation and
+            // arrives at the next barrier must count from zero.
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation
+                .store(generation.wrapping_add(1), Ordering::Release);
+            team.signal.notify();
             return;
         }
-        let generation = s.1;
-        while s.1 == generation {
-            drop(s);
-            let ran = super::tasks::help_once(team);
-            s = self.state.lock().unwrap();
-            if !ran && s.1 == generation {
-                s = self.cv.wait_timeout(s, Duration::from_millis(1)).unwrap().0;
+        super::wait::wait_until(&team.signal, || {
+            if self.generation.load(Ordering::Acquire) != generation {
+                return true;
             }
-        }
+            if team.tasks.any() {
+                super::tasks::help_once(team);
+            }
+            self.generation.load(Ordering::Acquire) != generation
+        });
     }
 }
 
-/// A reduction's first step inside one node: the threads of the node hand
-/// their partial results to the last of them to arrive, which folds them
-/// into its own with the compiler's combiner; only that thread then takes
-/// the reduction's lock and adds the node's result to the shared variable
-/// (one lock hand-over per node instead of one per thread).
-#[derive(Default)]
+/// A reduction's first step inside one node: the threads of the node leave
+/// their partial results' addresses in their slots, and the last of them to
+/// arrive folds them all into its own with the compiler's combiner (in
+/// thread order); only that thread then takes the reduction's lock and adds
+/// the node's result to the shared variable (one lock hand-over per node
+/// instead of one per thread).
 struct LocalReduction {
-    state: Mutex<(Vec<usize>, u64)>,
-    cv: Condvar,
+    /// Per local thread: the address of its reduce_data.
+    slots: Box<[AtomicUsize]>,
+    arrived: AtomicU32,
+    /// Bumped when a fold is done.
+    generation: AtomicU32,
+}
+
+impl LocalReduction {
+    fn new(local: u32) -> LocalReduction {
+        LocalReduction {
+            slots: (0..local).map(|_| AtomicUsize::new(0)).collect(),
+            arrived: AtomicU32::new(0),
+            generation: AtomicU32::new(0),
+        }
+    }
 }
 
 /// The compiler's combiner: folds the partial results `rhs` into `lhs`
@@ -653,38 +717,53 @@ pub type Combiner = unsafe extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c
 
 /// Joins this node's part of a reduction with the calling thread's partial
 /// results at `data`. Returns true for the one thread per node that must
-/// now combine into the shared variables; the others return once their
-/// results have been taken (their `data` is not read afterwards).
+/// now combine into the shared variables; the others return false, at once
+/// if `wait_for_fold` is false (the caller then keeps `data` alive until
+/// that thread has passed a barrier with it: `__kmpc_reduce`), else once
+/// their results have been taken (their `data` is not read afterwards).
 ///
 /// # Safety
 /// `data` is the compiler's reduce_data of the calling thread and
 /// `combine` the compiler's combiner for it, as `__kmpc_reduce` receives them.
-pub unsafe fn reduce_locally(data: *mut std::ffi::c_void, combine: Combiner) -> bool {
-    let Some(team) = with_ctx(|c| c.map(|c| c.team.clone())) else {
+pub unsafe fn reduce_locally(
+    data: *mut std::ffi::c_void,
+    combine: Combiner,
+    wait_for_fold: bool,
+) -> bool {
+    let Some((team, tid)) = with_ctx(|c| c.map(|c| (c.team.clone(), c.tid))) else {
         return true;
     };
     if team.local <= 1 {
         return true;
     }
     let r = &team.reduction;
-    let mut s = r.state.lock().unwrap();
-    s.0.push(data as usize);
-    if s.0.len() as u32 == team.local {
-        for &other in s.0.iter().filter(|&&d| d != data as usize) {
-            // SAFETY: `other` is the reduce_data of a thread of this node
-            // blocked below until this fold is done, so its private copies
-            // are alive; `combine` is the compiler's combiner for this
-            // reduction (every thread passed the same one).
-            unsafe { combine(data, other as *mut std::ffi::c_void) };
+    let me = (tid - team.first) as usize;
+    let generation = r.generation.load(Ordering::Acquire);
+    r.slots[me].store(data as usize, Ordering::Relaxed);
+    // AcqRel: the last arrival sees every slot (and the private copies
+    // behind them) written before the others arrived.
+    if r.arrived.fetch_add(1, Ordering::AcqRel) + 1 == team.local {
+        for (k, slot) in r.slots.iter().enumerate() {
+            if k != me {
+                let other = slot.load(Ordering::Relaxed) as *mut std::ffi::c_void;
+                // SAFETY: `other` is the reduce_data of a thread of this
+                // node that keeps its private copies alive until this fold
+                // is done (it waits below, or in a barrier this thread has
+                // yet to reach); `combine` is the compiler's combiner for
+                // this reduction (every thread passed the same one).
+                unsafe { combine(data, other) };
+            }
         }
-        s.0.clear();
-        s.1 += 1;
-        r.cv.notify_all();
+        r.arrived.store(0, Ordering::Relaxed);
+        r.generation
+            .store(generation.wrapping_add(1), Ordering::Release);
+        team.signal.notify();
         return true;
     }
-    let generation = s.1;
-    while s.1 == generation {
-        s = r.cv.wait(s).unwrap();
+    if wait_for_fold {
+        super::wait::wait_until(&team.signal, || {
+            r.generation.load(Ordering::Acquire) != generation
+        });
     }
     false
 }
@@ -716,16 +795,23 @@ fn global_barrier(rt: &Runtime) {
     }
 }
 
-/// Zeroes both sets of worksharing slots (node 0, between regions).
+/// Zeroes the used slots of both worksharing sets (node 0, between regions).
 fn clear_worksharing(omp: &Omp) {
-    zero_control(omp, WS_BASE, 2 * WS_SET_BYTES);
+    clear_set(omp, 0);
+    clear_set(omp, 1);
 }
 
-fn zero_control(omp: &Omp, offset: u64, len: u64) {
+/// Zeroes the slots of worksharing set `set` handed out since it was last
+/// cleared (node 0; most barrier intervals use none).
+fn clear_set(omp: &Omp, set: u64) {
+    let used = omp.ws_used[set as usize].swap(0, Ordering::Relaxed);
+    if used == 0 {
+        return;
+    }
     // The slots are this node's own memory; remote nodes only reach them
     // with atomics, and none is using these slots now (see `barrier`).
-    let zeros = vec![0u8; len as usize];
-    if let Err(e) = omp.control_mem.write(offset, &zeros) {
+    let zeros = vec![0u8; (used * WS_SLOT_BYTES) as usize];
+    if let Err(e) = omp.control_mem.write(WS_BASE + set * WS_SET_BYTES, &zeros) {
         fatal(&format!("clearing worksharing slots: {e}"));
     }
 }
@@ -752,7 +838,7 @@ pub fn barrier() {
                 // Nobody uses this interval's slots any more, and nobody
                 // can start the interval that reuses them before node 0
                 // reaches the next barrier.
-                zero_control(omp, WS_BASE + (epoch % 2) * WS_SET_BYTES, WS_SET_BYTES);
+                clear_set(omp, epoch % 2);
             }
             if team.distributed {
                 acquire(rt);
@@ -786,12 +872,63 @@ pub fn next_ws_slot() -> u64 {
         // of them take this extra barrier at the same construct.
         barrier();
     }
-    with_ctx(|c| {
+    let (set, instance) = with_ctx(|c| {
         let c = c.expect("worksharing inside a parallel region");
-        let slot = WS_BASE + (c.epoch % 2) * WS_SET_BYTES + c.ws_instance * WS_SLOT_BYTES;
+        let at = (c.epoch % 2, c.ws_instance);
         c.ws_instance += 1;
-        slot
-    })
+        at
+    });
+    if runtime::get().rank == 0 {
+        // Node 0 holds the slots; every node meets the same constructs,
+        // so node 0's threads know all that are used.
+        let used = &omp().ws_used[set as usize];
+        if used.load(Ordering::Relaxed) <= instance {
+            used.fetch_max(instance + 1, Ordering::Relaxed);
+        }
+    }
+    WS_BASE + set * WS_SET_BYTES + instance * WS_SLOT_BYTES
+}
+
+/// Adds `delta` to the worksharing word at `offset` of node 0's control
+/// block and returns what it held: a plain atomic on node 0, whose own
+/// memory it is (every team on one node is there), a remote one elsewhere.
+pub fn ws_fetch_add(what: &str, offset: u64, delta: u64) -> u64 {
+    let rt = runtime::get();
+    let omp = omp();
+    let r = if rt.rank == 0 {
+        omp.control_mem.fetch_add(offset, delta)
+    } else {
+        rt.transport
+            .fetch_add(0, omp.control, offset, delta)
+            .map_err(|e| e.to_string())
+    };
+    r.unwrap_or_else(|e| fatal(&format!("{what}: {e}")))
+}
+
+/// Compare-and-swap on a worksharing word at node 0 (as `ws_fetch_add`);
+/// returns the value found.
+pub fn ws_compare_swap(what: &str, offset: u64, expected: u64, new: u64) -> u64 {
+    let rt = runtime::get();
+    let omp = omp();
+    let r = if rt.rank == 0 {
+        omp.control_mem.compare_swap(offset, expected, new)
+    } else {
+        rt.transport
+            .compare_swap(0, omp.control, offset, expected, new)
+            .map_err(|e| e.to_string())
+    };
+    r.unwrap_or_else(|e| fatal(&format!("{what}: {e}")))
+}
+
+/// Reads a worksharing word at node 0 (as `ws_fetch_add`).
+pub fn ws_load(what: &str, offset: u64) -> u64 {
+    if runtime::get().rank == 0 {
+        return omp()
+            .control_mem
+            .load_u64(offset)
+            .unwrap_or_else(|e| fatal(&format!("{what}: {e}")));
+    }
+    ws_fetch_add(what, offset, 0)
 }
 
 /// Worker nodes (rank > 0): run parallel regions as node 0 forks them,
