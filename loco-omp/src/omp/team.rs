@@ -768,13 +768,17 @@ pub unsafe fn reduce_locally(
     false
 }
 
+/// What this node printed before a release comes out before what other
+/// nodes print after their matching acquire, as it would from one process
+/// (stdout is block-buffered into the launcher's pipe).
+fn flush_stdio() {
+    // SAFETY: fflush(NULL) flushes every stdio output stream.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
 pub fn release(rt: &Runtime) {
     if rt.nodes > 1 {
-        // What this node printed before the release comes out before what
-        // other nodes print after their matching acquire, as it would from
-        // one process (stdout is block-buffered into the launcher's pipe).
-        // SAFETY: fflush(NULL) flushes every stdio output stream.
-        unsafe { libc::fflush(std::ptr::null_mut()) };
+        flush_stdio();
         if let Err(e) = rt.region().release() {
             fatal(&format!("release: {e}"));
         }
@@ -831,17 +835,18 @@ pub fn barrier() {
             team.passed.fetch_add(1, Ordering::Relaxed);
             stats::count(&stats::get().barriers, 1);
             if team.distributed {
-                release(rt);
-                global_barrier(rt);
+                // Release, global barrier, acquire: the write notices
+                // travel with the barrier (SharedRegion::barrier).
+                flush_stdio();
+                if let Err(e) = rt.region().barrier() {
+                    fatal(&format!("barrier: {e}"));
+                }
             }
             if rt.rank == 0 {
                 // Nobody uses this interval's slots any more, and nobody
                 // can start the interval that reuses them before node 0
                 // reaches the next barrier.
                 clear_set(omp, epoch % 2);
-            }
-            if team.distributed {
-                acquire(rt);
             }
         });
     }
