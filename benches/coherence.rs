@@ -40,7 +40,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use loco_benches::{build_dir, compile_kernel, median_of, require_built, rounds};
-use loco_testkit::run_nodes;
 
 /// A kernel and its arguments: size (argv[1]) and iterations (argv[2]).
 struct Kernel {
@@ -157,33 +156,9 @@ const PAGE: f64 = 4096.0;
 const DAEMON_TIMEOUT: u64 = 45;
 const DEADLINE: Duration = Duration::from_secs(DAEMON_TIMEOUT + 30);
 
-/// Runs `cmd` with the team size set and other knobs cleared; returns its
-/// stdout and stderr, or what went wrong.
-fn run(mut cmd: Command) -> Result<(String, String), String> {
-    for var in [
-        "OMP_SCHEDULE",
-        "OMP_DYNAMIC",
-        "OMP_WAIT_POLICY",
-        "KMP_BLOCKTIME",
-        "LOCO_CLUSTER",
-        "LOCO_RANK",
-        "LOCO_STATS",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("OMP_NUM_THREADS", THREADS.to_string());
-    let shown = format!("{cmd:?}");
-    let taken = std::sync::Mutex::new(Some(cmd));
-    let out = run_nodes(1, DEADLINE, |_| {
-        taken.lock().unwrap().take().expect("started once")
-    })
-    .pop()
-    .expect("one outcome");
-    if out.success() {
-        Ok((out.stdout, out.stderr))
-    } else {
-        Err(format!("{shown} failed:\n{}", out.describe()))
-    }
+/// Runs `cmd` with the team size set and other knobs cleared.
+fn run(cmd: Command) -> Result<(String, String), String> {
+    loco_benches::run_kernel(cmd, THREADS, DEADLINE)
 }
 
 /// The value of `key` (`result`, `iterations`, `modified`) on the kernel's

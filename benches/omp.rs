@@ -28,7 +28,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use loco_benches::{build_dir, compile_kernel, median_of, require_built, rounds};
+use loco_benches::{build_dir, compile_kernel, median_of, require_built, rounds, run_kernel};
 use loco_testkit::{free_ports, run_nodes, this_executable};
 
 /// The constructs omp_sync measures, in its order.
@@ -75,31 +75,12 @@ const DEADLINE: Duration = Duration::from_secs(300);
 const PINGS: usize = 20_000;
 
 /// Runs `cmd` with a team of `threads` (killed at the deadline); returns its
-/// stdout and stderr.
-fn run(mut cmd: Command, threads: usize) -> (String, String) {
-    for var in [
-        "OMP_SCHEDULE",
-        "OMP_DYNAMIC",
-        "OMP_WAIT_POLICY",
-        "KMP_BLOCKTIME",
-        "LOCO_CLUSTER",
-        "LOCO_RANK",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("OMP_NUM_THREADS", threads.to_string());
-    let shown = format!("{cmd:?}");
-    let taken = std::sync::Mutex::new(Some(cmd));
-    let out = run_nodes(1, DEADLINE, |_| {
-        taken.lock().unwrap().take().expect("started once")
+/// stdout and stderr, or ends the bench.
+fn run(cmd: Command, threads: usize) -> (String, String) {
+    run_kernel(cmd, threads, DEADLINE).unwrap_or_else(|why| {
+        eprintln!("{why}");
+        std::process::exit(1)
     })
-    .pop()
-    .expect("one outcome");
-    if !out.success() {
-        eprintln!("{shown} failed:\n{}", out.describe());
-        std::process::exit(1);
-    }
-    (out.stdout, out.stderr)
 }
 
 /// The `result NAME VALUE UNIT` lines (omp_sync) or the one `result VALUE

@@ -200,6 +200,40 @@ pub fn print_table(title: &str, rows: &[Samples]) {
     }
 }
 
+/// Runs a kernel (`cmd`) as one process with a team of `threads`, the
+/// OpenMP and LOCO settings that would change what it does cleared, killed
+/// at `deadline`; returns its stdout and stderr, or what went wrong.
+pub fn run_kernel(
+    mut cmd: std::process::Command,
+    threads: usize,
+    deadline: Duration,
+) -> Result<(String, String), String> {
+    for var in [
+        "OMP_SCHEDULE",
+        "OMP_DYNAMIC",
+        "OMP_WAIT_POLICY",
+        "KMP_BLOCKTIME",
+        "LOCO_CLUSTER",
+        "LOCO_RANK",
+        "LOCO_STATS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("OMP_NUM_THREADS", threads.to_string());
+    let shown = format!("{cmd:?}");
+    let taken = std::sync::Mutex::new(Some(cmd));
+    let out = run_nodes(1, deadline, |_| {
+        taken.lock().unwrap().take().expect("started once")
+    })
+    .pop()
+    .expect("one outcome");
+    if out.success() {
+        Ok((out.stdout, out.stderr))
+    } else {
+        Err(format!("{shown} failed:\n{}", out.describe()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
