@@ -1390,11 +1390,17 @@ impl Inner {
                 Ok(sent)
             }
             Err(e) => {
-                for (offset, bytes) in batch.runs() {
-                    self.bitmap.mark(offset, bytes.len() as u64);
-                }
+                self.mark_again(batch);
                 Err(e)
             }
+        }
+    }
+
+    /// Marks a batch's bytes dirty again (it was not sent), so the next
+    /// release sends them.
+    fn mark_again(&self, batch: &Batch) {
+        for (offset, bytes) in batch.runs() {
+            self.bitmap.mark(offset, bytes.len() as u64);
         }
     }
 
@@ -1459,9 +1465,7 @@ impl Inner {
         for (page, diff) in work {
             let _g = self.lock_page(page);
             if let Err(e) = self.collect(page, diff, &mut batch) {
-                for (offset, bytes) in batch.runs() {
-                    self.bitmap.mark(offset, bytes.len() as u64);
-                }
+                self.mark_again(&batch);
                 return Err(e);
             }
         }

@@ -357,15 +357,26 @@ fn serve_request(
         Op::CompareSwap => node
             .region(req.region)
             .and_then(|r| r.compare_swap(req.offset, req.a, req.b)),
-        Op::Barrier => {
+        Op::Barrier | Op::BarrierGather => {
             if node.rank != 0 {
                 Err(format!(
                     "node {} does not coordinate barriers (node 0 does)",
                     node.rank
                 ))
             } else {
-                match node.barrier.arrive() {
-                    Ok(()) => Ok(0),
+                let gathering = req.op == Op::BarrierGather;
+                let mine = gathering.then(|| (peer, std::mem::take(payload)));
+                match node.barrier.arrive_with(mine) {
+                    Ok(all) if gathering => {
+                        let reply = wire::encode_gathered(&all);
+                        return wire::send(
+                            stream,
+                            scratch,
+                            &Response::ok(reply.len() as u64).encode(),
+                            &reply,
+                        );
+                    }
+                    Ok(_) => Ok(0),
                     Err((failed, why)) => {
                         return wire::send_error(
                             stream,
@@ -376,29 +387,6 @@ fn serve_request(
                         )
                     }
                 }
-            }
-        }
-        Op::BarrierGather => {
-            if node.rank != 0 {
-                Err(format!(
-                    "node {} does not coordinate barriers (node 0 does)",
-                    node.rank
-                ))
-            } else {
-                return match node.barrier.arrive_with(Some((peer, payload.clone()))) {
-                    Ok(all) => {
-                        let reply = wire::encode_gathered(&all);
-                        wire::send(
-                            stream,
-                            scratch,
-                            &Response::ok(reply.len() as u64).encode(),
-                            &reply,
-                        )
-                    }
-                    Err((failed, why)) => {
-                        wire::send_error(stream, scratch, Status::NodeFailed, failed as u32, &why)
-                    }
-                };
             }
         }
         Op::Call => {
