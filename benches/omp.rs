@@ -12,7 +12,7 @@
 //! rounds alternate over every configuration, so a change in the machine's
 //! load affects them all alike, and each figure is the median over rounds.
 //!
-//! Goals (issue 13): one node within 2x native + 1 µs; two nodes: a barrier
+//! Goals: one node within 2x native + 1 µs; two nodes: a barrier
 //! within 2x one round trip, other constructs within 3x (the round trip
 //! across CPUs: the node processes are not pinned).
 //!

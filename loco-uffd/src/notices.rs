@@ -1,5 +1,5 @@
 //! Write notices: how an acquire learns which cached pages another node may
-//! have changed, so that it drops only those (DESIGN.md's cost model: data
+//! have changed, so that it drops only those (the cost model the memory model asks for: data
 //! nobody wrote stays cached across barriers and locks).
 //!
 //! Every node keeps a log of the pages it changed at their homes: the pages
