@@ -5,13 +5,16 @@
 //! product, LULESH-like many small regions, critical sections around a
 //! small shared histogram) run natively (clang-16, OMP_NUM_THREADS=2) and
 //! under `loco-daemon run -n 2` (loco-cc, OMP_NUM_THREADS=2: one thread per
-//! node) in three configurations side by side:
+//! node) in four configurations side by side:
 //!
-//! - `drop-all`: `LOCO_SELECTIVE=0`, every acquire drops every cached page
-//!   (the protocol before write notices);
-//! - `selective`: the default, an acquire drops only the pages other nodes'
-//!   write notices name (interleaved placement);
-//! - `first-touch`: the default with `--placement first-touch`.
+//! - `drop-all`: interleaved placement, `LOCO_SELECTIVE=0`: every acquire
+//!   drops every cached page (the protocol before write notices);
+//! - `interleaved`: interleaved placement; an acquire drops only the pages
+//!   other nodes' write notices name;
+//! - `first-touch`: first-touch placement, `LOCO_MIGRATE=0`: pages stay
+//!   where they were first touched;
+//! - `default`: first-touch placement with home migration (pages move to
+//!   the node that keeps writing them): what a user gets.
 //!
 //! Each kernel times only its iterations (`result MS ms`, `iterations N` on
 //! stderr), says how many shared bytes an iteration stores (`modified B
@@ -86,20 +89,23 @@ const KERNELS: &[Kernel] = &[
 enum Setup {
     /// The clang-16 build.
     Native,
-    /// LOCO, every acquire dropping every cached page.
+    /// LOCO, interleaved, every acquire dropping every cached page.
     DropAll,
-    /// LOCO, selective invalidation (the default), interleaved placement.
-    Selective,
-    /// LOCO, selective invalidation, first-touch placement.
+    /// LOCO, interleaved placement, selective invalidation.
+    Interleaved,
+    /// LOCO, first-touch placement without home migration.
     FirstTouch,
+    /// LOCO as it comes: first-touch placement, home migration.
+    Default,
 }
 
 /// The rows of each kernel, top to bottom.
 const SETUPS: &[(Setup, &str)] = &[
     (Setup::Native, "native"),
     (Setup::DropAll, "drop-all"),
-    (Setup::Selective, "selective"),
+    (Setup::Interleaved, "interleaved"),
     (Setup::FirstTouch, "first-touch"),
+    (Setup::Default, "default"),
 ];
 
 /// Threads in the team, natively and under LOCO (one per node).
@@ -216,8 +222,8 @@ fn run_kernel(
                 .arg(DAEMON_TIMEOUT.to_string())
                 .arg("--stats-json")
                 .arg(stats);
-            if setup == Setup::FirstTouch {
-                cmd.args(["--placement", "first-touch"]);
+            if matches!(setup, Setup::DropAll | Setup::Interleaved) {
+                cmd.args(["--placement", "interleaved"]);
             }
             cmd.arg("--").arg(loco);
             cmd
@@ -227,6 +233,10 @@ fn run_kernel(
     match setup {
         Setup::DropAll => cmd.env("LOCO_SELECTIVE", "0"),
         _ => cmd.env_remove("LOCO_SELECTIVE"),
+    };
+    match setup {
+        Setup::FirstTouch => cmd.env("LOCO_MIGRATE", "0"),
+        _ => cmd.env_remove("LOCO_MIGRATE"),
     };
     let (out, err) = run(cmd)?;
     let ms = reported(&err, "result")

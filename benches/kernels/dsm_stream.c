@@ -2,7 +2,7 @@
 // and triad, each its own '#pragma omp parallel for schedule(static)' (a
 // barrier between them); the arrays are initialised in parallel with the
 // same split. Every iteration stores all of c twice, b and a once.
-// LOCO keeps a program's globals on node 0 whatever the placement.
+// The globals are placed like the heap (first-touch by default).
 // Prints the checksum on stdout; 'result MS ms', 'iterations N' and
 // 'modified B bytes/iteration' on stderr. Usage: dsm_stream [n] [iterations]
 #include <stdio.h>

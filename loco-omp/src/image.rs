@@ -4,9 +4,12 @@
 //! the start of the shared window (loco-pass/ABI.md, "Shared globals"). At
 //! start-up, before the shared region is mapped, the runtime copies that
 //! segment out and unmaps it; the region is then mapped over it with a
-//! prefix that lives on node 0, and node 0 writes the copy back. From then
-//! on every node sees the globals at the same addresses, with node 0's
-//! initial values.
+//! prefix outside the heap, and node 0 writes the copy back. From then on
+//! every node sees the globals at the same addresses, with node 0's
+//! initial values. The globals' pages are placed by the placement policy
+//! like the heap's (under first-touch the initialised ones are node 0's,
+//! which writes them first; a zero-filled array lives where it is first
+//! used); main's stack, after them, is always node 0's.
 //!
 //! Node 0 also runs `main` on a stack inside that prefix (see `loco_main`),
 //! so that pointers to `main`'s locals, which parallel regions capture by

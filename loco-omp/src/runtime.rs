@@ -127,6 +127,8 @@ fn start() -> Result<Runtime, String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         node0_prefix: crate::image::prefix_size(globals.as_ref(), stack),
+        // The globals are placed like the heap; main's stack stays on node 0.
+        globals: globals.as_ref().map_or(0, |g| g.span),
         // Pages a fault may fetch at once in a sequential scan (LOCO_READ_AHEAD, 1: off).
         read_ahead: std::env::var("LOCO_READ_AHEAD")
             .ok()
@@ -135,6 +137,9 @@ fn start() -> Result<Runtime, String> {
         // An acquire drops only pages other nodes' write notices name
         // (LOCO_SELECTIVE=0: every cached page, for comparison).
         selective_invalidation: std::env::var("LOCO_SELECTIVE").map_or(true, |v| v != "0"),
+        // First-touch pages move to the node that keeps writing them
+        // (LOCO_MIGRATE=0: they stay where they were first touched).
+        home_migration: std::env::var("LOCO_MIGRATE").map_or(true, |v| v != "0"),
         ..RegionOptions::default()
     };
     let region =
@@ -376,6 +381,8 @@ fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
         ("acquire_ns", r.acquire_ns),
         ("pages_diffed", r.pages_diffed),
         ("evictions", r.evictions),
+        ("pages_migrated_in", r.pages_migrated_in),
+        ("pages_migrated_out", r.pages_migrated_out),
         ("allocations", h.allocations),
         ("frees", h.frees),
         ("arena_bytes", h.arena_bytes),
@@ -448,6 +455,7 @@ fn report_stats(rt: &Runtime) {
     eprintln!(
         "loco: node {} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead) + {} home; write-protect faults {}; \
          releases {} ({} in {} runs, {:.1} ms); acquires {} ({} pages dropped, {:.1} ms); evictions {}; \
+         home migration: {} pages in, {} out; \
          heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers; \
          openmp: {} forks, {} barriers ({:.1} ms), {} lock takes ({} from another node, {:.1} ms waiting), {} dispatch operations",
         rt.rank,
@@ -465,6 +473,8 @@ fn report_stats(rt: &Runtime) {
         get("pages_invalidated"),
         ms("acquire_ns"),
         get("evictions"),
+        get("pages_migrated_in"),
+        get("pages_migrated_out"),
         get("allocations"),
         get("frees"),
         ByteSize(get("arena_bytes")),

@@ -10,9 +10,13 @@
 //! - first-touch: decided when a page is first faulted anywhere, through a
 //!   directory at node 0 (see `region.rs`); [`Layout::static_home`] is `None`.
 //!
-//! Whatever the policy, a prefix of the region may be reserved for node 0
-//! (the program's globals and the stack `main` runs on): its pages live on
-//! node 0 and belong to no arena.
+//! A prefix of the region may be reserved outside every arena for the
+//! program's globals and the stack `main` runs on. The stack (and the
+//! guard page below it) lives on node 0 whatever the policy; the globals
+//! follow the policy like the heap (interleaved, or first-touch: a global
+//! array each thread initialises its own part of lives where it is used),
+//! except under allocating-node, where node 0, which "allocated" them, is
+//! their home.
 
 use std::ops::Range;
 
@@ -28,18 +32,23 @@ pub struct Layout {
     pub placement: Placement,
     /// Offsets (from `base`) of each node's arena.
     arenas: Vec<Range<u64>>,
-    /// Bytes at the start of the region homed at node 0 and outside every arena.
+    /// Bytes at the start of the region outside every arena.
     node0_prefix: u64,
+    /// Bytes at the start of that prefix placed by the policy (the globals);
+    /// the rest of the prefix is node 0's.
+    globals: u64,
 }
 
 impl Layout {
     pub fn new(config: &ClusterConfig) -> Layout {
-        Layout::with_node0_prefix(config, 0)
+        Layout::with_prefix(config, 0, 0)
     }
 
     /// A layout whose first `prefix` bytes (a page multiple, at most node
-    /// 0's memory) are node 0's, outside its arena.
-    pub fn with_node0_prefix(config: &ClusterConfig, prefix: u64) -> Layout {
+    /// 0's memory) are outside every arena: the first `globals` of them (a
+    /// page multiple, at most `prefix`) placed by the policy, the rest
+    /// homed at node 0.
+    pub fn with_prefix(config: &ClusterConfig, globals: u64, prefix: u64) -> Layout {
         let mut start = 0;
         let arenas = config
             .nodes
@@ -60,12 +69,18 @@ impl Layout {
             placement: config.placement,
             arenas,
             node0_prefix: prefix,
+            globals: globals.min(prefix),
         }
     }
 
-    /// Bytes at the start of the region reserved for node 0.
+    /// Bytes at the start of the region outside every arena.
     pub fn node0_prefix(&self) -> u64 {
         self.node0_prefix
+    }
+
+    /// Bytes at the start of the region that hold the program's globals.
+    pub fn globals(&self) -> u64 {
+        self.globals
     }
 
     pub fn pages(&self) -> usize {
@@ -104,7 +119,14 @@ impl Layout {
 
     /// The home of `page` when the placement fixes it up front.
     pub fn static_home(&self, page: usize) -> Option<NodeId> {
-        if self.page_offset(page) < self.node0_prefix {
+        // Alone, a node is home to everything: nothing to ask a directory.
+        if self.nodes == 1 {
+            return Some(0);
+        }
+        let offset = self.page_offset(page);
+        if offset < self.node0_prefix
+            && (offset >= self.globals || self.placement == Placement::AllocatingNode)
+        {
             return Some(0);
         }
         match self.placement {
@@ -151,16 +173,20 @@ mod tests {
 
     #[test]
     fn first_touch_has_no_static_home_and_bounds_are_exact() {
-        let l = layout(Placement::FirstTouch, &[8192]);
+        let l = layout(Placement::FirstTouch, &[8192, 8192]);
         assert_eq!(l.static_home(0), None);
-        assert!(l.contains(l.base, 8192));
-        assert!(!l.contains(l.base, 8193));
+        assert_eq!(
+            layout(Placement::FirstTouch, &[8192]).static_home(0),
+            Some(0)
+        );
+        assert!(l.contains(l.base, 16384));
+        assert!(!l.contains(l.base, 16385));
         assert!(!l.contains(l.base - 1, 1));
         assert!(!l.contains(u64::MAX, 2));
     }
 
     #[test]
-    fn node0_prefix_is_home_at_node_0_under_every_policy_and_outside_arenas() {
+    fn main_stack_is_home_at_node_0_under_every_policy_and_outside_arenas() {
         for placement in [
             Placement::Interleaved,
             Placement::AllocatingNode,
@@ -170,14 +196,24 @@ mod tests {
             c.nodes[0].memory = 8 * 4096;
             c.nodes[1].memory = 8 * 4096;
             c.placement = placement;
-            let l = Layout::with_node0_prefix(&c, 3 * 4096);
-            assert_eq!(l.arena(0), 3 * 4096..8 * 4096);
+            // Two pages of globals, then the guard page and a stack page.
+            let l = Layout::with_prefix(&c, 2 * 4096, 4 * 4096);
+            assert_eq!(l.arena(0), 4 * 4096..8 * 4096);
             assert_eq!(l.arena(1), 8 * 4096..16 * 4096);
-            for page in 0..3 {
+            for page in 2..4 {
                 assert_eq!(l.static_home(page), Some(0), "{placement:?} page {page}");
             }
+            // The globals follow the policy.
+            let globals: Vec<_> = (0..2).map(|p| l.static_home(p)).collect();
+            let expected = match placement {
+                Placement::Interleaved => vec![Some(0), Some(1)],
+                Placement::AllocatingNode => vec![Some(0), Some(0)],
+                Placement::FirstTouch => vec![None, None],
+            };
+            assert_eq!(globals, expected, "{placement:?}");
             if placement == Placement::Interleaved {
-                assert_eq!(l.static_home(3), Some(1));
+                assert_eq!(l.static_home(4), Some(0));
+                assert_eq!(l.static_home(5), Some(1));
             }
         }
     }

@@ -10,6 +10,7 @@ mod alloc;
 mod cached;
 mod dirty;
 mod layout;
+mod migrate;
 mod notices;
 mod region;
 mod sys;
@@ -73,4 +74,7 @@ pub struct RegionStats {
     /// another thread's), in nanoseconds.
     pub release_ns: u64,
     pub acquire_ns: u64,
+    /// Pages whose home moved here, and away from here (home migration).
+    pub pages_migrated_in: u64,
+    pub pages_migrated_out: u64,
 }

@@ -232,6 +232,24 @@ impl NoticeLog {
         out
     }
 
+    /// Every page a contribution to a gathering barrier (see `unsent`)
+    /// names, and how many bytes of it the notices take (what follows is
+    /// the node's own: see migrate.rs); `None` if it does not list them
+    /// (its notices no longer fitted in the ring, or it is cut short).
+    pub fn pages_in(part: &[u8]) -> Option<(Vec<u32>, usize)> {
+        let count = u64::from_le_bytes(part.get(8..16)?.try_into().ok()?);
+        if u64::from_le_bytes(part.get(..8)?.try_into().ok()?) == u64::MAX {
+            return None;
+        }
+        let end = 16usize.checked_add((count as usize).checked_mul(4)?)?;
+        let pages = part
+            .get(16..end)?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Some((pages, end))
+    }
+
     /// Learns from what every node gave a gathering barrier (see `unsent`);
     /// a node's entries this one has not seen and that did not come with
     /// it are read from its log as `learn` does.

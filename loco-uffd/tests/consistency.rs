@@ -10,10 +10,19 @@
 //! Writes are either instrumented (store, then mark the bitmap) or, in the
 //! `tracked` variant, plain libc memcpy that only write-protection can see.
 //! Cells are smaller than pages, so nodes share pages all the time (false
-//! sharing), and the pages' homes are spread over the nodes — except in the
-//! `read-ahead` variant (tracked, allocating-node placement), where every
-//! page lives on node 0, so the other nodes' sequential reads fetch several
-//! pages per fault.
+//! sharing). Pages live where they are first touched (the default
+//! placement), except in the `marked` variant (interleaved: the pages'
+//! homes rotate over the nodes) and the `read-ahead` variant (tracked,
+//! allocating-node placement), where every page lives on node 0, so the
+//! other nodes' sequential reads fetch several pages per fault.
+//!
+//! The `migrate` variant (tracked, first-touch) gives programs the shape
+//! home migration acts on: node 0 first writes a word of every page (so it
+//! is home to all of them), then odd phases let each page's one owner
+//! (random, fixed for the program) write it, always at least a word, and
+//! even phases let every node read everything. Pages move to their owners
+//! (each node that owns a page checks that some page moved to it) while
+//! every node keeps copies of them, and every read is still checked.
 //!
 //! The `threads` variant runs two threads per node, each a worker with its
 //! own cells and ops, under a cache of three pages (so pages are evicted
@@ -133,6 +142,43 @@ fn program_strategy(workers: usize, threaded: bool) -> BoxedStrategy<Vec<Phase>>
     )
         .prop_map(|(owners, ops)| Phase { owners, ops });
     proptest::collection::vec(phase, 1..6).boxed()
+}
+
+/// Programs for the `migrate` variant (see the top): 8 phases; page `p`'s
+/// owner is `owners[p]` of the first generated phase (a worker, or nobody).
+fn migrating_program_strategy(workers: usize) -> BoxedStrategy<Vec<Phase>> {
+    let phase = (
+        proptest::collection::vec(0..(workers as u8 + 1), CELLS),
+        proptest::collection::vec(proptest::collection::vec(op_strategy(), 0..14), workers),
+    )
+        .prop_map(|(owners, ops)| Phase { owners, ops });
+    proptest::collection::vec(phase, 8..9)
+        .prop_map(move |mut program| {
+            let page_owner: Vec<u8> = (0..PAGES).map(|p| program[0].owners[p * 64]).collect();
+            let nobody = workers as u8;
+            for (k, phase) in program.iter_mut().enumerate() {
+                let writer = |page: usize| match k {
+                    0 => 0,
+                    k if k % 2 == 1 => page_owner[page],
+                    _ => nobody,
+                };
+                phase.owners = (0..CELLS).map(|c| writer(c / 64)).collect();
+                for page in 0..PAGES {
+                    let w = writer(page) as usize;
+                    if w < workers {
+                        phase.ops[w].push(Op::Write {
+                            cell: page * 64 + k,
+                            at: 0,
+                            len: 8,
+                            seed: (page * 8 + k) as u8,
+                            libc: false,
+                        });
+                    }
+                }
+            }
+            program
+        })
+        .boxed()
 }
 
 /// The model's verdict on an op: whether node `me` may run it in this phase
@@ -293,7 +339,7 @@ fn main() -> ExitCode {
     let dir = std::env::temp_dir().join(format!("loco-consistency-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (mut passed, mut failed) = (0, 0);
-    for variant in ["tracked", "marked", "read-ahead", "threads"] {
+    for variant in ["tracked", "marked", "read-ahead", "threads", "migrate"] {
         for n in [2usize, 4] {
             let name = format!("{variant}/{n}-nodes/random_drf_programs_match_the_model");
             if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
@@ -306,10 +352,14 @@ fn main() -> ExitCode {
             });
             let file = dir.join(format!("{variant}-{n}.prog"));
             let workers = n * threads_per_node(variant);
-            let outcome = runner.run(
-                &program_strategy(workers, variant == "threads"),
-                |program| run_program(&file, variant, n, &program),
-            );
+            let strategy = if variant == "migrate" {
+                migrating_program_strategy(workers)
+            } else {
+                program_strategy(workers, variant == "threads")
+            };
+            let outcome = runner.run(&strategy, |program| {
+                run_program(&file, variant, n, &program)
+            });
             match outcome {
                 Ok(()) => {
                     println!("test {name} ... ok ({cases} programs)");
@@ -522,8 +572,10 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     for node in &mut config.nodes {
         node.memory = 1 << 20;
     }
-    if variant == "read-ahead" {
-        config.placement = loco_cluster::Placement::AllocatingNode;
+    match variant {
+        "read-ahead" => config.placement = loco_cluster::Placement::AllocatingNode,
+        "marked" => config.placement = loco_cluster::Placement::Interleaved,
+        _ => {}
     }
     if variant == "threads" {
         // Fewer pages than the program touches: evictions run all along.
@@ -601,6 +653,12 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     // what it brought is what the model says.
     if variant == "read-ahead" && rank != 0 && region.stats().pages_read_ahead == 0 {
         return Err("the read-ahead variant read no page ahead".into());
+    }
+    // Every page the program gives a node other than node 0 (which first
+    // wrote all of them) is written by it in 4 phases: they move there.
+    let owns = (0..PAGES).any(|p| program[1].owners[p * 64] as usize == rank);
+    if variant == "migrate" && rank != 0 && owns && region.stats().pages_migrated_in == 0 {
+        return Err(format!("node {rank} owns pages but none moved to it"));
     }
     if variant == "threads" && region.stats().evictions == 0 && rank != 0 && program.len() > 2 {
         eprintln!("node {rank}: note: no page was evicted");

@@ -42,6 +42,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     atomics_at_the_home_never_lose_updates,
     a_failed_write_back_loses_no_bytes,
     a_home_page_written_every_interval_stays_noticed,
+    pages_one_node_keeps_writing_move_there,
 ];
 
 fn main() -> ExitCode {
@@ -406,6 +407,100 @@ fn first_touch_homes_pages_where_first_touched(node: &Node) -> Check {
             })?;
         }
     }
+    r.finish()
+}
+
+/// Node 0 initialises one page per node (first-touch makes them node 0's);
+/// then, barrier after barrier, node k > 0 rewrites the first half of its
+/// page while every node reads every page. Each page moves its home to its
+/// writer (home migration), and no read ever sees an old value: not while
+/// it moves, and not after (the new home's writes must make the others
+/// drop their copies). Node 0's later write to a moved page (now remote
+/// for it) reaches the new home. A page two non-home nodes write never moves.
+fn pages_one_node_keeps_writing_move_there(node: &Node) -> Check {
+    let r = start_with(node, Placement::FirstTouch, 1 << 30)?;
+    let page = |k: usize| (20 + k as u64) * PAGE;
+    let shared = page(r.n);
+    let half = PAGE as usize / 2;
+    let mut expected: Vec<Vec<u8>> = (0..=r.n)
+        .map(|k| pattern(1000 + k as u64, PAGE as usize))
+        .collect();
+    if r.rank == 0 {
+        for (k, bytes) in expected.iter().enumerate() {
+            r.store(page(k), bytes);
+        }
+    }
+    r.barrier()?;
+    let rounds = 8;
+    for round in 0..rounds {
+        let seed = |k: usize| (k as u64) << 32 | round as u64;
+        for (k, page) in expected.iter_mut().enumerate().take(r.n).skip(1) {
+            page[..half].copy_from_slice(&pattern(seed(k), half));
+        }
+        if r.rank > 0 {
+            r.store(page(r.rank), &expected[r.rank][..half]);
+        }
+        // Nodes 1 and 2 write different bytes of one more page.
+        if r.n > 2 {
+            let at = 8 * (round % 2 + 1);
+            expected[r.n][at..at + 8].copy_from_slice(&seed(9).to_le_bytes());
+            if r.rank == round % 2 + 1 {
+                r.store(shared + at as u64, &seed(9).to_le_bytes());
+            }
+        }
+        // Node 0 logs the writes it served in the same interval (it takes
+        // them as its own: see notices.rs) rather than in the next one.
+        r.region.release().map_err(|e| e.to_string())?;
+        r.region.transport().barrier().map_err(|e| e.to_string())?;
+        r.barrier()?;
+        for (k, want) in expected.iter().enumerate() {
+            let got = r.load(page(k), PAGE as usize);
+            ensure(&got == want, || {
+                let at = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
+                format!(
+                    "round {round}: node {}'s copy of page {k} is stale at byte {at}: {:?}, not {:?}",
+                    r.rank,
+                    &got[at..(at + 8).min(got.len())],
+                    &want[at..(at + 8).min(want.len())]
+                )
+            })?;
+        }
+        // The next round's writes must not race with these reads. Pages
+        // move at this barrier, where nobody logs a write to them: every
+        // copy another node holds must go all the same.
+        r.barrier()?;
+    }
+    for k in 1..r.n {
+        let home = r
+            .region
+            .home_of(r.addr(page(k)))
+            .map_err(|e| e.to_string())?;
+        ensure(home == k, || {
+            format!("page written by node {k} stayed on node {home}")
+        })?;
+    }
+    if r.n > 2 {
+        let home = r
+            .region
+            .home_of(r.addr(shared))
+            .map_err(|e| e.to_string())?;
+        ensure(home == 0, || {
+            format!("a page two nodes write moved to {home}")
+        })?;
+    }
+    let s = r.region.stats();
+    ensure((s.pages_migrated_in > 0) == (r.rank > 0), || {
+        format!("node {} took {} pages in", r.rank, s.pages_migrated_in)
+    })?;
+    // The old home writes a moved page; every node sees it.
+    expected[1][PAGE as usize - 8..].copy_from_slice(&[0xee; 8]);
+    if r.rank == 0 {
+        r.store(page(1) + PAGE - 8, &[0xee; 8]);
+    }
+    r.barrier()?;
+    ensure(r.load(page(1), PAGE as usize) == expected[1], || {
+        format!("node {} misses node 0's write to a moved page", r.rank)
+    })?;
     r.finish()
 }
 

@@ -408,9 +408,20 @@ pub fn fork(microtask: usize, args: &[usize]) {
             }
         }
     }
-    release(rt);
-    global_barrier(rt);
-    acquire(rt);
+    // The join: a gathering barrier of every node, as a team barrier is
+    // (write notices travel with it, and pages may change homes there).
+    region_barrier(rt);
+}
+
+/// Release, global barrier, acquire, with the write notices gathered in
+/// the barrier (`SharedRegion::barrier`). Every node takes it at the same
+/// points: team barriers and joins, including nodes without a thread in
+/// the team.
+fn region_barrier(rt: &Runtime) {
+    flush_stdio();
+    if let Err(e) = rt.region().barrier() {
+        fatal(&format!("barrier: {e}"));
+    }
 }
 
 impl Team {
@@ -835,12 +846,7 @@ pub fn barrier() {
             team.passed.fetch_add(1, Ordering::Relaxed);
             stats::count(&stats::get().barriers, 1);
             if team.distributed {
-                // Release, global barrier, acquire: the write notices
-                // travel with the barrier (SharedRegion::barrier).
-                flush_stdio();
-                if let Err(e) = rt.region().barrier() {
-                    fatal(&format!("barrier: {e}"));
-                }
+                region_barrier(rt);
             }
             if rt.rank == 0 {
                 // Nobody uses this interval's slots any more, and nobody
@@ -972,15 +978,13 @@ pub fn worker_loop(rt: &Runtime) -> ! {
             // was the join.
             let mut passed = 0u64;
             loop {
-                release(rt);
-                global_barrier(rt);
+                region_barrier(rt);
                 passed += 1;
                 let mut end = [0u8; 8];
                 let _ = omp.control_mem.read(REGION_END, &mut end);
                 if u64::from_le_bytes(end) == (word(1) << 32) | passed {
                     break;
                 }
-                acquire(rt);
             }
         } else {
             // Levels above this one are inactive regions of node 0's
@@ -1000,8 +1004,7 @@ pub fn worker_loop(rt: &Runtime) -> ! {
                 vec![(0, 1); level as usize - 1],
             ));
             run_local(rt, omp, &team);
-            release(rt);
-            global_barrier(rt);
+            region_barrier(rt);
         }
         // Output written inside the region reaches the terminal now, not
         // at exit.
