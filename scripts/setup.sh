@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing LOCO needs on Debian 12, idempotently:
 # Debian packages (verbs headers, libclang 14 for rdma-sys's bindgen, LLVM 16
-# for the pass and OpenMP runtime) and the `just` command runner.
+# for the pass and OpenMP runtime, Slurm and munge for the Slurm launch test)
+# and the `just` command runner.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
     libibverbs-dev librdmacm-dev ibverbs-providers   # loco-rdma's verbs backend
     libclang-14-dev                                  # rdma-sys's bindgen needs libclang 14
     clang-16 llvm-16-dev llvm-16-tools libomp-16-dev # loco-pass (LLVM 16), loco-cc, FileCheck, native OpenMP baseline
+    slurmctld slurmd slurm-client munge              # integration/slurm.rs starts its own one-machine Slurm
 )
 
 missing=()

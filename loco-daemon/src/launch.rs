@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -31,6 +32,9 @@ pub struct Plan {
     /// `--progress`: a line of totals every few seconds.
     pub progress: bool,
     pub program: Vec<String>,
+    /// Local nodes are killed if the launcher dies (a Slurm task's launcher:
+    /// nothing else would stop its node).
+    pub nodes_die_with_launcher: bool,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -208,27 +212,7 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
                 .map_err(|e| format!("cannot find free ports on 127.0.0.1: {e}"))?;
             let mut config =
                 ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?;
-            if let Some(p) = &plan.placement {
-                config.placement = match p.as_str() {
-                    "interleaved" => loco_cluster::Placement::Interleaved,
-                    "first-touch" => loco_cluster::Placement::FirstTouch,
-                    "allocating-node" => loco_cluster::Placement::AllocatingNode,
-                    other => {
-                        return Err(format!(
-                        "--placement {other}: expected interleaved, first-touch or allocating-node"
-                    ))
-                    }
-                };
-            }
-            if let Some(m) = &plan.memory {
-                let bytes = loco_cluster::parse_size(m).map_err(|e| format!("--memory: {e}"))?;
-                for node in &mut config.nodes {
-                    node.memory = bytes;
-                }
-            }
-            config
-                .validate("the command line")
-                .map_err(|e| e.to_string())?;
+            apply_node_options(&mut config, plan, "the command line")?;
             config
         }
         (None, None) => {
@@ -236,6 +220,35 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
         }
     };
     Ok(config)
+}
+
+/// `--placement` and `--memory` (for clusters the command line or Slurm
+/// describes), then the checks every cluster passes; `origin` names the
+/// description in errors.
+pub fn apply_node_options(
+    config: &mut ClusterConfig,
+    plan: &Plan,
+    origin: &str,
+) -> Result<(), String> {
+    if let Some(p) = &plan.placement {
+        config.placement = match p.as_str() {
+            "interleaved" => loco_cluster::Placement::Interleaved,
+            "first-touch" => loco_cluster::Placement::FirstTouch,
+            "allocating-node" => loco_cluster::Placement::AllocatingNode,
+            other => {
+                return Err(format!(
+                    "--placement {other}: expected interleaved, first-touch or allocating-node"
+                ))
+            }
+        };
+    }
+    if let Some(m) = &plan.memory {
+        let bytes = loco_cluster::parse_size(m).map_err(|e| format!("--memory: {e}"))?;
+        for node in &mut config.nodes {
+            node.memory = bytes;
+        }
+    }
+    config.validate(origin).map_err(|e| e.to_string())
 }
 
 /// The program the nodes run: found here (a path made absolute, or a name
@@ -333,6 +346,18 @@ fn progress_line(prefix: &Path, nodes: usize) -> String {
 /// Runs the plan; returns the exit code the launcher should exit with.
 pub fn run(plan: Plan) -> Result<u8, String> {
     let config = cluster(&plan)?;
+    run_cluster(&plan, &config, Vec::new())
+}
+
+/// Runs the plan on `config`. Nodes with a connection in `checked_in` (by
+/// rank: Slurm tasks that reported to this launcher) are started through
+/// it; the others as their cluster.toml entry says.
+pub fn run_cluster(
+    plan: &Plan,
+    config: &ClusterConfig,
+    mut checked_in: Vec<Option<TcpStream>>,
+) -> Result<u8, String> {
+    checked_in.resize_with(config.num_nodes(), || None);
     let any_local = config
         .nodes
         .iter()
@@ -343,7 +368,14 @@ pub fn run(plan: Plan) -> Result<u8, String> {
     let cluster_file = dir.join("cluster.toml");
     std::fs::write(&cluster_file, config.to_toml())
         .map_err(|e| format!("{}: {e}", cluster_file.display()))?;
-    let result = supervise(&plan, &config, &program, &cluster_file, &dir.join("stats"));
+    let result = supervise(
+        plan,
+        config,
+        &program,
+        &cluster_file,
+        &dir.join("stats"),
+        checked_in,
+    );
     if let (Some(out), Ok(_)) = (&plan.stats_json, &result) {
         gather_stats(&dir.join("stats"), config.num_nodes(), out)?;
     }
@@ -381,7 +413,8 @@ fn passed_env() -> Vec<(OsString, OsString)> {
         .collect()
 }
 
-/// Starts node `rank` as its cluster.toml entry says.
+/// Starts node `rank`: through its task's connection if it checked in,
+/// else as its cluster.toml entry says.
 fn start_node(
     plan: &Plan,
     config: &ClusterConfig,
@@ -389,10 +422,15 @@ fn start_node(
     program: &Path,
     cluster_file: &Path,
     stats_prefix: &Path,
+    checked_in: Option<TcpStream>,
 ) -> Result<Node, String> {
     let entry = &config.nodes[rank];
-    let (proc, outputs) = match entry.launch_method() {
-        Launch::Local => {
+    let how = match checked_in {
+        Some(stream) => How::CheckedIn(stream),
+        None => How::Launch(entry.launch_method()),
+    };
+    let (proc, outputs) = match how {
+        How::Launch(Launch::Local) => {
             let mut cmd = node::command(
                 program,
                 &plan.program[1..],
@@ -410,6 +448,9 @@ fn start_node(
             });
             if plan.progress {
                 cmd.env("LOCO_PROGRESS", progress_prefix(cluster_file));
+            }
+            if plan.nodes_die_with_launcher {
+                node::die_with_parent(&mut cmd);
             }
             if !plan.prefix {
                 // Unprefixed, local nodes write straight to the launcher's
@@ -447,15 +488,20 @@ fn start_node(
                 .stats_json
                 .as_ref()
                 .map(|_| PathBuf::from(format!("{}.node{rank}", stats_prefix.display())));
-            let (r, outputs) = remote::Remote::start(
-                rank,
-                entry,
-                &how,
-                &config.launch,
-                config.connect_timeout,
-                &start,
-                stats_file,
-            )?;
+            let (r, outputs) = match how {
+                How::CheckedIn(stream) => {
+                    remote::Remote::adopt(rank, &entry.host, stream, &start, stats_file)?
+                }
+                How::Launch(how) => remote::Remote::start(
+                    rank,
+                    entry,
+                    &how,
+                    &config.launch,
+                    config.connect_timeout,
+                    &start,
+                    stats_file,
+                )?,
+            };
             (Proc::Remote(r), outputs)
         }
     };
@@ -483,12 +529,21 @@ fn join_by(handles: Vec<JoinHandle<()>>, deadline: Instant) {
     }
 }
 
+/// How a node is started.
+enum How {
+    /// As its cluster.toml entry says.
+    Launch(Launch),
+    /// Through the connection its Slurm task opened to this launcher.
+    CheckedIn(TcpStream),
+}
+
 fn supervise(
     plan: &Plan,
     config: &ClusterConfig,
     program: &Path,
     cluster_file: &Path,
     stats_prefix: &Path,
+    checked_in: Vec<Option<TcpStream>>,
 ) -> Result<u8, String> {
     // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
     unsafe {
@@ -497,8 +552,16 @@ fn supervise(
     }
     let n = config.num_nodes();
     let mut nodes = Nodes(Vec::with_capacity(n));
-    for rank in 0..n {
-        let node = start_node(plan, config, rank, program, cluster_file, stats_prefix)?;
+    for (rank, link) in checked_in.into_iter().enumerate() {
+        let node = start_node(
+            plan,
+            config,
+            rank,
+            program,
+            cluster_file,
+            stats_prefix,
+            link,
+        )?;
         nodes.0.push(node);
     }
     let start = Instant::now();

@@ -3,6 +3,8 @@
 //!     loco-daemon run -n 4 -- ./prog args          # 4 nodes on this machine
 //!     loco-daemon run --config cluster.toml -- ./prog args
 //!     loco-daemon serve [--listen ADDR:PORT]      # start nodes for launchers elsewhere
+//!     srun -n 4 loco-daemon node -- ./prog args     # one node per Slurm task
+//!     loco-daemon run --slurm -- ./prog args        # the same, inside an allocation
 //!
 //! Every node runs the same program; the LOCO runtime linked into it reads
 //! LOCO_RANK and LOCO_CLUSTER (a cluster.toml the launcher writes) and joins
@@ -16,12 +18,13 @@ mod node;
 mod proto;
 mod remote;
 mod serve;
+mod slurm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -34,41 +37,69 @@ struct Cli {
     command: Command,
 }
 
+/// The options of a run, the same for `run` and `node`.
+#[derive(Args)]
+struct RunOptions {
+    /// Print each node's statistics at exit (same as LOCO_STATS=1).
+    #[arg(long)]
+    stats: bool,
+    /// Also write every node's statistics to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// Kill the run if it takes longer than this many seconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Pass output through without the "[node N] " prefixes.
+    #[arg(long)]
+    no_prefix: bool,
+    /// Print a line of totals over the nodes on this machine every few seconds.
+    #[arg(long)]
+    progress: bool,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    program: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Start a program on every node and wait for it.
+    #[command(group(ArgGroup::new("described").args(["nodes", "slurm"]).multiple(true)))]
     Run {
-        /// Number of nodes on this machine (tcp over loopback, free ports).
+        /// Number of nodes on this machine (tcp over loopback, free ports);
+        /// with --slurm, the number of Slurm tasks (default: the allocation's).
         #[arg(short = 'n', long, conflicts_with = "config")]
         nodes: Option<usize>,
         /// A cluster description (see cluster.toml): nodes on this machine,
         /// on other machines over ssh, or through `loco-daemon serve`.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// With -n: where pages live (interleaved, first-touch, allocating-node).
-        #[arg(long, requires = "nodes", value_name = "POLICY")]
+        /// Inside a Slurm allocation (sbatch, salloc): one node per task,
+        /// through `srun loco-daemon node`.
+        #[arg(long, conflicts_with = "config")]
+        slurm: bool,
+        /// With -n or --slurm: where pages live (interleaved, first-touch, allocating-node).
+        #[arg(long, requires = "described", value_name = "POLICY")]
         placement: Option<String>,
-        /// With -n: the memory each node contributes to the shared heap (e.g. 2GiB).
-        #[arg(long, requires = "nodes", value_name = "SIZE")]
+        /// With -n or --slurm: the memory each node contributes to the shared heap (e.g. 2GiB).
+        #[arg(long, requires = "described", value_name = "SIZE")]
         memory: Option<String>,
-        /// Print each node's statistics at exit (same as LOCO_STATS=1).
-        #[arg(long)]
-        stats: bool,
-        /// Also write every node's statistics to FILE as JSON.
-        #[arg(long, value_name = "FILE")]
-        stats_json: Option<PathBuf>,
-        /// Kill the run if it takes longer than this many seconds.
-        #[arg(long)]
-        timeout: Option<u64>,
-        /// Pass output through without the "[node N] " prefixes.
-        #[arg(long)]
-        no_prefix: bool,
-        /// Print a line of totals over the nodes on this machine every few seconds.
-        #[arg(long)]
-        progress: bool,
-        /// The program and its arguments.
-        #[arg(last = true, required = true)]
-        program: Vec<String>,
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Run one node of a Slurm job step: `srun -n 4 loco-daemon node -- ./prog args`.
+    ///
+    /// Every task of the step runs it; rank, size and hosts come from
+    /// Slurm's variables. The task of rank 0 is the run's launcher: its
+    /// output and exit code are the run's.
+    Node {
+        /// Where pages live (interleaved, first-touch, allocating-node).
+        #[arg(long, value_name = "POLICY")]
+        placement: Option<String>,
+        /// The memory each node contributes to the shared heap (e.g. 2GiB).
+        #[arg(long, value_name = "SIZE")]
+        memory: Option<String>,
+        #[command(flatten)]
+        options: RunOptions,
     },
     /// Start nodes for launchers on other machines: each connection runs one node.
     ///
@@ -89,40 +120,71 @@ enum Command {
     },
 }
 
+fn plan(
+    nodes: Option<usize>,
+    config: Option<PathBuf>,
+    placement: Option<String>,
+    memory: Option<String>,
+    o: RunOptions,
+) -> launch::Plan {
+    launch::Plan {
+        nodes,
+        config,
+        placement,
+        memory,
+        stats: o.stats,
+        stats_json: o.stats_json,
+        timeout: o.timeout.map(Duration::from_secs),
+        prefix: !o.no_prefix,
+        progress: o.progress,
+        program: o.program,
+        nodes_die_with_launcher: false,
+    }
+}
+
+fn exit(result: Result<u8, String>, who: &str) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{who}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
             nodes,
             config,
+            slurm: true,
             placement,
             memory,
-            stats,
-            stats_json,
-            timeout,
-            no_prefix,
-            progress,
-            program,
+            options,
         } => {
-            let plan = launch::Plan {
-                nodes,
-                config,
-                placement,
-                memory,
-                stats,
-                stats_json,
-                timeout: timeout.map(Duration::from_secs),
-                prefix: !no_prefix,
-                progress,
-                program,
-            };
-            match launch::run(plan) {
-                Ok(code) => ExitCode::from(code),
-                Err(e) => {
-                    eprintln!("loco-daemon: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            let plan = plan(None, config, placement, memory, options);
+            exit(slurm::exec_srun(&plan, nodes), "loco-daemon")
+        }
+        Command::Run {
+            nodes,
+            config,
+            slurm: false,
+            placement,
+            memory,
+            options,
+        } => exit(
+            launch::run(plan(nodes, config, placement, memory, options)),
+            "loco-daemon",
+        ),
+        Command::Node {
+            placement,
+            memory,
+            options,
+        } => {
+            let mut plan = plan(None, None, placement, memory, options);
+            plan.nodes_die_with_launcher = true;
+            exit(slurm::node(plan), "loco-daemon node")
         }
         Command::Serve {
             listen,

@@ -50,6 +50,21 @@ pub fn command(program: &Path, args: &[impl AsRef<std::ffi::OsStr>], env: &NodeE
     cmd
 }
 
+/// Makes the node's process get SIGKILL when the thread that started it
+/// (and so the process that supervises it) ends.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of the child before
+    // exec; it is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// The program as a file that exists here: a path as given (made absolute),
 /// or a name looked up in PATH.
 pub fn find_program(name: &Path) -> Option<PathBuf> {

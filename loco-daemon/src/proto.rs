@@ -28,10 +28,16 @@ pub const STATS: u8 = 19;
 pub const EXIT: u8 = 20;
 /// Daemon -> launcher: the node could not be started (UTF-8 message); the last frame.
 pub const ERROR: u8 = 21;
+/// Slurm task -> node 0's launcher: the first frame on a connection a
+/// `loco-daemon node` task opens (payload: [`CheckIn`]); the rest of the
+/// connection is this protocol, with the task as the daemon.
+pub const CHECK_IN: u8 = 22;
 
 /// The first bytes of a START payload: a version check, and a guard against
 /// something that is not a LOCO launcher talking to the port.
 const MAGIC: &[u8] = b"LOCO-NODE-1\0";
+/// The first bytes of a CHECK_IN payload.
+const CHECK_IN_MAGIC: &[u8] = b"LOCO-SLURM-1\0";
 /// No frame is larger: a bad length is a broken peer, not an allocation.
 const MAX_FRAME: usize = 64 << 20;
 
@@ -104,7 +110,7 @@ struct Cursor<'a>(&'a [u8]);
 impl Cursor<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
         if self.0.len() < n {
-            return Err("truncated start request".into());
+            return Err("truncated message (a start request or check-in)".into());
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
@@ -176,6 +182,52 @@ impl Start {
     }
 }
 
+/// A Slurm task reporting to node 0's launcher: which step and rank it is,
+/// and where its node will listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIn {
+    /// "JOB.STEP": a task of another step that reached this port is refused.
+    pub step: String,
+    pub rank: u32,
+    /// The Slurm node the task runs on (SLURMD_NODENAME).
+    pub host: String,
+    /// The port its node will listen on.
+    pub port: u16,
+}
+
+impl CheckIn {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = CHECK_IN_MAGIC.to_vec();
+        put_bytes(&mut out, self.step.as_bytes());
+        out.extend_from_slice(&self.rank.to_be_bytes());
+        put_bytes(&mut out, self.host.as_bytes());
+        out.extend_from_slice(&self.port.to_be_bytes());
+        out
+    }
+
+    pub fn decode(payload: &[u8]) -> Result<CheckIn, String> {
+        let rest = payload
+            .strip_prefix(CHECK_IN_MAGIC)
+            .ok_or("not a LOCO check-in (another version of loco-daemon?)")?;
+        let mut c = Cursor(rest);
+        let text = |b: Vec<u8>| String::from_utf8(b).map_err(|_| "a check-in field is not UTF-8");
+        let step = text(c.bytes()?)?;
+        let rank = c.u32()?;
+        let host = text(c.bytes()?)?;
+        let port = c.take(2)?;
+        let port = u16::from_be_bytes([port[0], port[1]]);
+        if !c.0.is_empty() {
+            return Err("trailing bytes after the check-in".into());
+        }
+        Ok(CheckIn {
+            step,
+            rank,
+            host,
+            port,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +260,32 @@ mod tests {
         assert!(read_frame(&mut cut).is_err());
         let mut huge = &[STDOUT, 0xff, 0xff, 0xff, 0xff][..];
         assert!(read_frame(&mut huge).is_err());
+    }
+
+    #[test]
+    fn check_ins_round_trip_and_garbage_is_refused() {
+        let c = CheckIn {
+            step: "4711.2".into(),
+            rank: 3,
+            host: "node07".into(),
+            port: 21003,
+        };
+        let enc = c.encode();
+        assert_eq!(CheckIn::decode(&enc), Ok(c.clone()));
+        assert!(CheckIn::decode(&enc[..enc.len() - 1]).is_err());
+        assert!(CheckIn::decode(&[enc.clone(), vec![0]].concat()).is_err());
+        // A start request is not a check-in, nor the other way round.
+        let start = Start {
+            rank: 3,
+            stats: false,
+            stats_json: false,
+            program: "p".into(),
+            args: vec![],
+            cwd: "/".into(),
+            cluster_toml: String::new(),
+            env: vec![],
+        };
+        assert!(CheckIn::decode(&start.encode()).is_err());
+        assert!(Start::decode(&enc).is_err());
     }
 }

@@ -119,9 +119,57 @@ impl Remote {
                     )
                 }
             };
+        Self::begin(
+            rank,
+            &entry.host,
+            via,
+            (link, input, writer),
+            outputs,
+            start,
+            stats_file,
+        )
+    }
+
+    /// A node whose daemon has already connected to the launcher: a
+    /// `loco-daemon node` Slurm task that checked in on `stream`. As
+    /// [`Remote::start`] from the start request on.
+    pub fn adopt(
+        rank: usize,
+        host: &str,
+        stream: TcpStream,
+        start: &Start,
+        stats_file: Option<PathBuf>,
+    ) -> Result<(Remote, Outputs), String> {
+        let _ = stream.set_nodelay(true);
+        let clone = |s: &TcpStream| {
+            s.try_clone()
+                .map_err(|e| format!("cannot start node {rank}: {e}"))
+        };
+        let (input, writer) = (clone(&stream)?, clone(&stream)?);
+        Self::begin(
+            rank,
+            host,
+            format!("its Slurm task on {host}"),
+            (Link::Tcp(stream), Box::new(input), Box::new(writer)),
+            Vec::new(),
+            start,
+            stats_file,
+        )
+    }
+
+    /// Sends the start request on a fresh link and starts reading answers.
+    fn begin(
+        rank: usize,
+        host: &str,
+        via: String,
+        (link, input, writer): (Link, Box<dyn Read + Send>, Box<dyn Write + Send>),
+        mut outputs: Outputs,
+        start: &Start,
+        stats_file: Option<PathBuf>,
+    ) -> Result<(Remote, Outputs), String> {
         let mut remote = Remote {
             rank,
-            host: entry.host.clone(),
+            host: host.to_string(),
             via,
             link,
             writer: Some(writer),

@@ -84,21 +84,39 @@ pub fn listen(addr: &str, allow_remote: bool) -> Result<(), String> {
 }
 
 fn serve_tcp(conn: TcpStream, peer: &str) -> Result<(), String> {
+    serve_connection(conn, peer, START_TIMEOUT, || {})
+}
+
+/// Runs the one node a launcher asks for on `conn`, which must send its
+/// start request within `start_timeout`; `on_start` runs once it has.
+/// Returns when the node has ended and its status has been sent.
+pub fn serve_connection(
+    conn: TcpStream,
+    peer: &str,
+    start_timeout: Duration,
+    on_start: impl FnOnce(),
+) -> Result<(), String> {
     let _ = conn.set_nodelay(true);
     let input = conn.try_clone().map_err(|e| e.to_string())?;
     let output = conn.try_clone().map_err(|e| e.to_string())?;
-    let _ = input.set_read_timeout(Some(START_TIMEOUT));
+    let _ = input.set_read_timeout(Some(start_timeout));
     let sink: Sink = Arc::new(Mutex::new(Box::new(output)));
     let result = serve_one(input, sink, peer, |input: &TcpStream| {
         let _ = input.set_read_timeout(None);
+        on_start();
     });
     let _ = conn.shutdown(std::net::Shutdown::Both);
     result
 }
 
+/// No log lines of our own: the node's output is all the launcher shows.
+pub fn quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
 /// `serve --stdio`: one node, on stdin and stdout (run by a launcher over ssh).
 pub fn stdio() -> Result<(), String> {
-    QUIET.store(true, Ordering::Relaxed);
+    quiet();
     let sink: Sink = Arc::new(Mutex::new(Box::new(std::io::stdout())));
     // A start failure has been sent to the launcher, which reports it.
     let _ = serve_one(std::io::stdin(), sink, "stdio", |_| {});
@@ -115,6 +133,8 @@ fn serve_one<R: Read + Send + 'static>(
 ) -> Result<(), String> {
     let start = match proto::read_frame(&mut input) {
         Ok(Some((proto::START, payload))) => Start::decode(&payload),
+        // What node 0's launcher says to a Slurm task it turns away.
+        Ok(Some((proto::ERROR, why))) => return Err(String::from_utf8_lossy(&why).into_owned()),
         Ok(Some((kind, _))) => Err(format!("expected a start request, got frame kind {kind}")),
         Ok(None) => return Ok(()),
         Err(e) => Err(format!("reading the start request: {e}")),
@@ -207,16 +227,7 @@ fn run_node<R: Read + Send + 'static>(
     cmd.stdin(Stdio::null()).envs(start.env.iter().cloned());
     // If the daemon dies (this thread, which waits for the node, with it),
     // the node is unsupervised: it goes too.
-    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of the child before
-    // exec; it is async-signal-safe.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    node::die_with_parent(&mut cmd);
     let cwd = Path::new(&start.cwd);
     if cwd.is_dir() {
         cmd.current_dir(cwd);
