@@ -148,6 +148,31 @@ pub trait Transport: Send + Sync {
         new: u64,
     ) -> Result<u64>;
 
+    /// `compare_swap` on the `count` u64s from `offset`, in order, until one
+    /// is not `expected`: returns the values found, that one last (so
+    /// every word before it was swapped). Each swap is atomic, the run is
+    /// not. One round trip where the backend can; the default makes one
+    /// `compare_swap` per word.
+    fn compare_swap_run(
+        &self,
+        node: NodeId,
+        region: RegionId,
+        offset: u64,
+        count: u32,
+        expected: u64,
+        new: u64,
+    ) -> Result<Vec<u64>> {
+        let mut found = Vec::with_capacity(count as usize);
+        for i in 0..u64::from(count) {
+            let v = self.compare_swap(node, region, offset + 8 * i, expected, new)?;
+            found.push(v);
+            if v != expected {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     /// Waits until every node has called `barrier` the same number of times.
     /// Fails, instead of waiting forever, once any node is known to have died.
     fn barrier(&self) -> Result<()>;

@@ -205,6 +205,26 @@ impl MemoryRegion {
         )
     }
 
+    /// `compare_swap` on `count` words from `offset` until one is not
+    /// `expected` (see `Transport::compare_swap_run`).
+    pub fn compare_swap_run(
+        &self,
+        offset: u64,
+        count: u32,
+        expected: u64,
+        new: u64,
+    ) -> Result<Vec<u64>, String> {
+        let mut found = Vec::with_capacity(count as usize);
+        for i in 0..u64::from(count) {
+            let v = self.compare_swap(offset + 8 * i, expected, new)?;
+            found.push(v);
+            if v != expected {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     /// Atomically loads the u64 at `offset` (for polling a word remote nodes update).
     pub fn load_u64(&self, offset: u64) -> Result<u64, String> {
         let (cell, _served) = self.atomic_at(offset, Access::Read)?;

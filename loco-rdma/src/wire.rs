@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped whenever the format changes; nodes with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 pub const REQUEST_LEN: usize = 32;
 pub const RESPONSE_LEN: usize = 16;
 /// Payloads up to this size are copied behind the header and sent in one
@@ -39,6 +39,9 @@ pub enum Op {
     /// response value = reply length, the reply every node's bytes
     /// ([`encode_gathered`]).
     BarrierGather = 10,
+    /// a = payload length (24: expected, new and count, u64 each);
+    /// response value = reply length, the reply the values found (u64 each).
+    CompareSwapRun = 11,
 }
 
 impl Op {
@@ -54,6 +57,7 @@ impl Op {
             8 => Op::Call,
             9 => Op::Bye,
             10 => Op::BarrierGather,
+            11 => Op::CompareSwapRun,
             _ => return None,
         })
     }

@@ -46,6 +46,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     scatter_thousands_of_runs => Expect::AllSucceed,
     concurrent_fetch_add => Expect::AllSucceed,
     compare_swap => Expect::AllSucceed,
+    compare_swap_runs_claim_until_a_word_is_taken => Expect::AllSucceed,
     barrier_orders_rounds => Expect::AllSucceed,
     barrier_gather_hands_out_every_nodes_bytes => Expect::AllSucceed,
     bad_requests => Expect::AllSucceed,
@@ -352,6 +353,70 @@ fn concurrent_fetch_add(c: &Ctx) -> Check {
         ensure(mem.load_u64(24)? == 1, || "u64 wrap-around is wrong".into())?;
     }
     finish(&*t)
+}
+
+/// A CAS run swaps word after word and stops at the first that is not
+/// the expected value, reporting it last; every node claiming runs of one
+/// table at once (as first-touch homes are claimed) takes each word once.
+fn compare_swap_runs_claim_until_a_word_is_taken(c: &Ctx) -> Check {
+    let t = c.join()?;
+    let (mem, id) = region(&*t, 4096)?;
+    let owner = c.n - 1;
+    if c.rank == 0 {
+        ok(t.write(owner, id, 8 * 5, &9u64.to_le_bytes()), "write")?;
+        let found = ok(t.compare_swap_run(owner, id, 8, 8, 0, 3), "run")?;
+        ensure(found == [0, 0, 0, 0, 9], || format!("run found {found:?}"))?;
+        let found = ok(t.compare_swap_run(owner, id, 8, 2, 0, 4), "run")?;
+        ensure(found == [3], || {
+            format!("a run on a taken word found {found:?}")
+        })?;
+        ensure(
+            ok(t.compare_swap_run(owner, id, 8 * 6, 0, 0, 4), "empty run")?.is_empty(),
+            || "an empty run found something".into(),
+        )?;
+    }
+    ok(t.barrier(), "barrier")?;
+    if c.rank == owner {
+        let words: Vec<u64> = (1..7).map(|w| mem.load_u64(8 * w).unwrap()).collect();
+        ensure(words == [3, 3, 3, 3, 9, 0], || {
+            format!("the run left {words:?}")
+        })?;
+    }
+    // Every node claims the words 64.. of node 0's table in runs of 7 from
+    // its own start, racing the others; each word ends up someone's, once.
+    let table = 64u64;
+    let words = 64u64;
+    let mut mine = 0;
+    let mut at = (c.rank as u64 * words) / c.n as u64;
+    for _ in 0..words {
+        let count = 7.min(words - at) as u32;
+        if count == 0 {
+            break;
+        }
+        let found = ok(
+            t.compare_swap_run(0, id, table * 8 + at * 8, count, 0, c.rank as u64 + 1),
+            "claim",
+        )?;
+        let claimed = found.iter().take_while(|&&v| v == 0).count() as u64;
+        mine += claimed;
+        at += claimed + 1;
+        if at >= words {
+            break;
+        }
+    }
+    ok(t.fetch_add(0, id, 8 * 200, mine), "sum")?;
+    ok(t.barrier(), "barrier")?;
+    if c.rank == 0 {
+        let taken = (0..words)
+            .filter(|w| mem.load_u64((table + w) * 8).unwrap() != 0)
+            .count() as u64;
+        let sum = mem.load_u64(8 * 200)?;
+        ensure(sum == taken, || {
+            format!("{sum} claims reported, {taken} words taken")
+        })?;
+    }
+    ok(t.barrier(), "barrier")?;
+    Ok(())
 }
 
 /// CAS returns the value found and swaps only on a match; a CAS spin lock

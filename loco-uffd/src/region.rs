@@ -55,6 +55,12 @@ const INVALIDATING: u8 = 4;
 /// `known_home` while this node asks the first-touch directory.
 const CLAIMING: u64 = u64::MAX;
 
+/// Most first-touch pages one directory request claims (see `home_of`):
+/// pages another node would have touched first, at the edge of a node's
+/// part of an array, may go to this one (and move later if that node keeps
+/// writing them).
+const CLAIM_AHEAD: usize = 32;
+
 const PAGE_LOCK_STRIPES: usize = 1024;
 
 /// The address window reserved for the shared region (16 TiB), whatever its
@@ -800,21 +806,53 @@ impl Inner {
             let dir = self
                 .directory
                 .expect("first-touch placement has a directory");
+            let me = self.rank as u64 + 1;
+            // A node touching the page after one of its own (a loop
+            // initialising its part of an array) claims the next pages too,
+            // in the same round trip, until one is someone's already.
+            let sequential = page > 0 && self.known_home(page - 1).load(Ordering::Acquire) == me;
+            let count = if sequential {
+                (page + 1..self.layout.pages())
+                    .take(CLAIM_AHEAD - 1)
+                    .take_while(|&q| self.layout.static_home(q).is_none())
+                    .count()
+                    + 1
+            } else {
+                1
+            };
             let found =
                 match self
                     .transport
-                    .compare_swap(0, dir, page as u64 * 8, 0, self.rank as u64 + 1)
+                    .compare_swap_run(0, dir, page as u64 * 8, count as u32, 0, me)
                 {
-                    Ok(found) => found,
+                    Ok(found) if !found.is_empty() => found,
+                    Ok(_) => {
+                        known.store(0, Ordering::Release);
+                        return Err(HeapError::Invalid(
+                            "the first-touch directory answered nothing".into(),
+                        ));
+                    }
                     Err(e) => {
                         known.store(0, Ordering::Release);
                         return Err(HeapError::Transport(e));
                     }
                 };
-            let home = if found == 0 {
+            // The pages after it that the run claimed (or found taken) are
+            // known now; a thread of ours claiming one of them meanwhile
+            // finds the same answer in the directory.
+            for (j, &f) in found.iter().enumerate().skip(1) {
+                let value = if f == 0 { me } else { f };
+                let _ = self.known_home(page + j).compare_exchange(
+                    0,
+                    value,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+            let home = if found[0] == 0 {
                 self.rank
             } else {
-                (found - 1) as NodeId
+                (found[0] - 1) as NodeId
             };
             known.store(home as u64 + 1, Ordering::Release);
             return Ok(home);
@@ -1526,18 +1564,19 @@ impl Inner {
         // bookkeeping is done: a woken thread may release at once, and its
         // release must already see the page as cached.
         if home == self.rank {
-            // SAFETY: dst is a page of our registered region.
-            match unsafe { self.uffd.zeropage(dst.cast(), size, false) } {
-                Ok(_) => {}
-                Err(userfaultfd::Error::ZeropageFailed(e)) if e as i32 == libc::EEXIST => {}
-                Err(e) => {
-                    self.state(page).store(MISSING, Ordering::Release);
-                    return Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}")));
+            let run = self.home_run(page);
+            if let Err(e) = self.zero_pages(page, run) {
+                for q in page..page + run {
+                    self.state(q).store(MISSING, Ordering::Release);
                 }
+                let _ = self.uffd.wake(dst.cast(), run * size);
+                return Err(e);
             }
-            self.state(page).store(HOME, Ordering::Release);
+            for q in page..page + run {
+                self.state(q).store(HOME, Ordering::Release);
+            }
             self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
-            self.wake(page);
+            let _ = self.uffd.wake(dst.cast(), run * size);
             return Ok(());
         }
         let gate = self.fetch_gate.read().unwrap();
@@ -1598,6 +1637,64 @@ impl Inner {
             cv.notify_one();
         }
         Ok(())
+    }
+
+    /// How many of this node's never-touched home pages from `page` on
+    /// (which the caller claimed) to map at once: the next ones that are
+    /// known to be home here and untouched, up to `CLAIM_AHEAD`, each
+    /// claimed (MISSING -> FETCHING) here. A loop that writes its part of
+    /// an array then faults once per run instead of once per page (the
+    /// zero page costs no memory until written). Not in the prefix (the
+    /// stack's guard page lies there).
+    fn home_run(&self, page: usize) -> usize {
+        if self.layout.page_offset(page) < self.layout.node0_prefix() {
+            return 1;
+        }
+        let mine = |q: usize| match self.layout.static_home(q) {
+            Some(h) => h == self.rank,
+            None => self.known_home(q).load(Ordering::Acquire) == self.rank as u64 + 1,
+        };
+        let mut run = 1;
+        while run < CLAIM_AHEAD && page + run < self.layout.pages() {
+            let q = page + run;
+            if !mine(q)
+                || self
+                    .state(q)
+                    .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                break;
+            }
+            run += 1;
+        }
+        run
+    }
+
+    /// Maps the zero page at `count` home pages from `page` (claimed by
+    /// the caller), leaving the threads that faulted on them asleep.
+    fn zero_pages(&self, page: usize, count: usize) -> Result<(), HeapError> {
+        let size = self.page_size();
+        // SAFETY: the pages are pages of our registered region, claimed
+        // (FETCHING) by this thread, so nothing else maps them meanwhile.
+        let all = unsafe {
+            self.uffd
+                .zeropage(self.page_ptr(page).cast(), count * size, false)
+        };
+        let eexist = |e: &userfaultfd::Error| matches!(e, userfaultfd::Error::ZeropageFailed(e) if *e as i32 == libc::EEXIST);
+        match all {
+            Ok(_) => Ok(()),
+            // One of them is mapped already (a write through another
+            // mapping of it): the rest one by one.
+            Err(e) if eexist(&e) => (page..page + count).try_for_each(|q| {
+                // SAFETY: as above, for one page.
+                match unsafe { self.uffd.zeropage(self.page_ptr(q).cast(), size, false) } {
+                    Ok(_) => Ok(()),
+                    Err(e) if eexist(&e) => Ok(()),
+                    Err(e) => Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
+                }
+            }),
+            Err(e) => Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
+        }
     }
 
     /// Installs `len` bytes from `src` as the pages from `page` on (all

@@ -656,8 +656,8 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     }
     // Every page the program gives a node other than node 0 (which first
     // wrote all of them) is written by it in 4 phases: they move there.
-    let owns = (0..PAGES).any(|p| program[1].owners[p * 64] as usize == rank);
-    if variant == "migrate" && rank != 0 && owns && region.stats().pages_migrated_in == 0 {
+    let owns = || (0..PAGES).any(|p| program[1].owners[p * 64] as usize == rank);
+    if variant == "migrate" && rank != 0 && owns() && region.stats().pages_migrated_in == 0 {
         return Err(format!("node {rank} owns pages but none moved to it"));
     }
     if variant == "threads" && region.stats().evictions == 0 && rank != 0 && program.len() > 2 {

@@ -477,6 +477,54 @@ impl Transport for TcpTransport {
         )
     }
 
+    fn compare_swap_run(
+        &self,
+        node: NodeId,
+        region: RegionId,
+        offset: u64,
+        count: u32,
+        expected: u64,
+        new: u64,
+    ) -> Result<Vec<u64>> {
+        check_node(self.node.nodes, node)?;
+        check_atomic_offset(offset)?;
+        self.stats.atomic();
+        if node == self.node.rank {
+            return self.local(region, "compare_swap_run", |r| {
+                r.compare_swap_run(offset, count, expected, new)
+            });
+        }
+        let payload: Vec<u8> = [expected, new, u64::from(count)]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let req = Request::new(
+            Op::CompareSwapRun,
+            region.0,
+            offset,
+            payload.len() as u64,
+            0,
+        );
+        self.exchange(node, "compare_swap_run", |c| {
+            wire::send(&mut c.stream, &mut c.scratch, &req.encode(), &payload)?;
+            match read_response(&mut c.stream, false)? {
+                Ok(r) if r.value % 8 == 0 && r.value <= 8 * u64::from(count) => {
+                    let mut reply = vec![0u8; r.value as usize];
+                    c.stream.read_exact(&mut reply)?;
+                    Ok(Ok(reply
+                        .chunks_exact(8)
+                        .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+                        .collect()))
+                }
+                Ok(r) => Err(wire::invalid(format!(
+                    "a compare-and-swap run of {count} answered {} bytes",
+                    r.value
+                ))),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
     fn barrier(&self) -> Result<()> {
         self.stats.barrier();
         let count = self.barriers.fetch_add(1, Ordering::Relaxed);

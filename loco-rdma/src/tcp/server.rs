@@ -317,7 +317,7 @@ fn serve_request(
     // Requests that carry bytes are read in full first, so that a refusal
     // leaves the connection in step.
     let carried = match req.op {
-        Op::Write | Op::Scatter | Op::Call | Op::BarrierGather => req.a,
+        Op::Write | Op::Scatter | Op::Call | Op::BarrierGather | Op::CompareSwapRun => req.a,
         _ => 0,
     };
     let len = usize::try_from(carried).map_err(|_| wire::invalid("payload too large".into()))?;
@@ -357,6 +357,32 @@ fn serve_request(
         Op::CompareSwap => node
             .region(req.region)
             .and_then(|r| r.compare_swap(req.offset, req.a, req.b)),
+        Op::CompareSwapRun => {
+            let word = |i: usize| {
+                payload
+                    .get(i * 8..i * 8 + 8)
+                    .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            };
+            let found = match (word(0), word(1), word(2)) {
+                (Some(expected), Some(new), Some(count)) => node.region(req.region).and_then(|r| {
+                    let count = u32::try_from(count).map_err(|_| "run too long".to_string())?;
+                    r.compare_swap_run(req.offset, count, expected, new)
+                }),
+                _ => Err("a compare-and-swap run needs expected, new and count".into()),
+            };
+            return match found {
+                Ok(values) => {
+                    let reply: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    wire::send(
+                        stream,
+                        scratch,
+                        &Response::ok(reply.len() as u64).encode(),
+                        &reply,
+                    )
+                }
+                Err(why) => wire::send_error(stream, scratch, Status::Refused, 0, &why),
+            };
+        }
         Op::Barrier | Op::BarrierGather => {
             if node.rank != 0 {
                 Err(format!(
