@@ -4,7 +4,7 @@
 use llvm_sys::{LLVMAtomicOrdering, LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
 
 use crate::ir::{Ir, Type, Value};
-use crate::{entry, globals, openmp};
+use crate::{entry, globals, openmp, reduce};
 
 /// Start of the shared window and its size (ABI.md).
 pub const REGION_BASE: u64 = 0x4000_0000_0000;
@@ -108,6 +108,10 @@ pub struct Summary {
     pub wrapped_main: bool,
     /// `copyin` arguments of forks copied through the forking thread's stack.
     pub copyin: usize,
+    /// Reduce calls given their variables' sizes (`loco_reduce*`), and
+    /// those left to the runtime's lock-based `__kmpc_reduce*`.
+    pub reductions: usize,
+    pub reductions_kept: usize,
 }
 
 /// Rewrites the module, once: a module that carries the marker is left alone.
@@ -120,6 +124,7 @@ pub fn run(ir: &Ir) -> Summary {
     let wrapped = if errors.is_empty() {
         ir.add_named_metadata(MARKER);
         summary.copyin = openmp::copyin_through_the_stack(ir);
+        (summary.reductions, summary.reductions_kept) = reduce::rewrite_all(ir);
         rename_heap_functions(ir, &mut summary);
         for f in ir.functions() {
             if !ir.is_declaration(f) {

@@ -473,6 +473,58 @@ impl Ir {
         unsafe { LLVMStoreSizeOfType(self.layout, t) }
     }
 
+    /// The type an `alloca` allocates (one element of it: see
+    /// `alloca_count`).
+    pub fn allocated_type(&self, alloca: Value) -> Type {
+        // SAFETY: handle invariant; callers pass an alloca (`is_alloca`).
+        unsafe { LLVMGetAllocatedType(alloca) }
+    }
+
+    /// How many elements of its type an `alloca` allocates, when that is a
+    /// constant (`alloca i32, i64 %n`, a VLA, has none).
+    pub fn alloca_count(&self, alloca: Value) -> Option<u64> {
+        // SAFETY: handle invariant; operand 0 of an alloca is its count.
+        let count = unsafe { LLVMGetOperand(alloca, 0) };
+        self.const_int_value(count)
+            .and_then(|n| u64::try_from(n).ok())
+    }
+
+    /// Whether values of type `t` have a size (no opaque struct, no
+    /// scalable vector inside).
+    pub fn is_sized(&self, t: Type) -> bool {
+        // SAFETY: handle invariant.
+        unsafe {
+            LLVMTypeIsSized(t) != 0
+                && LLVMGetTypeKind(t) != LLVMTypeKind::LLVMScalableVectorTypeKind
+        }
+    }
+
+    /// Whether a value of type `t` holds a pointer anywhere inside it
+    /// (through struct fields, array and vector elements); types other than
+    /// numbers, pointers and those aggregates count as holding one.
+    pub fn holds_pointer(&self, t: Type) -> bool {
+        // SAFETY: handle invariant; element types are read only from
+        // aggregates of the kind that has them, at indices they have.
+        unsafe {
+            match LLVMGetTypeKind(t) {
+                LLVMTypeKind::LLVMIntegerTypeKind
+                | LLVMTypeKind::LLVMHalfTypeKind
+                | LLVMTypeKind::LLVMBFloatTypeKind
+                | LLVMTypeKind::LLVMFloatTypeKind
+                | LLVMTypeKind::LLVMDoubleTypeKind
+                | LLVMTypeKind::LLVMX86_FP80TypeKind
+                | LLVMTypeKind::LLVMFP128TypeKind
+                | LLVMTypeKind::LLVMPPC_FP128TypeKind => false,
+                LLVMTypeKind::LLVMArrayTypeKind | LLVMTypeKind::LLVMVectorTypeKind => {
+                    self.holds_pointer(LLVMGetElementType(t))
+                }
+                LLVMTypeKind::LLVMStructTypeKind => (0..LLVMCountStructElementTypes(t))
+                    .any(|k| self.holds_pointer(LLVMStructGetTypeAtIndex(t, k))),
+                _ => true,
+            }
+        }
+    }
+
     pub fn const_i32(&self, v: u32) -> Value {
         // SAFETY: handle invariant.
         unsafe { LLVMConstInt(self.i32(), v.into(), 0) }

@@ -18,6 +18,7 @@ mod globals;
 mod instrument;
 mod ir;
 mod openmp;
+mod reduce;
 
 use llvm_plugin::inkwell::module::Module;
 use llvm_plugin::{

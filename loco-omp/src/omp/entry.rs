@@ -10,7 +10,7 @@ use super::sched::{self, Schedule};
 use super::team::{self, omp, whoami, with_ctx};
 use super::{locks, stats};
 use crate::atomics;
-use crate::runtime::{self, fatal};
+use crate::runtime;
 
 type Ident = *mut c_void;
 
@@ -172,93 +172,7 @@ pub extern "C" fn __kmpc_end_ordered(_loc: Ident, _gtid: i32) {
     sched::ordered_end();
 }
 
-// --- reductions: on one node every thread combines its own part into the
-// shared variables under the reduction's lock (libomp's critical method: no
-// thread waits for another); across nodes each node's threads fold their
-// parts together first, then one thread per node combines under the lock
-// (returning 1; the others return 0): one lock hand-over per node.
-
-#[no_mangle]
-pub unsafe extern "C" fn __kmpc_reduce_nowait(
-    _loc: Ident,
-    _gtid: i32,
-    _vars: i32,
-    _size: usize,
-    data: *mut c_void,
-    combine: Option<team::Combiner>,
-    lock: *mut c_void,
-) -> i32 {
-    if whoami().1 == 1 {
-        return 1;
-    }
-    // SAFETY: the caller's contract, passed on.
-    unsafe { reduce(data, combine, lock, true) }
-}
-
-/// A reduction's entry, in a team of more than one thread. Across nodes:
-/// the node's threads fold their parts together, then the one that did
-/// takes the lock (returns 1); with `wait_for_fold` false the others return
-/// 0 at once, and the caller then keeps `data` alive until a barrier the
-/// folding thread takes part in. On one node: takes the lock (returns 1).
-///
-/// # Safety
-/// As `__kmpc_reduce_nowait`.
-unsafe fn reduce(
-    data: *mut c_void,
-    combine: Option<team::Combiner>,
-    lock: *mut c_void,
-    wait_for_fold: bool,
-) -> i32 {
-    let Some(combine) = combine else {
-        fatal("__kmpc_reduce without a combiner")
-    };
-    // SAFETY: data and combine are what the compiled code passed us.
-    if team::distributed() && !unsafe { team::reduce_locally(data, combine, wait_for_fold) } {
-        return 0;
-    }
-    // The lock (one for every reduction, in clang) also keeps this combine
-    // apart from that of an earlier nowait reduction.
-    locks::lock(lock as u64, false, true);
-    1
-}
-
-#[no_mangle]
-pub extern "C" fn __kmpc_end_reduce_nowait(_loc: Ident, _gtid: i32, lock: *mut c_void) {
-    if whoami().1 > 1 {
-        locks::unlock(lock as u64, false);
-    }
-}
-
-/// As `__kmpc_reduce_nowait`, followed by a barrier: combining threads
-/// take it in `__kmpc_end_reduce`, the others here, straight away: their
-/// private copies stay alive while they wait in it, until the node's
-/// combining thread, which folds them first, arrives.
-#[no_mangle]
-pub unsafe extern "C" fn __kmpc_reduce(
-    _loc: Ident,
-    _gtid: i32,
-    _vars: i32,
-    _size: usize,
-    data: *mut c_void,
-    combine: Option<team::Combiner>,
-    lock: *mut c_void,
-) -> i32 {
-    if whoami().1 == 1 {
-        return 1;
-    }
-    // SAFETY: the caller's contract (the compiler's reduction arguments).
-    let combiner = unsafe { reduce(data, combine, lock, false) };
-    if combiner == 0 {
-        team::barrier();
-    }
-    combiner
-}
-
-#[no_mangle]
-pub extern "C" fn __kmpc_end_reduce(loc: Ident, gtid: i32, lock: *mut c_void) {
-    __kmpc_end_reduce_nowait(loc, gtid, lock);
-    team::barrier();
-}
+// --- reductions: reduce.rs
 
 // --- task synchronisation (see tasks.rs)
 
@@ -939,5 +853,10 @@ pub fn stats_fields() -> Vec<(&'static str, u64)> {
         ("omp_lock_wait_ns", stats::read(&s.lock_wait_ns)),
         ("omp_dispatches", stats::read(&s.dispatches)),
         ("omp_ordered_wait_ns", stats::read(&s.ordered_wait_ns)),
+        (
+            "omp_reductions_gathered",
+            stats::read(&s.reductions_gathered),
+        ),
+        ("omp_reductions_locked", stats::read(&s.reductions_locked)),
     ]
 }

@@ -12,6 +12,8 @@
 //! - [`tasks`]: explicit tasks, run by the threads of the node creating them;
 //! - [`copyprivate`]: `single copyprivate`, through a staging block in shared
 //!   memory when the team spans nodes;
+//! - [`reduce`]: reductions, each node's part sent to node 0 in one message
+//!   when the team spans nodes;
 //! - [`variadic`]: `__kmpc_fork_call` and calling outlined regions;
 //! - [`wait`]: how threads wait for each other inside a node (spin for a
 //!   bounded time, then sleep).
@@ -20,6 +22,7 @@ pub mod cond;
 pub mod copyprivate;
 pub mod entry;
 pub mod locks;
+pub mod reduce;
 pub mod sched;
 pub mod stats;
 pub mod tasks;

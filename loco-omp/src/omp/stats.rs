@@ -17,6 +17,10 @@ pub struct OmpStats {
     /// Remote operations of dynamic and guided loops.
     pub dispatches: AtomicU64,
     pub ordered_wait_ns: AtomicU64,
+    /// Reductions across nodes this node took part in: through node 0
+    /// (reduce.rs), and under the reduction's lock (sizes unknown).
+    pub reductions_gathered: AtomicU64,
+    pub reductions_locked: AtomicU64,
 }
 
 static STATS: OmpStats = OmpStats {
@@ -28,6 +32,8 @@ static STATS: OmpStats = OmpStats {
     lock_wait_ns: AtomicU64::new(0),
     dispatches: AtomicU64::new(0),
     ordered_wait_ns: AtomicU64::new(0),
+    reductions_gathered: AtomicU64::new(0),
+    reductions_locked: AtomicU64::new(0),
 };
 
 pub fn get() -> &'static OmpStats {

@@ -66,6 +66,19 @@ const WS_SET_BYTES: u64 = WS_SLOTS * WS_SLOT_BYTES;
 pub const LOCK_BASE: u64 = WS_BASE + 2 * WS_SET_BYTES;
 pub const LOCK_ENTRIES: u64 = 4096;
 const CONTROL_BYTES: u64 = LOCK_BASE + LOCK_ENTRIES * 16;
+/// Node 0 only, after the rest: one area of `REDUCE_AREA` bytes per other
+/// node, where that node leaves its part of each reduction (reduce.rs):
+/// `REDUCE_FLAGS` flag words, then `REDUCE_DATA` bytes of variables. The
+/// other nodes' blocks end before it.
+pub const REDUCE_BASE: u64 = CONTROL_BYTES.next_multiple_of(4096);
+/// Reductions between two barriers that have a flag of their own (the
+/// flags are apart from the variables, so no variable's bytes, left from
+/// an earlier reduction, can pass for a flag that is set).
+pub const REDUCE_FLAGS: u64 = 64;
+/// The bytes the variables of one node's parts of the reductions between
+/// two barriers may take at node 0.
+pub const REDUCE_DATA: u64 = 256 << 10;
+pub const REDUCE_AREA: u64 = REDUCE_FLAGS * 8 + REDUCE_DATA;
 
 /// The OpenMP side of the runtime on this node.
 pub struct Omp {
@@ -93,8 +106,15 @@ static OMP: std::sync::OnceLock<Omp> = std::sync::OnceLock::new();
 /// Registers the control block. Collective: every node calls it once, at
 /// the same point of start-up.
 pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(), String> {
+    // Registered sizes may differ between nodes: only node 0 holds the
+    // reduction areas.
+    let bytes = if transport.rank() == 0 && nodes > 1 {
+        REDUCE_BASE + (nodes as u64 - 1) * REDUCE_AREA
+    } else {
+        CONTROL_BYTES
+    };
     let mem = Arc::new(
-        MemoryRegion::anonymous(CONTROL_BYTES as usize)
+        MemoryRegion::anonymous(bytes as usize)
             .map_err(|e| format!("OpenMP control block: {e}"))?,
     );
     let control = transport
@@ -133,6 +153,14 @@ pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(
     };
     OMP.set(omp)
         .map_err(|_| "OpenMP runtime started twice".to_string())
+}
+
+impl Omp {
+    /// This node's control block, for words other nodes write into it
+    /// (node 0's reduction areas, reduce.rs).
+    pub fn control_mem(&self) -> &MemoryRegion {
+        &self.control_mem
+    }
 }
 
 pub fn omp() -> &'static Omp {
@@ -191,6 +219,10 @@ pub struct Ctx {
     pub ws_instance: u64,
     /// Barriers passed in this region (selects the slot set).
     pub epoch: u64,
+    /// Reductions met since the last barrier, and the bytes of variables
+    /// they take in a node's reduction area at node 0 (`next_reduce_slot`).
+    reduce_count: u64,
+    reduce_used: u64,
     /// `single` constructs this thread has met in the region.
     singles: u64,
     pub dispatch: Option<super::sched::Dispatch>,
@@ -228,6 +260,8 @@ fn enter(team: Arc<Team>, tid: u32) {
             tid,
             ws_instance: 0,
             epoch: 0,
+            reduce_count: 0,
+            reduce_used: 0,
             singles: 0,
             dispatch: None,
             nthreads: None,
@@ -701,9 +735,9 @@ impl LocalBarrier {
 /// A reduction's first step inside one node: the threads of the node leave
 /// their partial results' addresses in their slots, and the last of them to
 /// arrive folds them all into its own with the compiler's combiner (in
-/// thread order); only that thread then takes the reduction's lock and adds
-/// the node's result to the shared variable (one lock hand-over per node
-/// instead of one per thread).
+/// thread order); only that thread then carries the node's result on
+/// (reduce.rs: to node 0, or into the shared variable under the
+/// reduction's lock).
 struct LocalReduction {
     /// Per local thread: the address of its reduce_data.
     slots: Box<[AtomicUsize]>,
@@ -727,11 +761,12 @@ impl LocalReduction {
 pub type Combiner = unsafe extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c_void);
 
 /// Joins this node's part of a reduction with the calling thread's partial
-/// results at `data`. Returns true for the one thread per node that must
-/// now combine into the shared variables; the others return false, at once
-/// if `wait_for_fold` is false (the caller then keeps `data` alive until
-/// that thread has passed a barrier with it: `__kmpc_reduce`), else once
-/// their results have been taken (their `data` is not read afterwards).
+/// results at `data`. Returns true for the one thread per node that now
+/// holds the node's result (and carries it on); the others return false,
+/// at once if `wait_for_fold` is false (the caller then keeps `data` alive
+/// until that thread has passed a barrier with it: `__kmpc_reduce`), else
+/// once their results have been taken (their `data` is not read
+/// afterwards).
 ///
 /// # Safety
 /// `data` is the compiler's reduce_data of the calling thread and
@@ -860,6 +895,8 @@ pub fn barrier() {
         if let Some(c) = c {
             c.epoch += 1;
             c.ws_instance = 0;
+            c.reduce_count = 0;
+            c.reduce_used = 0;
         }
     });
     // Time waited, summed over this node's threads (the count is one per
@@ -898,6 +935,32 @@ pub fn next_ws_slot() -> u64 {
         }
     }
     WS_BASE + set * WS_SET_BYTES + instance * WS_SLOT_BYTES
+}
+
+/// Where the calling thread's reduction with `bytes` of variables (at
+/// most `REDUCE_DATA`) is in each node's reduction area at node 0: (its
+/// flag, the offset of its variables) (reduce.rs). The reductions between
+/// two barriers take consecutive flags and ranges, so that a nowait
+/// reduction never overwrites one node 0 has yet to read: node 0 reads
+/// every part of a reduction before it leaves it, and so before the next
+/// barrier. One that does not fit after the others first takes a barrier,
+/// as `next_ws_slot` does: every thread meets the same reductions in the
+/// same order, so all of them take it at the same one.
+pub fn next_reduce_slot(bytes: u64) -> (u64, u64) {
+    debug_assert!(bytes <= REDUCE_DATA);
+    let full = with_ctx(|c| {
+        c.is_some_and(|c| c.reduce_count >= REDUCE_FLAGS || c.reduce_used + bytes > REDUCE_DATA)
+    });
+    if full {
+        barrier();
+    }
+    with_ctx(|c| {
+        let c = c.expect("a reduction inside a parallel region");
+        let at = (c.reduce_count, c.reduce_used);
+        c.reduce_count += 1;
+        c.reduce_used += bytes;
+        at
+    })
 }
 
 /// Adds `delta` to the worksharing word at `offset` of node 0's control
