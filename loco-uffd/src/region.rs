@@ -807,36 +807,70 @@ impl Inner {
                 .directory
                 .expect("first-touch placement has a directory");
             let me = self.rank as u64 + 1;
-            // A node touching the page after one of its own (a loop
-            // initialising its part of an array) claims the next pages too,
-            // in the same round trip, until one is someone's already.
-            let sequential = page > 0 && self.known_home(page - 1).load(Ordering::Acquire) == me;
-            let count = if sequential {
+            let fail = |e: HeapError| {
+                known.store(0, Ordering::Release);
+                Err(e)
+            };
+            // After a page whose home is known (a loop walking an array),
+            // the next pages' entries come in the same round trip: up to
+            // CLAIM_AHEAD of them, first-touch pages only.
+            let previous = if page > 0 {
+                self.known_home(page - 1).load(Ordering::Acquire)
+            } else {
+                0
+            };
+            let run = if previous == 0 || previous == CLAIMING {
+                1
+            } else {
                 (page + 1..self.layout.pages())
                     .take(CLAIM_AHEAD - 1)
                     .take_while(|&q| self.layout.static_home(q).is_none())
                     .count()
                     + 1
-            } else {
-                1
             };
-            let found =
+            let found = if previous == me {
+                // Initialising its own part: claim them all, until one is
+                // someone's already.
                 match self
                     .transport
-                    .compare_swap_run(0, dir, page as u64 * 8, count as u32, 0, me)
+                    .compare_swap_run(0, dir, page as u64 * 8, run as u32, 0, me)
                 {
                     Ok(found) if !found.is_empty() => found,
                     Ok(_) => {
-                        known.store(0, Ordering::Release);
-                        return Err(HeapError::Invalid(
+                        return fail(HeapError::Invalid(
                             "the first-touch directory answered nothing".into(),
-                        ));
+                        ))
                     }
-                    Err(e) => {
-                        known.store(0, Ordering::Release);
-                        return Err(HeapError::Transport(e));
+                    Err(e) => return fail(HeapError::Transport(e)),
+                }
+            } else {
+                // Reading another node's data: learn the homes the next pages
+                // already have (so faults can read ahead), claim only this one.
+                let mut found = vec![0u64; run];
+                if run > 1 {
+                    let mut bytes = vec![0u8; run * 8];
+                    // Entries only ever change one low byte (homes are node
+                    // numbers + 1 < 256), so a word read while it is
+                    // claimed reads as before or as after, never as a mix.
+                    if let Err(e) = self.transport.read(0, dir, page as u64 * 8, &mut bytes) {
+                        return fail(HeapError::Transport(e));
                     }
-                };
+                    for (f, b) in found.iter_mut().zip(bytes.chunks_exact(8)) {
+                        *f = u64::from_le_bytes(b.try_into().unwrap());
+                    }
+                    // Unclaimed pages after this one stay unknown.
+                    if let Some(end) = found.iter().skip(1).position(|&f| f == 0) {
+                        found.truncate(end + 1);
+                    }
+                }
+                if found[0] == 0 {
+                    match self.transport.compare_swap(0, dir, page as u64 * 8, 0, me) {
+                        Ok(f) => found[0] = f,
+                        Err(e) => return fail(HeapError::Transport(e)),
+                    }
+                }
+                found
+            };
             // The pages after it that the run claimed (or found taken) are
             // known now; a thread of ours claiming one of them meanwhile
             // finds the same answer in the directory.
