@@ -42,7 +42,7 @@ test: lint
 conformance:
     cargo test -p loco-rdma --test conformance
 
-# Benchmarks; numbers go in issue notes, never in tests.
+# Benchmarks, printed as tables; results worth keeping go in docs/performance.md, never in tests.
 bench:
     cargo build --workspace --release
     cargo bench -p loco-benches

@@ -1,6 +1,7 @@
 //! `loco-daemon run --stats --stats-json` on a real program: every node
 //! reports, on stderr and in one JSON file, and the numbers say what the
-//! program did (node 0 allocated and faulted in pages homed elsewhere).
+//! program did (node 0 allocated and faulted in pages homed elsewhere,
+//! interleaved placement).
 
 use std::process::Command;
 
@@ -21,6 +22,11 @@ fn statistics_reach_the_terminal_and_the_json_file() {
             "--timeout",
             "120",
             "--stats",
+            // Pages spread over the nodes, so that node 0's allocations
+            // fault in pages homed elsewhere (under first-touch they would
+            // all be its own).
+            "--placement",
+            "interleaved",
             "--stats-json",
         ])
         .arg(&json)

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use size::{parse_size, ByteSize};
 
@@ -31,7 +31,7 @@ const DEFAULT_OP_TIMEOUT_MS: u64 = 10_000;
 const USER_ADDRESS_LIMIT: u64 = 1 << 47;
 
 /// How nodes reach each other's memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     /// Plain TCP: each node serves one-sided operations from its own threads.
@@ -49,7 +49,7 @@ pub enum TransportKind {
 /// a Jacobi stencil 37x, the others alike or better). Data one node
 /// initialises for all moves to the node that keeps writing it (home
 /// migration, loco-uffd).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
     /// Page `p` lives on node `p mod N`.
@@ -232,11 +232,68 @@ struct RawNode {
 }
 
 /// A number written either as a TOML integer or as a string ("4GiB", "0x4000_0000_0000").
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(untagged)]
 enum RawNumber {
     Int(i64),
     Text(String),
+}
+
+impl RawNumber {
+    /// `v` as [`ClusterConfig::to_toml`] writes it: a TOML integer, or a
+    /// string of decimal digits where it is too large for one (TOML
+    /// integers are 64-bit signed; [`parse_size`] reads the string back).
+    fn of(v: u64) -> RawNumber {
+        i64::try_from(v).map_or_else(|_| RawNumber::Text(v.to_string()), RawNumber::Int)
+    }
+}
+
+// The file's shape as `to_toml` writes it: the same keys as the Raw*
+// structs above, every setting spelt out.
+#[derive(Serialize)]
+struct OutFile<'a> {
+    cluster: OutCluster,
+    memory: OutMemory,
+    #[serde(rename = "node")]
+    nodes: Vec<OutNode<'a>>,
+    launch: OutLaunch<'a>,
+}
+
+#[derive(Serialize)]
+struct OutCluster {
+    transport: TransportKind,
+    connect_timeout_ms: RawNumber,
+    op_timeout_ms: RawNumber,
+}
+
+#[derive(Serialize)]
+struct OutMemory {
+    region_base: RawNumber,
+    page_size: RawNumber,
+    placement: Placement,
+    cache_size: RawNumber,
+}
+
+#[derive(Serialize)]
+struct OutNode<'a> {
+    host: &'a str,
+    port: u16,
+    memory: RawNumber,
+    rdma_port: u8,
+    gid_index: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rdma_device: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    launch: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    daemon: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OutLaunch<'a> {
+    ssh: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_daemon: Option<&'a str>,
 }
 
 impl ClusterConfig {
@@ -481,47 +538,53 @@ impl ClusterConfig {
         Ok(())
     }
 
-    /// The description as cluster.toml text that parses back to the same config.
+    /// The description as cluster.toml text that parses back to the same
+    /// config (written with the `toml` crate). Timeouts past what a TOML
+    /// integer holds (about 292 million years) are written as that maximum.
     pub fn to_toml(&self) -> String {
-        let transport = match self.transport {
-            TransportKind::Tcp => "tcp",
-            TransportKind::Verbs => "verbs",
+        let millis = |d: Duration| RawNumber::of(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let file = OutFile {
+            cluster: OutCluster {
+                transport: self.transport,
+                connect_timeout_ms: millis(self.connect_timeout),
+                op_timeout_ms: millis(self.op_timeout),
+            },
+            memory: OutMemory {
+                region_base: RawNumber::Text(format!("{:#x}", self.region_base)),
+                page_size: RawNumber::of(self.page_size),
+                placement: self.placement,
+                cache_size: RawNumber::of(self.cache_size),
+            },
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| OutNode {
+                    host: &n.host,
+                    port: n.port,
+                    memory: RawNumber::of(n.memory),
+                    rdma_port: n.rdma_port,
+                    gid_index: n.gid_index,
+                    rdma_device: n.rdma_device.as_deref(),
+                    launch: match n.launch {
+                        Some(Launch::Local) => Some("local"),
+                        Some(Launch::Ssh) => Some("ssh"),
+                        None | Some(Launch::Daemon(_)) => None,
+                    },
+                    daemon: match &n.launch {
+                        Some(Launch::Daemon(addr)) => Some(addr),
+                        _ => None,
+                    },
+                })
+                .collect(),
+            launch: OutLaunch {
+                ssh: &self.launch.ssh,
+                remote_daemon: self.launch.remote_daemon.as_deref(),
+            },
         };
-        let placement = match self.placement {
-            Placement::Interleaved => "interleaved",
-            Placement::FirstTouch => "first-touch",
-            Placement::AllocatingNode => "allocating-node",
-        };
-        let mut t = format!(
-            "[cluster]\ntransport = \"{transport}\"\nconnect_timeout_ms = {}\nop_timeout_ms = {}\n\n\
-             [memory]\nregion_base = \"{:#x}\"\npage_size = {}\nplacement = \"{placement}\"\ncache_size = {}\n",
-            self.connect_timeout.as_millis(),
-            self.op_timeout.as_millis(),
-            self.region_base,
-            self.page_size,
-            self.cache_size
-        );
-        for n in &self.nodes {
-            t.push_str(&format!(
-                "\n[[node]]\nhost = {:?}\nport = {}\nmemory = {}\nrdma_port = {}\ngid_index = {}\n",
-                n.host, n.port, n.memory, n.rdma_port, n.gid_index
-            ));
-            if let Some(d) = &n.rdma_device {
-                t.push_str(&format!("rdma_device = {d:?}\n"));
-            }
-            match &n.launch {
-                None => {}
-                Some(Launch::Local) => t.push_str("launch = \"local\"\n"),
-                Some(Launch::Ssh) => t.push_str("launch = \"ssh\"\n"),
-                Some(Launch::Daemon(a)) => t.push_str(&format!("daemon = {}\n", toml_string(a))),
-            }
-        }
-        let ssh: Vec<String> = self.launch.ssh.iter().map(|s| toml_string(s)).collect();
-        t.push_str(&format!("\n[launch]\nssh = [{}]\n", ssh.join(", ")));
-        if let Some(d) = &self.launch.remote_daemon {
-            t.push_str(&format!("remote_daemon = {}\n", toml_string(d)));
-        }
-        t
+        // Serialising fails only for what TOML cannot hold (integers past
+        // i64, a value after a table, a None in an array), and `OutFile`
+        // has none of those.
+        toml::to_string(&file).expect("a cluster description always serialises to TOML")
     }
 
     /// Size of the shared region: the sum of what every node contributes.
@@ -574,25 +637,6 @@ pub fn free_loopback_ports(n: usize) -> std::io::Result<Vec<u16>> {
         .iter()
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect()
-}
-
-/// A TOML basic string holding exactly `s` (Rust's `{:?}` escapes differ
-/// from TOML's for some control characters).
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\u{:04X}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Splits `HOST:PORT` (`[v6]:PORT` for IPv6) and checks both parts.

@@ -269,3 +269,19 @@ fn parse_host_port_accepts_names_and_addresses() {
     assert_eq!(parse_host_port("10.0.0.1:1"), Ok(("10.0.0.1".into(), 1)));
     assert_eq!(parse_host_port("[fe80::1]:80"), Ok(("fe80::1".into(), 80)));
 }
+
+#[test]
+fn to_toml_writes_what_toml_integers_cannot_hold_and_control_characters() {
+    let mut c = parse(TWO_NODES).unwrap();
+    // Past i64::MAX: written as a string of digits, read back by parse_size.
+    c.cache_size = u64::MAX;
+    c.launch.ssh = vec!["ssh".into(), "-o".into(), "tab\there\u{1}\u{7f}".into()];
+    c.nodes[0].launch = Some(Launch::Daemon("[::1]:7469".into()));
+    let text = c.to_toml();
+    let back = ClusterConfig::from_toml_str(&text, "round trip").unwrap();
+    assert_eq!(back, c, "{text}");
+    assert!(
+        text.contains("[[node]]") && text.contains("[memory]"),
+        "{text}"
+    );
+}

@@ -11,26 +11,61 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loco_cluster::{ClusterConfig, Launch};
+use loco_cluster::{ClusterConfig, Launch, Placement};
 
-use crate::{node, proto, remote};
+use crate::{json, node, proto, remote};
 
 /// How long the other nodes get to notice a failed node and exit on their own.
 const GRACE: Duration = Duration::from_secs(3);
 
+/// `--placement`: which node is home to each page (cluster.toml's
+/// `memory.placement`, spelt the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlacementArg {
+    /// Page p lives on node p mod N.
+    Interleaved,
+    /// A page lives on the first node that touches it (the default).
+    FirstTouch,
+    /// A page lives on the node whose allocator handed it out.
+    AllocatingNode,
+}
+
+impl PlacementArg {
+    /// The name on the command line (and in cluster.toml).
+    pub fn name(self) -> &'static str {
+        match self {
+            PlacementArg::Interleaved => "interleaved",
+            PlacementArg::FirstTouch => "first-touch",
+            PlacementArg::AllocatingNode => "allocating-node",
+        }
+    }
+}
+
+impl From<PlacementArg> for Placement {
+    fn from(p: PlacementArg) -> Placement {
+        match p {
+            PlacementArg::Interleaved => Placement::Interleaved,
+            PlacementArg::FirstTouch => Placement::FirstTouch,
+            PlacementArg::AllocatingNode => Placement::AllocatingNode,
+        }
+    }
+}
+
 pub struct Plan {
     pub nodes: Option<usize>,
     pub config: Option<PathBuf>,
-    /// `--placement` (with -n), as cluster.toml spells it.
-    pub placement: Option<String>,
-    /// `--memory` (with -n): each node's share of the heap.
-    pub memory: Option<String>,
+    /// `--placement` (with -n or --slurm).
+    pub placement: Option<PlacementArg>,
+    /// `--memory` (with -n or --slurm): each node's share of the heap, in bytes.
+    pub memory: Option<u64>,
     pub stats: bool,
     pub stats_json: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub prefix: bool,
     /// `--progress`: a line of totals every few seconds.
     pub progress: bool,
+    /// `--progress-log`: every progress sample of the local nodes, kept.
+    pub progress_log: Option<PathBuf>,
     pub program: Vec<String>,
     /// Local nodes are killed if the launcher dies (a Slurm task's launcher:
     /// nothing else would stop its node).
@@ -230,20 +265,10 @@ pub fn apply_node_options(
     plan: &Plan,
     origin: &str,
 ) -> Result<(), String> {
-    if let Some(p) = &plan.placement {
-        config.placement = match p.as_str() {
-            "interleaved" => loco_cluster::Placement::Interleaved,
-            "first-touch" => loco_cluster::Placement::FirstTouch,
-            "allocating-node" => loco_cluster::Placement::AllocatingNode,
-            other => {
-                return Err(format!(
-                    "--placement {other}: expected interleaved, first-touch or allocating-node"
-                ))
-            }
-        };
+    if let Some(p) = plan.placement {
+        config.placement = p.into();
     }
-    if let Some(m) = &plan.memory {
-        let bytes = loco_cluster::parse_size(m).map_err(|e| format!("--memory: {e}"))?;
+    if let Some(bytes) = plan.memory {
         for node in &mut config.nodes {
             node.memory = bytes;
         }
@@ -290,10 +315,23 @@ fn forward(
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// How often the launcher looks for new samples for `--progress-log`
+/// (nodes write one a second).
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 /// Where local nodes write their counters for `--progress` (LOCO_PROGRESS).
 fn progress_prefix(cluster_file: &Path) -> PathBuf {
     cluster_file.with_file_name("progress")
+}
+
+/// A node's latest progress sample (it rewrites the file once a second),
+/// and when it was written; `None` if it has written none yet.
+fn progress_sample(prefix: &Path, rank: usize) -> Option<(json::Counters, std::time::SystemTime)> {
+    let file = format!("{}.node{rank}", prefix.display());
+    let written = std::fs::metadata(&file).and_then(|m| m.modified()).ok()?;
+    let text = std::fs::read_to_string(&file).ok()?;
+    // The node writes the file aside and renames it: never half a sample.
+    json::parse_node(&text).ok().map(|c| (c, written))
 }
 
 /// Totals over the nodes' latest counters (local nodes write them once a
@@ -305,23 +343,15 @@ fn progress_line(prefix: &Path, nodes: usize) -> String {
     let mut largest: std::collections::HashMap<String, u64> = Default::default();
     let mut reporting = 0;
     for rank in 0..nodes {
-        let Ok(text) = std::fs::read_to_string(format!("{}.node{rank}", prefix.display())) else {
+        let Some((counters, _)) = progress_sample(prefix, rank) else {
             continue;
         };
         reporting += 1;
-        // The runtime writes `{"node": R, "name": value, ...}`.
-        for field in text
-            .trim()
-            .trim_matches(|c| c == '{' || c == '}')
-            .split(',')
-        {
-            if let Some((k, v)) = field.split_once(':') {
-                if let Ok(v) = v.trim().parse::<u64>() {
-                    let k = k.trim().trim_matches('"').to_string();
-                    *totals.entry(k.clone()).or_default() += v;
-                    let m = largest.entry(k).or_default();
-                    *m = (*m).max(v);
-                }
+        for (k, v) in &counters {
+            if let Some(v) = v.as_u64() {
+                *totals.entry(k.clone()).or_default() += v;
+                let m = largest.entry(k.clone()).or_default();
+                *m = (*m).max(v);
             }
         }
     }
@@ -341,6 +371,52 @@ fn progress_line(prefix: &Path, nodes: usize) -> String {
         get("omp_lock_remote_takes"),
         get("net_atomics"),
     )
+}
+
+/// `--progress-log`: every new sample of the local nodes, appended as it
+/// is found, so that the file is useful even if the run is killed.
+struct ProgressLog {
+    file: std::fs::File,
+    path: PathBuf,
+    /// When the run started, for the samples' times.
+    start: std::time::SystemTime,
+    /// Per node, when the last sample logged was written.
+    last: Vec<Option<std::time::SystemTime>>,
+}
+
+impl ProgressLog {
+    fn create(path: &Path, nodes: usize) -> Result<ProgressLog, String> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| format!("--progress-log: cannot create {}: {e}", path.display()))?;
+        Ok(ProgressLog {
+            file,
+            path: path.to_path_buf(),
+            start: std::time::SystemTime::now(),
+            last: vec![None; nodes],
+        })
+    }
+
+    /// Appends the samples written since the last call.
+    fn sample(&mut self, prefix: &Path) -> Result<(), String> {
+        let mut lines = String::new();
+        for (rank, last) in self.last.iter_mut().enumerate() {
+            let Some((counters, written)) = progress_sample(prefix, rank) else {
+                continue;
+            };
+            if *last == Some(written) {
+                continue;
+            }
+            *last = Some(written);
+            let t = written
+                .duration_since(self.start)
+                .unwrap_or_default()
+                .as_secs_f64();
+            lines.push_str(&json::progress_sample(t, &counters));
+        }
+        self.file
+            .write_all(lines.as_bytes())
+            .map_err(|e| format!("--progress-log: cannot write {}: {e}", self.path.display()))
+    }
 }
 
 /// Runs the plan; returns the exit code the launcher should exit with.
@@ -368,6 +444,10 @@ pub fn run_cluster(
     let cluster_file = dir.join("cluster.toml");
     std::fs::write(&cluster_file, config.to_toml())
         .map_err(|e| format!("{}: {e}", cluster_file.display()))?;
+    let mut log = match &plan.progress_log {
+        Some(path) => Some(ProgressLog::create(path, config.num_nodes())?),
+        None => None,
+    };
     let result = supervise(
         plan,
         config,
@@ -375,6 +455,7 @@ pub fn run_cluster(
         &cluster_file,
         &dir.join("stats"),
         checked_in,
+        log.as_mut(),
     );
     if let (Some(out), Ok(_)) = (&plan.stats_json, &result) {
         gather_stats(&dir.join("stats"), config.num_nodes(), out)?;
@@ -384,21 +465,20 @@ pub fn run_cluster(
 }
 
 /// Writes the nodes' statistics files as one JSON document; a node that
-/// wrote none (it died) appears as null.
+/// wrote none (it died), or wrote something that is not a JSON object,
+/// appears as null (the second with a warning).
 fn gather_stats(prefix: &Path, nodes: usize, out: &Path) -> Result<(), String> {
-    let parts: Vec<String> = (0..nodes)
+    let parts: Vec<Option<json::Counters>> = (0..nodes)
         .map(|k| {
             let file = format!("{}.node{k}", prefix.display());
-            std::fs::read_to_string(file)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "null".into())
+            let text = std::fs::read_to_string(file).ok()?;
+            json::parse_node(&text)
+                .map_err(|e| eprintln!("loco-daemon: node {k}'s statistics are not usable: {e}"))
+                .ok()
         })
         .collect();
-    std::fs::write(
-        out,
-        format!("{{\"nodes\": [\n  {}\n]}}\n", parts.join(",\n  ")),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", out.display()))
+    std::fs::write(out, json::stats_document(parts))
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
 /// Environment variables a remote node gets from the launcher (a local node
@@ -446,7 +526,7 @@ fn start_node(
             } else {
                 Stdio::null()
             });
-            if plan.progress {
+            if plan.progress || plan.progress_log.is_some() {
                 cmd.env("LOCO_PROGRESS", progress_prefix(cluster_file));
             }
             if plan.nodes_die_with_launcher {
@@ -544,6 +624,7 @@ fn supervise(
     cluster_file: &Path,
     stats_prefix: &Path,
     checked_in: Vec<Option<TcpStream>>,
+    mut log: Option<&mut ProgressLog>,
 ) -> Result<u8, String> {
     // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
     unsafe {
@@ -566,6 +647,7 @@ fn supervise(
     }
     let start = Instant::now();
     let mut next_progress = start + PROGRESS_EVERY;
+    let mut next_sample = start + SAMPLE_EVERY;
     let mut first_failure: Option<usize> = None;
     // Every failure in the order seen, and the nodes the launcher killed itself.
     let mut failures: Vec<(usize, Outcome)> = Vec::new();
@@ -635,7 +717,22 @@ fn supervise(
                 progress_line(&progress_prefix(cluster_file), n)
             );
         }
+        if let Some(log) = log.as_deref_mut() {
+            if Instant::now() >= next_sample {
+                next_sample += SAMPLE_EVERY;
+                if let Err(e) = log.sample(&progress_prefix(cluster_file)) {
+                    // The run goes on; its progress is not worth ending it for.
+                    eprintln!("loco-daemon: {e}");
+                }
+            }
+        }
         std::thread::sleep(Duration::from_millis(10));
+    }
+    // The nodes' last samples, written after the launcher last looked.
+    if let Some(log) = log {
+        if let Err(e) = log.sample(&progress_prefix(cluster_file)) {
+            eprintln!("loco-daemon: {e}");
+        }
     }
     for node in &mut nodes.0 {
         for f in node.forwarders.drain(..) {
@@ -675,6 +772,27 @@ fn supervise(
                 Some(s) if rank == 0 => s.exit_code(),
                 _ => 1,
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use super::PlacementArg;
+
+    #[test]
+    fn placement_names_are_the_command_lines_and_cluster_tomls() {
+        for p in PlacementArg::value_variants() {
+            let shown = p.to_possible_value().expect("no variant is hidden");
+            assert_eq!(shown.get_name(), p.name());
+            let text = format!(
+                "[memory]\nplacement = \"{}\"\n[[node]]\nhost = \"127.0.0.1\"\nport = 7000\n",
+                p.name()
+            );
+            let c = loco_cluster::ClusterConfig::from_toml_str(&text, "test").unwrap();
+            assert_eq!(c.placement, loco_cluster::Placement::from(*p));
         }
     }
 }

@@ -5,6 +5,7 @@
 //!     loco-daemon serve [--listen ADDR:PORT]      # start nodes for launchers elsewhere
 //!     srun -n 4 loco-daemon node -- ./prog args     # one node per Slurm task
 //!     loco-daemon run --slurm -- ./prog args        # the same, inside an allocation
+//!     loco-daemon report stats.json -o report.html  # a page of charts from --stats-json
 //!
 //! Every node runs the same program; the LOCO runtime linked into it reads
 //! LOCO_RANK and LOCO_CLUSTER (a cluster.toml the launcher writes) and joins
@@ -13,10 +14,12 @@
 //! ends the run: the others get a short grace period to notice, then are
 //! killed, and the launcher says which node failed and how.
 
+mod json;
 mod launch;
 mod node;
 mod proto;
 mod remote;
+mod report;
 mod serve;
 mod slurm;
 
@@ -25,6 +28,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
+
+use launch::PlacementArg;
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +60,11 @@ struct RunOptions {
     /// Print a line of totals over the nodes on this machine every few seconds.
     #[arg(long)]
     progress: bool,
+    /// Keep the progress samples of the nodes on this machine in FILE (one
+    /// JSON object per line, about one per node per second), for
+    /// `loco-daemon report --progress FILE`.
+    #[arg(long, value_name = "FILE")]
+    progress_log: Option<PathBuf>,
     /// The program and its arguments.
     #[arg(last = true, required = true)]
     program: Vec<String>,
@@ -77,12 +87,12 @@ enum Command {
         /// through `srun loco-daemon node`.
         #[arg(long, conflicts_with = "config")]
         slurm: bool,
-        /// With -n or --slurm: where pages live (interleaved, first-touch, allocating-node).
+        /// With -n or --slurm: which node is home to each page.
         #[arg(long, requires = "described", value_name = "POLICY")]
-        placement: Option<String>,
+        placement: Option<PlacementArg>,
         /// With -n or --slurm: the memory each node contributes to the shared heap (e.g. 2GiB).
-        #[arg(long, requires = "described", value_name = "SIZE")]
-        memory: Option<String>,
+        #[arg(long, requires = "described", value_name = "SIZE", value_parser = parse_memory)]
+        memory: Option<u64>,
         #[command(flatten)]
         options: RunOptions,
     },
@@ -92,12 +102,12 @@ enum Command {
     /// Slurm's variables. The task of rank 0 is the run's launcher: its
     /// output and exit code are the run's.
     Node {
-        /// Where pages live (interleaved, first-touch, allocating-node).
+        /// Which node is home to each page.
         #[arg(long, value_name = "POLICY")]
-        placement: Option<String>,
+        placement: Option<PlacementArg>,
         /// The memory each node contributes to the shared heap (e.g. 2GiB).
-        #[arg(long, value_name = "SIZE")]
-        memory: Option<String>,
+        #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+        memory: Option<u64>,
         #[command(flatten)]
         options: RunOptions,
     },
@@ -118,13 +128,35 @@ enum Command {
         #[arg(long, conflicts_with = "listen")]
         stdio: bool,
     },
+    /// Draw a run's statistics as one self-contained HTML page (inline SVG).
+    ///
+    /// Per node: remote page faults, bytes fetched and sent home, time in
+    /// page faults, releases, acquires and barriers, and every counter in a
+    /// table; with --progress, curves over time of the nodes on the
+    /// launcher's machine.
+    Report {
+        /// The file `run --stats-json FILE` wrote.
+        #[arg(value_name = "STATS.json")]
+        stats: PathBuf,
+        /// The file `run --progress-log FILE` wrote.
+        #[arg(long, value_name = "FILE")]
+        progress: Option<PathBuf>,
+        /// Where to write the page.
+        #[arg(short = 'o', long = "output", value_name = "report.html")]
+        output: PathBuf,
+    },
+}
+
+/// `--memory`: a size as cluster.toml takes it (`2GiB`, `512 MiB`, `4096`).
+fn parse_memory(text: &str) -> Result<u64, String> {
+    loco_cluster::parse_size(text)
 }
 
 fn plan(
     nodes: Option<usize>,
     config: Option<PathBuf>,
-    placement: Option<String>,
-    memory: Option<String>,
+    placement: Option<PlacementArg>,
+    memory: Option<u64>,
     o: RunOptions,
 ) -> launch::Plan {
     launch::Plan {
@@ -137,6 +169,7 @@ fn plan(
         timeout: o.timeout.map(Duration::from_secs),
         prefix: !o.no_prefix,
         progress: o.progress,
+        progress_log: o.progress_log,
         program: o.program,
         nodes_die_with_launcher: false,
     }
@@ -186,6 +219,14 @@ fn main() -> ExitCode {
             plan.nodes_die_with_launcher = true;
             exit(slurm::node(plan), "loco-daemon node")
         }
+        Command::Report {
+            stats,
+            progress,
+            output,
+        } => exit(
+            report::write(&stats, progress.as_deref(), &output).map(|()| 0),
+            "loco-daemon report",
+        ),
         Command::Serve {
             listen,
             allow_remote,

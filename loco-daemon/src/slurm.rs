@@ -363,11 +363,11 @@ pub fn exec_srun(plan: &Plan, tasks: Option<usize>) -> Result<u8, String> {
         cmd.arg(format!("--ntasks={n}"));
     }
     cmd.arg(me).arg("node");
-    if let Some(p) = &plan.placement {
-        cmd.args(["--placement", p]);
+    if let Some(p) = plan.placement {
+        cmd.args(["--placement", p.name()]);
     }
-    if let Some(m) = &plan.memory {
-        cmd.args(["--memory", m]);
+    if let Some(m) = plan.memory {
+        cmd.arg("--memory").arg(m.to_string());
     }
     if plan.stats {
         cmd.arg("--stats");
@@ -385,6 +385,11 @@ pub fn exec_srun(plan: &Plan, tasks: Option<usize>) -> Result<u8, String> {
     }
     if plan.progress {
         cmd.arg("--progress");
+    }
+    if let Some(f) = &plan.progress_log {
+        // Written by rank 0's task, as --stats-json.
+        cmd.arg("--progress-log")
+            .arg(std::path::absolute(f).unwrap_or_else(|_| f.clone()));
     }
     cmd.arg("--").args(&plan.program);
     // Only returns if srun could not be started.

@@ -181,3 +181,42 @@ fn ctrl_c_tears_every_node_down() {
     assert_no_node_left(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn placement_and_memory_values_are_checked_with_the_choices_named() {
+    let o = run(&["run", "-n", "2", "--placement", "random", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("invalid value 'random' for '--placement <POLICY>'")
+            && err.contains("[possible values: interleaved, first-touch, allocating-node]"),
+        "{err}"
+    );
+    let o = run(&["run", "-n", "2", "--memory", "lots", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("invalid value 'lots' for '--memory <SIZE>'")
+            && err.contains("does not start with a number"),
+        "{err}"
+    );
+    // A size that parses but is no whole number of pages: cluster.toml's check.
+    let o = run(&["run", "-n", "2", "--memory", "1000", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("multiple of the page size"), "{err}");
+    let o = run(&[
+        "run",
+        "-n",
+        "2",
+        "--placement",
+        "allocating-node",
+        "--memory",
+        "64MiB",
+        "--",
+        "sh",
+        "-c",
+        "grep -q 'placement = \"allocating-node\"' \"$LOCO_CLUSTER\" && grep -q 'memory = 67108864' \"$LOCO_CLUSTER\"",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}

@@ -1,7 +1,7 @@
 //! LOCO's shared heap: one region at the same address in every node,
 //! paged on demand from each page's home node through userfaultfd, with
-//! byte-granular dirty tracking and release consistency (see DESIGN.md,
-//! "Memory model").
+//! byte-granular dirty tracking and release consistency (the contract is
+//! docs/memory-model.md).
 //!
 //! - [`SharedRegion`]: mapping, fault handling, dirty bitmap, release/acquire.
 //! - [`SharedHeap`]: malloc/free/realloc/aligned allocation over the region.

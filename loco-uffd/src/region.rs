@@ -238,7 +238,7 @@ impl SharedRegion {
                 requested: prefix,
                 why: format!(
                     "the program's globals and main's stack need {} on node 0, which contributes only {} \
-                     (raise node 0's memory in cluster.toml, or LOCO_MEMORY when running alone)",
+                     (raise node 0's memory: --memory with loco-daemon run -n, memory in cluster.toml, or LOCO_MEMORY when running alone)",
                     loco_cluster::ByteSize(prefix),
                     loco_cluster::ByteSize(config.nodes[0].memory)
                 ),
@@ -253,7 +253,7 @@ impl SharedRegion {
             size: layout.size,
             why: if e.raw_os_error() == Some(libc::EEXIST) {
                 format!(
-                    "{what}: the range is already mapped in this process; choose another memory.region_base in cluster.toml"
+                    "{what}: the range is already mapped in this process (something else was loaded where the shared window goes)"
                 )
             } else {
                 format!("{what}: {e}")
@@ -284,7 +284,7 @@ impl SharedRegion {
             .create()
             .map_err(|e| HeapError::Userfaultfd(format!(
                 "cannot open userfaultfd with write-protect support: {e} \
-                 (LOCO needs Linux 5.7 or newer; non-root users also need vm.unprivileged_userfaultfd=1)"
+                 (LOCO needs Linux 5.7 or newer; a user other than root needs read and write access to /dev/userfaultfd on Linux 6.1 and newer, vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE before)"
             )))?;
         uffd.register_with_mode(
             map.ptr().cast(),

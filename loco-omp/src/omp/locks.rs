@@ -12,8 +12,8 @@
 //! share the memory), up to `LOCAL_STREAK` times in a row while local
 //! threads wait; then it releases and gives the word back, so other nodes
 //! are not starved. Taking the word is followed by an acquire; giving it
-//! back is preceded by a release (DESIGN.md: critical and omp locks =
-//! global lock at a home node + acquire/release).
+//! back is preceded by a release (docs/memory-model.md: a critical section
+//! or omp lock is a global lock word plus an acquire and a release).
 //!
 //! A thread waiting for a lock its node holds spins for the spin time and
 //! then sleeps (wait.rs); each thread keeps the locks it has used in a

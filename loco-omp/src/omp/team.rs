@@ -18,10 +18,10 @@
 //!    goes on with the serial code, the others wait for the next go.
 //!
 //! A team barrier is a node-local barrier whose last arriving thread
-//! releases, crosses the global barrier, and acquires (DESIGN.md: barrier =
-//! release + global barrier + acquire). A node that got no thread of the
-//! team still takes part in the team's global barriers until node 0 marks
-//! the region's end in its control block.
+//! releases, crosses the global barrier, and acquires (docs/memory-model.md:
+//! a barrier is release + global barrier + acquire). A node that got no
+//! thread of the team still takes part in the team's global barriers until
+//! node 0 marks the region's end in its control block.
 //!
 //! Inside a node nothing blocks at once: the local barrier, the join, the
 //! pool's wait for the next region and the local step of a reduction are
@@ -405,13 +405,17 @@ pub fn fork(microtask: usize, args: &[usize]) {
     ];
     desc.extend(args.iter().map(|&a| a as u64));
     let bytes: Vec<u8> = desc.iter().flat_map(|w| w.to_le_bytes()).collect();
-    // In node 0's own block: after the go, every worker reads it at once
-    // (one round trip in parallel, not one write per node in turn). Node 0
-    // cannot overwrite it before they have: the next fork follows the join.
+    // The descriptor rides on the barrier that starts the workers (one
+    // exchange per node). It is also left in node 0's own block, for a
+    // transport whose barriers carry no bytes: after the go, every worker
+    // reads it at once. Node 0 cannot overwrite it before they have: the
+    // next fork follows the join.
     omp.control_mem
         .write(FORK_DESC, &bytes)
         .unwrap_or_else(|e| fatal(&format!("writing the fork descriptor: {e}")));
-    global_barrier(rt);
+    if let Err(e) = rt.transport.barrier_gather(&bytes) {
+        fatal(&format!("barrier: {e}"));
+    }
     let (first, local) = block(size, rt.nodes, 0);
     let team = Arc::new(Team::new(
         size,
@@ -839,12 +843,6 @@ pub fn acquire(rt: &Runtime) {
     }
 }
 
-fn global_barrier(rt: &Runtime) {
-    if let Err(e) = rt.transport.barrier() {
-        fatal(&format!("barrier: {e}"));
-    }
-}
-
 /// Zeroes the used slots of both worksharing sets (node 0, between regions).
 fn clear_worksharing(omp: &Omp) {
     clear_set(omp, 0);
@@ -1010,9 +1008,13 @@ pub fn ws_load(what: &str, offset: u64) -> u64 {
 pub fn worker_loop(rt: &Runtime) -> ! {
     let omp = omp();
     loop {
-        global_barrier(rt);
+        // A fork's descriptor comes with the barrier (node 0's part).
+        let gathered = rt
+            .transport
+            .barrier_gather(&[])
+            .unwrap_or_else(|e| fatal(&format!("barrier: {e}")));
         // The exit is written into this node's block before the last
-        // barrier (node 0 leaves right after it); a fork is read from node 0's.
+        // barrier (node 0 leaves right after it).
         let mut kind = [0u8; 8];
         omp.control_mem
             .read(DESC, &mut kind)
@@ -1020,10 +1022,19 @@ pub fn worker_loop(rt: &Runtime) -> ! {
         if u64::from_le_bytes(kind) == KIND_EXIT {
             runtime::finish_worker(rt);
         }
-        let mut bytes = vec![0u8; (DESC_WORDS + variadic::MAX_ARGS) * 8];
-        rt.transport
-            .read(0, omp.control, FORK_DESC, &mut bytes)
-            .unwrap_or_else(|e| fatal(&format!("reading the fork descriptor from node 0: {e}")));
+        let mut bytes = match gathered {
+            Some(mut parts) if parts[0].len() >= DESC_WORDS * 8 => std::mem::take(&mut parts[0]),
+            _ => {
+                let mut bytes = vec![0u8; (DESC_WORDS + variadic::MAX_ARGS) * 8];
+                rt.transport
+                    .read(0, omp.control, FORK_DESC, &mut bytes)
+                    .unwrap_or_else(|e| {
+                        fatal(&format!("reading the fork descriptor from node 0: {e}"))
+                    });
+                bytes
+            }
+        };
+        bytes.resize((DESC_WORDS + variadic::MAX_ARGS) * 8, 0);
         let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
         if word(0) != KIND_FORK {
             fatal(&format!(

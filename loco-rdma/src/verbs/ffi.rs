@@ -466,7 +466,7 @@ pub(super) struct LocalPort {
     pub max_dest_rd_atomic: u8,
 }
 
-/// Connection attributes asked for in the brief (and usual for RC).
+/// Connection attributes of the RC queue pairs: the values usual for RC.
 const TIMEOUT: u8 = 14; // 4.096 us * 2^14 = 67 ms per try
 const RETRY_CNT: u8 = 7;
 const RNR_RETRY: u8 = 7;
