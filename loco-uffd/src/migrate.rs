@@ -79,6 +79,15 @@ pub fn decode(rest: &[u8]) -> Option<Vec<(u32, NodeId)>> {
     )
 }
 
+/// The bytes `encode` wrote at the start of `rest` (all of it if cut short).
+pub fn encoded_len(rest: &[u8]) -> usize {
+    rest.get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+        .and_then(|n| n.checked_mul(8))
+        .and_then(|n| n.checked_add(8))
+        .map_or(rest.len(), |n| n.min(rest.len()))
+}
+
 /// The accepted moves, by page. `written[n]` is every page node `n` logged
 /// in the interval, `proposals[n]` what it asked for.
 pub fn decide(written: &[Vec<u32>], proposals: &[Vec<(u32, NodeId)>]) -> Vec<Move> {
@@ -127,8 +136,13 @@ mod tests {
         let mut out = vec![1, 2, 3];
         encode(&[(7, 0), (9, 2)], &mut out);
         assert_eq!(decode(&out[3..]), Some(vec![(7, 0), (9, 2)]));
+        assert_eq!(encoded_len(&out[3..]), out.len() - 3);
         assert_eq!(decode(&out[3..out.len() - 1]), None);
         assert_eq!(decode(&[]), None);
+        // Bytes after them (a barrier's extra) are not theirs.
+        out.extend_from_slice(b"tail");
+        assert_eq!(encoded_len(&out[3..]), out.len() - 3 - 4);
+        assert_eq!(decode(&out[3..]), Some(vec![(7, 0), (9, 2)]));
     }
 
     #[test]

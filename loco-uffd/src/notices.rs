@@ -250,6 +250,20 @@ impl NoticeLog {
         Some((pages, end))
     }
 
+    /// The bytes a contribution to a gathering barrier's notices take (0
+    /// for one that gave none: a plain barrier).
+    pub fn len_in(part: &[u8]) -> usize {
+        let word = |at: usize| {
+            part.get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        };
+        match (word(0), word(8)) {
+            (Some(u64::MAX), _) => 8,
+            (Some(_), Some(count)) => (16 + 4 * count as usize).min(part.len()),
+            _ => 0,
+        }
+    }
+
     /// Learns from what every node gave a gathering barrier (see `unsent`);
     /// a node's entries this one has not seen and that did not come with
     /// it are read from its log as `learn` does.

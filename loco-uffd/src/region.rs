@@ -484,22 +484,35 @@ impl SharedRegion {
     /// The write notices travel with the barrier itself where the
     /// transport can carry them, saving the acquire a read per node.
     pub fn barrier(&self) -> Result<(), HeapError> {
+        self.barrier_carrying(&[]).map(|_| ())
+    }
+
+    /// `barrier`, also handing every node the bytes each node gives as
+    /// `extra` (by rank; empty for a node that took a plain transport
+    /// barrier), or `None` where the transport's barriers carry no bytes.
+    pub fn barrier_carrying(&self, extra: &[u8]) -> Result<Option<Vec<Vec<u8>>>, HeapError> {
         self.release()?;
         let inner = &self.inner;
         if !inner.selective {
-            inner.transport.barrier().map_err(HeapError::Transport)?;
-            return self.acquire();
+            let parts = inner
+                .transport
+                .barrier_gather(extra)
+                .map_err(HeapError::Transport)?;
+            self.acquire()?;
+            return Ok(parts);
         }
         let mut mine = inner.notices.unsent();
         if inner.migration {
             migrate::encode(&inner.proposals(), &mut mine);
         }
+        mine.extend_from_slice(extra);
         let gathered = inner
             .transport
             .barrier_gather(&mine)
             .map_err(HeapError::Transport)?;
         let Some(parts) = gathered else {
-            return timed(&inner.stats.acquire_ns, || inner.acquire());
+            timed(&inner.stats.acquire_ns, || inner.acquire())?;
+            return Ok(None);
         };
         timed(&inner.stats.acquire_ns, || {
             inner.acquire_learning(|| inner.notices.learn_gathered(&*inner.transport, &parts))
@@ -507,7 +520,18 @@ impl SharedRegion {
         if inner.migration {
             inner.migrate(&parts)?;
         }
-        Ok(())
+        // What follows each part's notices (and proposals).
+        let extras = parts
+            .iter()
+            .map(|part| {
+                let mut at = NoticeLog::len_in(part);
+                if inner.migration && at < part.len() {
+                    at += migrate::encoded_len(&part[at..]);
+                }
+                part.get(at..).unwrap_or_default().to_vec()
+            })
+            .collect();
+        Ok(Some(extras))
     }
 
     /// Atomically replaces the `size`-byte value at `addr` (1, 2, 4 or 8

@@ -388,7 +388,7 @@ pub fn fork(microtask: usize, args: &[usize]) {
     // region encloses it, possibly inactive ones such as if(0) regions).
     debug_assert_eq!(rt.rank, 0);
     stats::count(&stats::get().forks, 1);
-    release(rt);
+    // (The barrier below releases this node's writes.)
     clear_worksharing(omp);
     let seq = omp.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let sched_word = schedule.encode();
@@ -413,7 +413,9 @@ pub fn fork(microtask: usize, args: &[usize]) {
     omp.control_mem
         .write(FORK_DESC, &bytes)
         .unwrap_or_else(|e| fatal(&format!("writing the fork descriptor: {e}")));
-    if let Err(e) = rt.transport.barrier_gather(&bytes) {
+    // A gathering region barrier: the workers' acquire learns every
+    // node's write notices from it too, with no read of their logs.
+    if let Err(e) = rt.region().barrier_carrying(&bytes) {
         fatal(&format!("barrier: {e}"));
     }
     let (first, local) = block(size, rt.nodes, 0);
@@ -1008,10 +1010,11 @@ pub fn ws_load(what: &str, offset: u64) -> u64 {
 pub fn worker_loop(rt: &Runtime) -> ! {
     let omp = omp();
     loop {
-        // A fork's descriptor comes with the barrier (node 0's part).
+        // A fork's descriptor comes with the barrier (node 0's part), as
+        // do the write notices the acquire in it needs.
         let gathered = rt
-            .transport
-            .barrier_gather(&[])
+            .region()
+            .barrier_carrying(&[])
             .unwrap_or_else(|e| fatal(&format!("barrier: {e}")));
         // The exit is written into this node's block before the last
         // barrier (node 0 leaves right after it).
@@ -1046,7 +1049,6 @@ pub fn worker_loop(rt: &Runtime) -> ! {
         let args: Vec<usize> = (0..argc).map(|i| word(DESC_WORDS + i) as usize).collect();
         let size = word(4) as u32;
         let (first, local) = block(size, rt.nodes, rt.rank);
-        acquire(rt);
         if local == 0 {
             // Take part in the team's barriers until node 0 says which one
             // was the join.
@@ -1098,5 +1100,11 @@ pub fn finish_cluster(rt: &Runtime) -> Result<(), String> {
             .write(node, omp.control, DESC, &desc)
             .map_err(|e| format!("telling node {node} to finish: {e}"))?;
     }
-    rt.transport.barrier().map_err(|e| e.to_string())
+    // The gathering barrier the workers wait in for a fork: what they
+    // acquire in it comes with it, so no worker reads from node 0 after
+    // it (node 0 leaves right after).
+    rt.region()
+        .barrier_carrying(&[])
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
