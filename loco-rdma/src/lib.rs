@@ -27,6 +27,11 @@ use std::time::Duration;
 
 pub use loco_cluster::{ClusterConfig, TransportKind};
 pub use memory::{Access, Finish, MemoryRegion};
+pub use tcp::Service;
+
+/// The first service number free for users of `Transport::offer` (the
+/// transports' own control services lie below it).
+pub const SERVICE_USER: u32 = 0x1000;
 
 /// A node's index in the cluster (its position in cluster.toml).
 pub type NodeId = usize;
@@ -184,6 +189,25 @@ pub trait Transport: Send + Sync {
     fn barrier_gather(&self, mine: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         let _ = mine;
         self.barrier().map(|()| None)
+    }
+
+    /// Offers `service` under `number` (numbers from `SERVICE_USER` on are
+    /// the caller's): peers invoke it with `call`, and it runs on a serving
+    /// thread, with the calling node and the request bytes. Offer it on
+    /// every node before any node calls it (before a barrier).
+    fn offer(&self, number: u32, service: Service) -> Result<()> {
+        let _ = (number, service);
+        Err(TransportError::Invalid(
+            "this transport offers no services".into(),
+        ))
+    }
+
+    /// Calls service `number` on `node` with `request`; returns its reply.
+    fn call(&self, node: NodeId, number: u32, request: &[u8]) -> Result<Vec<u8>> {
+        let _ = (node, number, request);
+        Err(TransportError::Invalid(
+            "this transport offers no services".into(),
+        ))
     }
 
     /// What this node has asked of the network so far.

@@ -117,6 +117,16 @@ pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(
         MemoryRegion::anonymous(bytes as usize)
             .map_err(|e| format!("OpenMP control block: {e}"))?,
     );
+    // Offered before the registration's barrier: no node asks another for
+    // a lock before every node can answer.
+    if nodes > 1 {
+        transport
+            .offer(
+                super::locks::SERVICE_LOCKS,
+                Arc::new(super::locks::serve),
+            )
+            .map_err(|e| format!("the lock service: {e}"))?;
+    }
     let control = transport
         .register(mem.clone())
         .map_err(|e| format!("OpenMP control block: {e}"))?;

@@ -573,6 +573,15 @@ impl Transport for TcpTransport {
         self.stats.snapshot()
     }
 
+    fn offer(&self, number: u32, service: Service) -> Result<()> {
+        self.add_service(number, service);
+        Ok(())
+    }
+
+    fn call(&self, node: NodeId, number: u32, request: &[u8]) -> Result<Vec<u8>> {
+        TcpTransport::call(self, node, number, request)
+    }
+
     fn shutdown(&self) {
         self.close(true);
     }

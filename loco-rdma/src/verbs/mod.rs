@@ -851,6 +851,15 @@ impl Transport for VerbsTransport {
         self.control.barrier()
     }
 
+    fn offer(&self, number: u32, service: crate::Service) -> Result<()> {
+        self.control.add_service(number, service);
+        Ok(())
+    }
+
+    fn call(&self, node: NodeId, number: u32, request: &[u8]) -> Result<Vec<u8>> {
+        TcpTransport::call(&self.control, node, number, request)
+    }
+
     fn stats(&self) -> TransportStats {
         self.stats.snapshot()
     }
