@@ -11,29 +11,15 @@ use loco_integration::{loco_compile, loco_compile_with, scratch, tool};
 
 /// Pids of this run's node processes, by rank (found through their environment).
 fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let vars: Vec<String> = env
-            .split(|&b| b == 0)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect();
-        if !vars
-            .iter()
-            .any(|v| v == &format!("LOCO_CLUSTER={cluster_file}"))
-        {
-            continue;
-        }
-        if let Some(rank) = vars.iter().find_map(|v| v.strip_prefix("LOCO_RANK=")) {
-            found.push((rank.parse().unwrap(), pid));
-        }
-    }
-    found
+    let cluster = format!("LOCO_CLUSTER={cluster_file}");
+    loco_testkit::processes_by_environment()
+        .into_iter()
+        .filter(|(_, vars)| vars.contains(&cluster))
+        .filter_map(|(pid, vars)| {
+            let rank = vars.iter().find_map(|v| v.strip_prefix("LOCO_RANK="))?;
+            Some((rank.parse().unwrap(), pid))
+        })
+        .collect()
 }
 
 #[test]

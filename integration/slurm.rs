@@ -77,26 +77,16 @@ fn tools() -> Result<Tools, String> {
 /// Pids and names of the processes whose environment holds every one of
 /// `vars` ("NAME=value").
 fn processes_with(vars: &[&str]) -> Vec<(i32, String)> {
-    let me = std::process::id() as i32;
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let env: Vec<&[u8]> = env.split(|&b| b == 0).collect();
-        if pid == me || !vars.iter().all(|v| env.contains(&v.as_bytes())) {
-            continue;
-        }
-        if !loco_testkit::process_running(pid) {
-            continue;
-        }
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        found.push((pid, comm.trim().to_string()));
-    }
-    found
+    loco_testkit::processes_by_environment()
+        .into_iter()
+        .filter(|(pid, env)| {
+            vars.iter().all(|v| env.iter().any(|e| e == v)) && loco_testkit::process_running(*pid)
+        })
+        .map(|(pid, _)| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid, comm.trim().to_string())
+        })
+        .collect()
 }
 
 fn kill(pid: i32, signal: i32) {

@@ -62,6 +62,27 @@ pub fn process_running(pid: i32) -> bool {
     !matches!(state, None | Some("Z"))
 }
 
+/// Every process whose environment this one may read, other than this
+/// one: its pid and its environment's "NAME=value" entries (for finding
+/// the processes a test started by what it put in their environment).
+pub fn processes_by_environment() -> Vec<(i32, Vec<String>)> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let env = std::fs::read(entry.path().join("environ")).ok()?;
+            let vars = env
+                .split(|&b| b == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            (pid != me).then_some((pid, vars))
+        })
+        .collect()
+}
+
 /// `n` TCP ports on 127.0.0.1 that were free a moment ago
 /// (see loco_cluster::free_loopback_ports).
 pub fn free_ports(n: usize) -> Vec<u16> {

@@ -1073,10 +1073,19 @@ impl Inner {
         &self.serving.as_atomic_u64()[page]
     }
 
-    /// Waits until no serving thread writes `page` (caller holds its page
-    /// lock, so no new one starts).
-    fn wait_unserved(&self, page: usize) {
-        while self.serving(page).load(Ordering::Acquire) != 0 {
+    /// Takes `page`'s lock once no serving thread writes the page (none
+    /// starts while the lock is held). The lock is not held while waiting:
+    /// a serving thread that counts as writing the page may still have to
+    /// take it (a scatter prepares all its runs, several of which may lie
+    /// in the page, before it writes any), and would wait for the lock
+    /// while the lock's holder waited for it.
+    fn lock_unserved(&self, page: usize) -> MutexGuard<'_, ()> {
+        loop {
+            let g = self.lock_page(page);
+            if self.serving(page).load(Ordering::Acquire) == 0 {
+                return g;
+            }
+            drop(g);
             std::thread::yield_now();
         }
     }
@@ -1093,11 +1102,10 @@ impl Inner {
         if self.exported(page).load(Ordering::Acquire) != 0 {
             return;
         }
-        let _g = self.lock_page(page);
+        let _g = self.lock_unserved(page);
         if self.exported(page).load(Ordering::Acquire) != 0 {
             return;
         }
-        self.wait_unserved(page);
         if let Err(e) = self
             .uffd
             .write_protect(self.page_ptr(page).cast(), self.page_size())
@@ -1179,12 +1187,11 @@ impl Inner {
         let mut still_hot = Vec::new();
         for &page in &pages {
             let page = page as usize;
-            let _g = self.lock_page(page);
+            let _g = self.lock_unserved(page);
             if self.state(page).load(Ordering::Acquire) != HOME {
                 // Its home moved away (apply_moves) after it was listed.
                 continue;
             }
-            self.wait_unserved(page);
             while self.handling(page).load(Ordering::Acquire) != 0 {
                 std::thread::yield_now();
             }
@@ -1763,10 +1770,23 @@ impl Inner {
             Some(h) => h == self.rank,
             None => self.known_home(q).load(Ordering::Acquire) == self.rank as u64 + 1,
         };
+        self.claim_following(page, CLAIM_AHEAD, self.layout.pages(), mine)
+    }
+
+    /// Claims (MISSING -> FETCHING) the pages after `page` (which the
+    /// caller claimed) while `wanted` says so, up to `limit` pages in all
+    /// and below page `end`; returns how many pages the run has.
+    fn claim_following(
+        &self,
+        page: usize,
+        limit: usize,
+        end: usize,
+        wanted: impl Fn(usize) -> bool,
+    ) -> usize {
         let mut run = 1;
-        while run < CLAIM_AHEAD && page + run < self.layout.pages() {
+        while run < limit && page + run < end {
             let q = page + run;
-            if !mine(q)
+            if !wanted(q)
                 || self
                     .state(q)
                     .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
@@ -1846,27 +1866,14 @@ impl Inner {
             return 1;
         }
         let limit = self.read_ahead.min(self.cache_limit / 4).max(1);
-        let mut run = 1;
-        while run < limit && page + run < end {
-            let q = page + run;
-            let known = match self.layout.static_home(q) {
-                Some(h) => Some(h),
-                None => match self.known_home(q).load(Ordering::Acquire) {
-                    0 | CLAIMING => None,
-                    k => Some((k - 1) as NodeId),
-                },
-            };
-            if known != Some(home)
-                || self
-                    .state(q)
-                    .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-            {
-                break;
-            }
-            run += 1;
-        }
-        run
+        let known = |q: usize| match self.layout.static_home(q) {
+            Some(h) => Some(h),
+            None => match self.known_home(q).load(Ordering::Acquire) {
+                0 | CLAIMING => None,
+                k => Some((k - 1) as NodeId),
+            },
+        };
+        self.claim_following(page, limit, end, |q| known(q) == Some(home))
     }
 
     fn resolve_write_protect(&self, page: usize) -> Result<(), HeapError> {

@@ -10,9 +10,9 @@
 //! Writes are either instrumented (store, then mark the bitmap) or, in the
 //! `tracked` variant, plain libc memcpy that only write-protection can see.
 //! Cells are smaller than pages, so nodes share pages all the time (false
-//! sharing). Pages live where they are first touched (the default
-//! placement), except in the `marked` variant (interleaved: the pages'
-//! homes rotate over the nodes) and the `read-ahead` variant (tracked,
+//! sharing). In the `tracked` and `migrate` variants pages live where they
+//! are first touched; elsewhere they are interleaved (the default: their
+//! homes rotate over the nodes), except in the `read-ahead` variant (tracked,
 //! allocating-node placement), where every page lives on node 0, so the
 //! other nodes' sequential reads fetch several pages per fault.
 //!
@@ -575,6 +575,9 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     match variant {
         "read-ahead" => config.placement = loco_cluster::Placement::AllocatingNode,
         "marked" => config.placement = loco_cluster::Placement::Interleaved,
+        // First-touch (not the default): homes where pages are first
+        // touched, and pages moving to their writers.
+        "tracked" | "migrate" => config.placement = loco_cluster::Placement::FirstTouch,
         _ => {}
     }
     if variant == "threads" {

@@ -121,10 +121,7 @@ pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(
     // a lock before every node can answer.
     if nodes > 1 {
         transport
-            .offer(
-                super::locks::SERVICE_LOCKS,
-                Arc::new(super::locks::serve),
-            )
+            .offer(super::locks::SERVICE_LOCKS, Arc::new(super::locks::serve))
             .map_err(|e| format!("the lock service: {e}"))?;
     }
     let control = transport
