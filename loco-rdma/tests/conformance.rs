@@ -415,8 +415,7 @@ fn compare_swap_runs_claim_until_a_word_is_taken(c: &Ctx) -> Check {
             format!("{sum} claims reported, {taken} words taken")
         })?;
     }
-    ok(t.barrier(), "barrier")?;
-    Ok(())
+    finish(&*t)
 }
 
 /// CAS returns the value found and swaps only on a match; a CAS spin lock
