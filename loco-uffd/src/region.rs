@@ -114,47 +114,6 @@ impl Default for RegionOptions {
     }
 }
 
-/// Whether a page found written in release interval `interval` stays
-/// unprotected until the next one, `record` being its history (bits 0..8:
-/// the intervals it was found written in, newest lowest; bits 8..24: how
-/// many intervals it has stayed so; bits 24..: the interval of the last
-/// update). A page written in 2 of its last 4 intervals (data updated every
-/// iteration, or every other one, the stack `main` runs on) would
-/// otherwise cost a write fault in each; once it stays, it is taken as
-/// written in every interval (found without a fault) and protected again
-/// every `HOT_RECHECK` intervals, to see whether it still is.
-fn stays_hot(record: &AtomicU64, interval: u64) -> bool {
-    const HOT_RECHECK: u64 = 32;
-    let r = record.load(Ordering::Relaxed);
-    let (last, age, history) = (r >> 24, (r >> 8) & 0xffff, r & 0xff);
-    let shift = interval.saturating_sub(last);
-    let history = if shift >= 8 {
-        0
-    } else {
-        (history << shift) & 0xff
-    } | 1;
-    let hot = (history & 0xf).count_ones() >= 2;
-    let age = if hot { (age + 1).min(0xffff) } else { 0 };
-    let stays = hot && age % HOT_RECHECK != 0;
-    // Rechecked: it earns its place again from scratch.
-    let (age, history) = if hot && !stays {
-        (0, 1)
-    } else {
-        (age, history)
-    };
-    record.store(interval << 24 | age << 8 | history, Ordering::Relaxed);
-    stays
-}
-
-/// Whether `record` (see `stays_hot`) says its page has been written in 2
-/// of the 4 intervals up to `interval`.
-fn is_hot(record: &AtomicU64, interval: u64) -> bool {
-    let r = record.load(Ordering::Relaxed);
-    let shift = interval.saturating_sub(r >> 24);
-    let history = if shift >= 8 { 0 } else { (r & 0xff) << shift };
-    (history & 0xf).count_ones() >= 2
-}
-
 /// Runs `f`, adding the nanoseconds it took to `counter`.
 fn timed<R>(counter: &AtomicU64, f: impl FnOnce() -> R) -> R {
     let t = std::time::Instant::now();
@@ -232,10 +191,6 @@ struct Inner {
     /// Pages an acquire could not drop (its write-back failed): the next
     /// acquire drops them, whatever the notices say.
     stale: Mutex<Vec<u32>>,
-    /// Releases (the intervals `cached_streaks` counts), and per cached
-    /// page its history of being written in them (`stays_hot`).
-    cached_intervals: AtomicU64,
-    cached_streaks: Mapping,
     /// Home migration is on (migrate.rs).
     migration: bool,
     /// Per page of another home: the barrier intervals in a row in which
@@ -396,8 +351,6 @@ impl SharedRegion {
                 && layout.placement == Placement::FirstTouch
                 && layout.nodes > 1,
             candidates: Mutex::new(Vec::new()),
-            cached_intervals: AtomicU64::new(0),
-            cached_streaks: aux(pages * 8)?,
             write_streaks: aux(pages * 8)?,
             moves: aux(pages)?,
             exported: aux(pages)?,
@@ -1214,10 +1167,27 @@ impl Inner {
     }
 
     /// Whether exported home page `page`, written in this release interval
-    /// (`interval`), stays unprotected and listed for the next one
-    /// (`stays_hot`): one notice each interval instead of a write fault.
+    /// (`interval`), stays unprotected and listed for the next one. A page
+    /// the home writes in interval after interval (data it updates every
+    /// iteration, the stack `main` runs on) would otherwise cost a write
+    /// fault each time; after `HOT_STREAK` intervals in a row it is taken
+    /// as written in every interval (one notice each, no fault) and
+    /// protected again every `HOT_RECHECK` intervals to see if it still is.
     fn stays_unprotected(&self, page: usize, interval: u64) -> bool {
-        stays_hot(&self.home_streaks.as_atomic_u64()[page], interval)
+        const HOT_STREAK: u64 = 3;
+        const HOT_RECHECK: u64 = 32;
+        // Per page: the last interval it was listed in (high bits) and
+        // how many in a row (low 16 bits).
+        let record = &self.home_streaks.as_atomic_u64()[page];
+        let r = record.load(Ordering::Relaxed);
+        let (last, streak) = (r >> 16, r & 0xffff);
+        let streak = if last + 1 == interval {
+            (streak + 1).min(0xffff)
+        } else {
+            1
+        };
+        record.store(interval << 16 | streak, Ordering::Relaxed);
+        streak >= HOT_STREAK && streak % HOT_RECHECK != 0
     }
 
     // ------------------------------------------------------------ home migration
@@ -1709,27 +1679,6 @@ impl Inner {
         if let Err(e) = self.install(page, twin, len) {
             return give_up(e);
         }
-        if self.track {
-            // A page this node writes interval after interval (and drops
-            // each time, when other nodes' notices name it) comes back
-            // writable and flagged: compared with its twin at the next
-            // release instead of costing a write fault first. The faulting
-            // threads are still asleep.
-            let interval = self.cached_intervals.load(Ordering::Relaxed);
-            for q in pages.clone() {
-                if is_hot(&self.cached_streaks.as_atomic_u64()[q], interval) {
-                    self.written(q).store(1, Ordering::Release);
-                    if let Err(e) =
-                        self.uffd
-                            .remove_write_protection(self.page_ptr(q).cast(), size, false)
-                    {
-                        return give_up(HeapError::Userfaultfd(format!(
-                            "UFFDIO_WRITEPROTECT: {e}"
-                        )));
-                    }
-                }
-            }
-        }
         self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
         self.stats
             .pages_read_ahead
@@ -1996,7 +1945,6 @@ impl Inner {
 
     fn release(&self) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
-        self.cached_intervals.fetch_add(1, Ordering::Relaxed);
         let pages: Vec<u32> = self.cached.lock().unwrap().snapshot();
         self.release_pages_locked(pages)?;
         self.log_home_writes()?;
@@ -2031,9 +1979,7 @@ impl Inner {
         // Pages written by unmarked code: clear the flag, then protect, then
         // compare, so that a write after the protection faults and flags the
         // page again. No page can be dropped meanwhile: that needs `consistency`.
-        let interval = self.cached_intervals.load(Ordering::Relaxed);
         let mut work: Vec<(usize, bool)> = Vec::new();
-        let mut flagged: Vec<usize> = Vec::new();
         for page in pages {
             let page = page as usize;
             // Pages nobody wrote are skipped without a lock or a bitmap scan.
@@ -2045,18 +1991,9 @@ impl Inner {
                 continue;
             }
             let diff = self.track && self.written(page).swap(0, Ordering::AcqRel) != 0;
-            if diff {
-                if stays_hot(&self.cached_streaks.as_atomic_u64()[page], interval) {
-                    // Written interval after interval: left unprotected and
-                    // compared with its twin at every release (a memory
-                    // comparison instead of a write fault).
-                    self.written(page).store(1, Ordering::Release);
-                } else {
-                    flagged.push(page);
-                }
-            }
             work.push((page, diff));
         }
+        let mut flagged: Vec<usize> = work.iter().filter(|w| w.1).map(|w| w.0).collect();
         flagged.sort_unstable();
         for (first, count) in contiguous(&flagged) {
             self.uffd
@@ -2275,22 +2212,7 @@ fn contiguous(pages: &[usize]) -> Vec<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{contiguous, stays_hot};
-    use std::sync::atomic::AtomicU64;
-
-    #[test]
-    fn pages_written_in_two_of_four_intervals_stay_hot_until_rechecked() {
-        // Written every other interval: hot from its second write on.
-        let r = AtomicU64::new(0);
-        assert!(!stays_hot(&r, 1));
-        assert!(stays_hot(&r, 3));
-        // Once hot, listed (and so found) every interval, until the recheck.
-        let stayed = (4..40).take_while(|&i| stays_hot(&r, i)).count();
-        assert_eq!(stayed, 30, "the 32nd interval of staying protects it again");
-        // Written once in a while: never hot.
-        let r = AtomicU64::new(0);
-        assert!((1..10).all(|k| !stays_hot(&r, k * 5)));
-    }
+    use super::contiguous;
 
     #[test]
     fn contiguous_groups_neighbouring_pages() {

@@ -43,7 +43,6 @@ const SCENARIOS: &[Scenario] = scenarios![
     a_failed_write_back_loses_no_bytes,
     a_home_page_written_every_interval_stays_noticed,
     pages_one_node_keeps_writing_move_there,
-    a_cached_page_written_every_interval_keeps_every_write,
 ];
 
 fn main() -> ExitCode {
@@ -502,49 +501,6 @@ fn pages_one_node_keeps_writing_move_there(node: &Node) -> Check {
     ensure(r.load(page(1), PAGE as usize) == expected[1], || {
         format!("node {} misses node 0's write to a moved page", r.rank)
     })?;
-    r.finish()
-}
-
-/// Node 1 writes a page homed at node 0 through code that does not mark
-/// (libc memcpy), at a new place in every interval, and node 0 checks
-/// each write after the barrier: a page written interval after interval is
-/// left unprotected (no write fault finds its writes any more), and every
-/// write must still travel home.
-fn a_cached_page_written_every_interval_keeps_every_write(node: &Node) -> Check {
-    let r = start_with(node, Placement::AllocatingNode, 1 << 30)?;
-    let off = 7 * PAGE;
-    for round in 0..40u64 {
-        let at = off + (round * 96) % (PAGE - 8);
-        if r.rank == 1 {
-            r.store_unmarked(at, &round.wrapping_mul(0x9e37_79b9).to_le_bytes());
-        }
-        r.barrier()?;
-        if r.rank == 0 {
-            ensure(
-                r.load(at, 8) == round.wrapping_mul(0x9e37_79b9).to_le_bytes(),
-                || format!("round {round}: node 1's unmarked write did not reach home"),
-            )?;
-        }
-        r.barrier()?;
-    }
-    // Releases alone (no acquire drops the page): it stays cached,
-    // written in every interval, and each write still goes home.
-    let value = |k: u64| (k + 1).wrapping_mul(0x1234_5678_9abc).to_le_bytes();
-    let at = |k: u64| off + 8 + k * 64;
-    if r.rank == 1 {
-        for k in 0..40 {
-            r.store_unmarked(at(k), &value(k));
-            r.region.release().map_err(|e| e.to_string())?;
-        }
-    }
-    r.barrier()?;
-    if r.rank == 0 {
-        for k in 0..40 {
-            ensure(r.load(at(k), 8) == value(k), || {
-                format!("write {k} of node 1 (releases only) did not reach home")
-            })?;
-        }
-    }
     r.finish()
 }
 
