@@ -917,6 +917,17 @@ impl Inner {
         }
     }
 
+    /// The page's home if this node knows it without asking anyone.
+    fn home_if_known(&self, page: usize) -> Option<NodeId> {
+        match self.layout.static_home(page) {
+            Some(home) => Some(home),
+            None => match self.known_home(page).load(Ordering::Acquire) {
+                0 | CLAIMING => None,
+                k => Some((k - 1) as NodeId),
+            },
+        }
+    }
+
     fn is_home(&self, page: usize) -> bool {
         match self.layout.static_home(page) {
             Some(home) => home == self.rank,
@@ -1206,12 +1217,8 @@ impl Inner {
         candidates
             .into_iter()
             .filter_map(|page| {
-                let p = page as usize;
-                match self.known_home(p).load(Ordering::Acquire) {
-                    0 | CLAIMING => None,
-                    k if k == self.rank as u64 + 1 => None,
-                    k => Some((page, (k - 1) as NodeId)),
-                }
+                let home = self.home_if_known(page as usize)?;
+                (home != self.rank).then_some((page, home))
             })
             .collect()
     }
@@ -1254,9 +1261,8 @@ impl Inner {
             if p >= self.layout.pages() || self.layout.static_home(p).is_some() {
                 continue;
             }
-            let home = match self.known_home(p).load(Ordering::Acquire) {
-                0 | CLAIMING => continue,
-                k => (k - 1) as NodeId,
+            let Some(home) = self.home_if_known(p) else {
+                continue;
             };
             let moves = self.moves(p).load(Ordering::Relaxed);
             if home == self.rank || moves >= migrate::MAX_MOVES {
@@ -1715,10 +1721,7 @@ impl Inner {
         if self.layout.page_offset(page) < self.layout.node0_prefix() {
             return 1;
         }
-        let mine = |q: usize| match self.layout.static_home(q) {
-            Some(h) => h == self.rank,
-            None => self.known_home(q).load(Ordering::Acquire) == self.rank as u64 + 1,
-        };
+        let mine = |q: usize| self.home_if_known(q) == Some(self.rank);
         self.claim_following(page, CLAIM_AHEAD, self.layout.pages(), mine)
     }
 
@@ -1815,14 +1818,7 @@ impl Inner {
             return 1;
         }
         let limit = self.read_ahead.min(self.cache_limit / 4).max(1);
-        let known = |q: usize| match self.layout.static_home(q) {
-            Some(h) => Some(h),
-            None => match self.known_home(q).load(Ordering::Acquire) {
-                0 | CLAIMING => None,
-                k => Some((k - 1) as NodeId),
-            },
-        };
-        self.claim_following(page, limit, end, |q| known(q) == Some(home))
+        self.claim_following(page, limit, end, |q| self.home_if_known(q) == Some(home))
     }
 
     fn resolve_write_protect(&self, page: usize) -> Result<(), HeapError> {
