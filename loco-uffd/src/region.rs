@@ -928,18 +928,42 @@ impl Inner {
         }
     }
 
+    /// Whether a page another node asks this node for (a serving thread's
+    /// question) is home here. Nodes ask the home the directory named, so a
+    /// first-touch page not yet known here is one a claim of ours has just
+    /// won or lost: a single page being claimed (`CLAIMING`), or a page of a
+    /// claim-ahead run, recorded here only after the directory answered.
+    /// The directory says which, without waiting for the claimer (a serving
+    /// thread that waited for it could wait for a node whose serving threads
+    /// wait for ours). Serving a page of ours as someone else's would skip
+    /// `export`, and this node's later writes to it would go unnoticed.
     fn is_home(&self, page: usize) -> bool {
-        match self.layout.static_home(page) {
-            Some(home) => home == self.rank,
-            None => loop {
-                match self.known_home(page).load(Ordering::Acquire) {
-                    // A thread of ours is claiming it: the answer is a
-                    // round trip away, and may be "ours".
-                    CLAIMING => std::thread::yield_now(),
-                    k => return k == self.rank as u64 + 1,
-                }
-            },
+        let me = self.rank as u64 + 1;
+        if let Some(home) = self.layout.static_home(page) {
+            return home == self.rank;
         }
+        let known = self.known_home(page);
+        match known.load(Ordering::Acquire) {
+            0 | CLAIMING => {}
+            k => return k == me,
+        }
+        let dir = self
+            .directory
+            .expect("first-touch placement has a directory");
+        let mut entry = [0u8; 8];
+        if let Err(e) = self.transport.read(0, dir, page as u64 * 8, &mut entry) {
+            self.fatal(&format!(
+                "cannot read the first-touch directory for a page another node asks for: {e}"
+            ));
+        }
+        let entry = u64::from_le_bytes(entry);
+        if entry == 0 {
+            return false;
+        }
+        // Recorded for later questions; a claim of ours under way records
+        // the same answer.
+        let _ = known.compare_exchange(0, entry, Ordering::AcqRel, Ordering::Acquire);
+        entry == me
     }
 
     /// Makes this node's home pages in `offset .. offset+len` present (as
