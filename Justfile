@@ -23,9 +23,7 @@ demo: build
     echo "== native clang-16 -O2 -fopenmp, one process, OMP_NUM_THREADS={{nodes}}"
     OMP_NUM_THREADS={{nodes}} "$out/stencil.native" 4096 20
     echo "== loco-cc -O2 -fopenmp under loco-daemon run -n {{nodes}}: one team of {{nodes}} threads, one per node;"
-    echo "   the grid's pages are interleaved over the nodes (the default; --placement first-touch,"
-    echo "   where each node is home to the rows it initialises, is several times faster but not yet"
-    echo "   safe under load on more than 2 nodes: README)"
+    echo "   each node is home to the rows it initialises (first-touch placement, the default)"
     OMP_NUM_THREADS={{nodes}} {{release}}/loco-daemon run -n {{nodes}} --stats -- "$out/stencil.loco" 4096 20
 
 # Formatting and lints, as CI checks them.

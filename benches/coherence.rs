@@ -14,8 +14,7 @@
 //! - `first-touch`: first-touch placement, `LOCO_MIGRATE=0`: pages stay
 //!   where they were first touched;
 //! - `ft+migrate`: first-touch placement with home migration (pages move
-//!   to the node that keeps writing them; the default placement is
-//!   interleaved while first-touch has a known bug under load).
+//!   to the node that keeps writing them; the default placement).
 //!
 //! Each kernel times only its iterations (`result MS ms`, `iterations N` on
 //! stderr), says how many shared bytes an iteration stores (`modified B

@@ -5,9 +5,8 @@
 // and each parallel loop runs as one team of threads spanning the nodes;
 // the same source compiled with `clang -fopenmp` gives the reference.
 // The first parallel loop initialises the rows each thread later updates,
-// so with first-touch placement (`--placement first-touch`) every node is
-// home to its own rows and fetches only its neighbours' boundary rows at
-// each step; `just demo` uses the default (interleaved) placement.
+// so with first-touch placement (the default) every node is home to its
+// own rows and fetches only its neighbours' boundary rows at each step.
 //
 // usage: stencil [N] [STEPS]      (default 1024 x 1024, 50 steps)
 #include <stdio.h>
