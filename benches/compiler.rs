@@ -1,12 +1,14 @@
 //! The cost of loco-cc's store instrumentation: store-heavy kernels
-//! (benches/kernels/: STREAM-like triad, a 5-point stencil, a hash-table
-//! insert loop) compiled with native clang-16 -O2 and with loco-cc -O2, run
-//! on one node, alternating, several times each; the table gives the median
-//! kernel time of each build and their ratio, measured side by side.
+//! (benches/kernels/, see `KERNELS`) compiled with native clang-16 -O2 and
+//! with loco-cc -O2, run on one node (a loco-cc program started directly is
+//! a one-node cluster), alternating, several times each; the table gives
+//! the median kernel time of each build and their ratio (loco-cc / native),
+//! measured side by side, and the geometric mean of the ratios.
 //!
 //! `cargo bench -p loco-benches --bench compiler` (needs the workspace
 //! built: loco-cc, libloco.so and libloco_pass.so next to the bench;
-//! LOCO_BENCH_ROUNDS sets the repetitions, default 5).
+//! LOCO_BENCH_ROUNDS sets the repetitions, default 5; LOCO_BENCH_KERNELS,
+//! a comma-separated list of names, runs only those).
 
 use std::path::Path;
 use std::process::Command;
@@ -33,6 +35,23 @@ fn run(exe: &Path) -> (String, f64) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), secs)
 }
 
+/// The kernels, each benches/kernels/NAME.c, and the store pattern it stands for.
+const KERNELS: &[(&str, &str)] = &[
+    ("triad", "streaming stores, a[i] = b[i] + s * c[i]"),
+    ("stencil", "5-point Jacobi, grids swapped each sweep"),
+    ("hash", "open-addressing inserts, two fields of a slot"),
+    ("structs", "5 fields of a 32-byte struct per element"),
+    ("transpose", "2048 x 2048, stores walk down columns"),
+    ("histogram", "scattered increments of a global array"),
+    ("strings", "text built byte by byte"),
+    ("stencil_ro", "5-point stencil from a read-only input"),
+];
+
+/// The geometric mean of some positive ratios.
+fn geometric_mean(ratios: &[f64]) -> f64 {
+    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp()
+}
+
 fn main() {
     let rounds = rounds(5);
     let loco_cc = build_dir().join("loco-cc");
@@ -41,11 +60,18 @@ fn main() {
     let work = std::env::temp_dir().join(format!("loco-compiler-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     println!("loco-cc -O2 vs clang-16 -O2, one node, median of {rounds} alternating runs");
+    let only: Option<Vec<String>> = std::env::var("LOCO_BENCH_KERNELS")
+        .ok()
+        .map(|v| v.split(',').map(|k| k.trim().to_string()).collect());
     println!(
-        "{:<10} {:>12} {:>12} {:>10}",
-        "kernel", "native s", "loco-cc s", "slowdown"
+        "{:<11} {:>10} {:>10} {:>14}   pattern",
+        "kernel", "native s", "loco-cc s", "loco-cc/native"
     );
-    for name in ["triad", "stencil", "hash"] {
+    let mut ratios = Vec::new();
+    for &(name, pattern) in KERNELS {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|k| k == name)) {
+            continue;
+        }
         let src = kernels.join(format!("{name}.c"));
         let native = work.join(format!("{name}.native"));
         let loco = work.join(format!("{name}.loco"));
@@ -63,7 +89,21 @@ fn main() {
             tl.push(l);
         }
         let (n, l) = (median_of(tn), median_of(tl));
-        println!("{name:<10} {n:>12.4} {l:>12.4} {:>9.2}x", l / n);
+        println!(
+            "{name:<11} {n:>10.4} {l:>10.4} {:>13.2}x   {pattern}",
+            l / n
+        );
+        ratios.push(l / n);
+    }
+    if !ratios.is_empty() {
+        let worst = ratios.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{:<11} {:>10} {:>10} {:>13.2}x   (worst {worst:.2}x)",
+            "geomean",
+            "",
+            "",
+            geometric_mean(&ratios)
+        );
     }
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -21,6 +21,17 @@ use loco_uffd::{RegionOptions, SharedHeap, SharedRegion};
 
 /// The shared region's address compiled code assumes (loco-pass/ABI.md).
 pub const ABI_REGION_BASE: u64 = 0x4000_0000_0000;
+
+/// The span of the window in which compiled code marks its stores
+/// (loco-pass/ABI.md, the mark window): the whole shared window, or 0
+/// once the region is up on a one-node cluster, where every page is home
+/// and no store needs a mark. It only ever goes from the span to 0, and
+/// both values are correct for one node, so code that read it earlier
+/// (and keeps what it read) is still right.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static __loco_mark_span: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(loco_uffd::REGION_SPAN);
 const SINGLE_NODE_MEMORY: u64 = 4 << 30;
 
 pub struct Runtime {
@@ -144,6 +155,9 @@ fn start() -> Result<Runtime, String> {
     };
     let region =
         SharedRegion::new(&config, transport.clone(), options).map_err(|e| e.to_string())?;
+    if config.num_nodes() == 1 {
+        __loco_mark_span.store(0, std::sync::atomic::Ordering::Release);
+    }
     if rank == 0 {
         crate::image::install(globals.as_ref(), stack)?;
     }

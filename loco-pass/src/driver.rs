@@ -5,7 +5,10 @@
 //! to where it lives). A link that makes an executable also gets what a
 //! LOCO program needs (ABI.md, "The link"): the runtime as its first
 //! library, libloco.so in place of libomp, and the shared globals placed
-//! in the shared window (`-no-pie`, `--no-relax`, a linker script).
+//! in the shared window (`-no-pie`, `--no-relax`, a linker script). An
+//! invocation that compiles C or C++ for an executable asks for absolute
+//! data addresses (`-fno-pic -mcmodel=medium`, which the user's own flags
+//! override), so that code reaches the shared globals without the GOT.
 //!
 //! Where things are found (`loco-cc --loco-version` prints it):
 //! - clang: `$LOCO_CLANG`, else `clang-16` / `clang++-16` on PATH, else
@@ -217,6 +220,43 @@ SECTIONS
 INSERT AFTER .bss;
 ";
 
+/// Put before the user's arguments when compiling C or C++ for a LOCO
+/// executable (no link, or the link of an executable): no PIC, and the
+/// medium code model, in which code reaches data by its 64-bit absolute
+/// address. The shared globals lie 64 TiB from the code at an address
+/// fixed at link time, so they need no GOT (ABI.md, "Shared globals").
+/// The user's own -fPIC, -fPIE or -mcmodel= come later and win (their
+/// code then reaches the shared globals through the GOT).
+pub const ABSOLUTE_DATA: [&str; 2] = ["-fno-pic", "-mcmodel=medium"];
+
+/// File name endings of the C and C++ sources clang compiles.
+const C_FAMILY: &[&str] = &[
+    ".c", ".i", ".cc", ".cp", ".cxx", ".cpp", ".CPP", ".c++", ".C", ".ii",
+];
+
+/// Whether clang, given these arguments, compiles C or C++ source (a
+/// source file among them, or `-x c`/`-x c++` and friends); not for
+/// assembly, objects or IR, which these flags do not concern.
+pub fn compiles_c_family(args: &[OsString]) -> bool {
+    let mut previous: Option<String> = None;
+    for a in args {
+        let a = a.to_string_lossy().into_owned();
+        let language = match previous.as_deref() {
+            Some("-x") => Some(a.as_str()),
+            _ => a.strip_prefix("-x").filter(|l| !l.is_empty()),
+        };
+        if language.is_some_and(|l| l.starts_with('c') && l != "cuda") {
+            return true;
+        }
+        let is_output = previous.as_deref() == Some("-o");
+        if !a.starts_with('-') && !is_output && C_FAMILY.iter().any(|e| a.ends_with(e)) {
+            return true;
+        }
+        previous = Some(a);
+    }
+    false
+}
+
 /// OpenMP runtimes' library names (what `-fopenmp`, `-fopenmp=libomp` and
 /// `-fopenmp=libiomp5` make clang link) that must resolve to libloco.so.
 const OPENMP_LIBRARIES: &[&str] = &["libomp.so", "libiomp5.so"];
@@ -291,6 +331,9 @@ pub fn command(lang: Language, args: &[OsString]) -> Result<(Command, Option<Lin
     flag.push(&plugin);
     cmd.arg(flag);
     let kind = output(args);
+    if matches!(kind, Output::NoLink | Output::Executable) && compiles_c_family(args) {
+        cmd.args(ABSOLUTE_DATA);
+    }
     let runtime = match kind {
         Output::NoLink | Output::Relocatable => None,
         Output::Executable | Output::OtherLink => Some(runtime_dir(&dir)?),
@@ -322,10 +365,10 @@ pub fn command(lang: Language, args: &[OsString]) -> Result<(Command, Option<Lin
                 .args(LIBLOCO)
                 .args(args);
             // After them, so that they win over the user's -pie: the shared
-            // globals sit at a fixed address (a non-PIE executable); the
-            // code reaches them through the GOT, which ld must not relax
-            // into PC-relative accesses (they are 64 TiB away from the
-            // code); the script places them.
+            // globals sit at a fixed address (a non-PIE executable); code
+            // reaches them by absolute address or through the GOT, which
+            // ld must not relax into PC-relative accesses (they are 64 TiB
+            // away from the code); the script places them.
             cmd.args(["-no-pie", "-Wl,--no-relax"])
                 .arg(with_dir("-Wl,-T,", &link.script()));
             files = Some(link);
@@ -434,6 +477,22 @@ mod tests {
         assert!(!links(&args(&["-v"])));
         assert!(!links(&args(&["-print-file-name=libc.so"])));
         assert!(!links(&args(&[])));
+    }
+
+    #[test]
+    fn c_and_cxx_sources_are_told_from_other_inputs() {
+        use super::compiles_c_family;
+        assert!(compiles_c_family(&args(&["-O2", "-c", "x.c"])));
+        assert!(compiles_c_family(&args(&["x.cpp", "y.o", "-o", "y"])));
+        assert!(compiles_c_family(&args(&["-x", "c++", "-", "-c"])));
+        assert!(compiles_c_family(&args(&["-xc", "src", "-c"])));
+        assert!(compiles_c_family(&args(&["-E", "x.C"])));
+        assert!(!compiles_c_family(&args(&["x.o", "y.o", "-o", "y"])));
+        assert!(!compiles_c_family(&args(&["-c", "x.s", "-o", "x.o"])));
+        assert!(!compiles_c_family(&args(&["-c", "x.ll"])));
+        assert!(!compiles_c_family(&args(&["x.o", "-o", "out.c"])));
+        assert!(!compiles_c_family(&args(&["-x", "assembler", "x"])));
+        assert!(!compiles_c_family(&args(&["--version"])));
     }
 
     #[test]

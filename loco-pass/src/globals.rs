@@ -1,7 +1,9 @@
 //! Shared globals: the module's writable global variables go to the
 //! sections the link line (driver.rs) places in the shared window, and
-//! every access to a global goes through the GOT (ABI.md, "Shared
-//! globals").
+//! every access to a global either uses its 64-bit absolute address, known
+//! at link time (code compiled with `-fno-pic -mcmodel=medium`, what
+//! loco-cc asks for unless told otherwise), or goes through the GOT
+//! (ABI.md, "Shared globals").
 
 use llvm_sys::LLVMLinkage;
 
@@ -25,7 +27,8 @@ const KEPT_PREFIXES: &[&str] = &["llvm.", "__loco", ".gomp_critical_user_"];
 pub struct Shared {
     /// Definitions moved to the shared sections.
     pub definitions: usize,
-    /// Declarations now reached through the GOT.
+    /// Declarations made reachable wherever they are (through the GOT, or
+    /// by absolute address).
     pub declarations: usize,
 }
 
@@ -77,7 +80,7 @@ fn shareable_definition(ir: &Ir, g: Value) -> bool {
         && ir.alloc_size(ir.value_type(g)) > 0
 }
 
-/// Whether a declaration must be reached through the GOT: any that may be
+/// Whether a declaration must be reachable wherever it is: any that may be
 /// a shared global of another translation unit. Constant declarations are
 /// included: C++ declares `extern const T x;` constant even when its
 /// definition is written by a dynamic initializer, so is not constant there
@@ -87,18 +90,25 @@ fn indirect_declaration(ir: &Ir, g: Value) -> bool {
 }
 
 /// Moves the shareable definitions to the shared sections and makes them,
-/// and the declarations that may name one, reached through the GOT: not
-/// `dso_local`, default visibility, and external if they were module-local
-/// (a local symbol is always assumed close to the code).
+/// and the declarations that may name one, reachable 64 TiB from the code:
+/// external if they were module-local (a local symbol is always assumed
+/// close to the code), default visibility, and either `dso_local` if the
+/// code reaches data by absolute address, or not, so that it goes through
+/// the GOT.
 pub fn share(ir: &Ir) -> Shared {
     let mut shared = Shared::default();
+    let absolute = ir.absolute_data();
     let module_id = ir.module_identifier();
     let source_file = ir.source_file_name();
     for g in ir.globals() {
         let name = ir.name(g);
         if ir.is_declaration(g) {
             if indirect_declaration(ir, g) {
-                ir.recreate_global(g, &name, ir.linkage(g));
+                if absolute {
+                    ir.set_dso_local(g);
+                } else {
+                    ir.recreate_global(g, &name, ir.linkage(g));
+                }
                 shared.declarations += 1;
             }
             continue;
@@ -119,6 +129,9 @@ pub fn share(ir: &Ir) -> Shared {
         let zero = ir.initializer(g).is_some_and(|init| ir.is_null(init));
         let g = ir.recreate_global(g, &new_name, linkage);
         ir.set_section(g, if zero { BSS_SECTION } else { DATA_SECTION });
+        if absolute {
+            ir.set_dso_local(g);
+        }
         shared.definitions += 1;
     }
     shared

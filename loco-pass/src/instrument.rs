@@ -3,12 +3,24 @@
 
 use llvm_sys::{LLVMAtomicOrdering, LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
 
-use crate::ir::{Ir, Type, Value};
+use std::collections::HashMap;
+
+use crate::ir::{Ir, MarkDecision, Type, Value};
 use crate::{entry, globals, openmp, reduce};
 
 /// Start of the shared window and its size (ABI.md).
 pub const REGION_BASE: u64 = 0x4000_0000_0000;
 pub const REGION_SPAN: u64 = 1 << 44;
+
+/// The home byte of `addr` is at `(addr >> 12) + HOME_SHADOW_OFFSET`: 1
+/// while this node is home to that page, whose stores need no mark (ABI.md).
+pub const HOME_SHADOW_OFFSET: u64 = 1 << 36;
+
+/// libloco.so's `uint64_t __loco_mark_span`: the span of the window
+/// stores are marked in, REGION_SPAN, or 0 on a one-node cluster (every
+/// page is home there): tested first, it rules out every mark at once
+/// there, and then bounds the window test (ABI.md).
+pub const MARK_SPAN: &str = "__loco_mark_span";
 
 /// Named metadata marking a module as rewritten, so that running the pass
 /// again (a second `loco` in a pipeline, or `opt` on loco-cc's output)
@@ -92,8 +104,17 @@ const RMW_OPERATIONS: &[&str] = &[
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub renamed: usize,
+    /// Stores marked after themselves (merged marks included).
     pub stores: usize,
     pub stores_skipped: usize,
+    /// Marks after loops (ABI.md, "Fewer marks"), those of them that mark
+    /// blocks at a stride, and the stores they cover.
+    pub loop_marks: usize,
+    pub strided_marks: usize,
+    pub stores_lifted: usize,
+    /// Merged marks of adjacent stores of a block, and the stores they cover.
+    pub merged_marks: usize,
+    pub stores_merged: usize,
     pub mem_intrinsics: usize,
     pub atomics: usize,
     /// Volatile loads and stores that tell the runtime (ABI.md).
@@ -276,15 +297,68 @@ fn instrument_function(ir: &Ir, f: Value, summary: &mut Summary) {
             _ => {}
         }
     }
+    // Then fewer marks where possible: after loops, merged in blocks. The
+    // atomics and volatile loads are runtime calls by now, which keep
+    // stores of their loops marked one by one.
+    let plan = if inline_checks {
+        plan_marks(ir, f, summary)
+    } else {
+        HashMap::new()
+    };
     // Then the plain stores, each block backwards: splitting after a store
     // moves the instructions up to the next store (already split off), so
     // each instruction moves once, not once per store before it.
     for i in instructions_of(ir, f, true) {
         if ir.opcode(i) == LLVMOpcode::LLVMStore && !atomic(i) {
             ir.take_location_of(i);
-            plain_store(ir, i, inline_checks, summary);
+            let decision = plan.get(&i).copied().unwrap_or_default();
+            plain_store(ir, i, inline_checks, decision, summary);
         }
     }
+}
+
+/// The bytes a plain store writes, if it must be marked: not provably
+/// private, of a size known at compile time.
+fn marked_len(ir: &Ir, store: Value) -> Option<u64> {
+    if needs_no_marking(ir, ir.operand(store, 1)) {
+        return None;
+    }
+    let stored_type = ir.type_of(ir.operand(store, 0));
+    if ir.kind(stored_type) == LLVMTypeKind::LLVMScalableVectorTypeKind {
+        return None;
+    }
+    Some(ir.store_size(stored_type)).filter(|&len| len > 0)
+}
+
+/// Hands the stores of `f` that need marks (plain, not volatile) to
+/// cpp/marks.cc, which emits marks after loops for those it can cover
+/// there and merges adjacent ones of a block (ABI.md, "Fewer marks").
+fn plan_marks(ir: &Ir, f: Value, summary: &mut Summary) -> HashMap<Value, MarkDecision> {
+    let stores: Vec<Value> = instructions_of(ir, f, false)
+        .into_iter()
+        .filter(|&i| {
+            ir.opcode(i) == LLVMOpcode::LLVMStore
+                && ir.ordering(i) == LLVMAtomicOrdering::LLVMAtomicOrderingNotAtomic
+                && !ir.is_volatile(i)
+                && marked_len(ir, i).is_some()
+        })
+        .collect();
+    if stores.is_empty() {
+        return HashMap::new();
+    }
+    let (mark_dirty, _) = mark_dirty_fn(ir);
+    let abi = (REGION_BASE, HOME_SHADOW_OFFSET, ir.i64_global(MARK_SPAN));
+    let (decisions, plan) = ir.plan_marks(f, &stores, mark_dirty, abi);
+    summary.loop_marks += plan.loop_marks as usize;
+    summary.strided_marks += plan.strided_marks as usize;
+    summary.stores_lifted += plan.lifted_stores as usize;
+    summary.merged_marks += plan.merged_marks as usize;
+    summary.stores_merged += plan.merged_stores as usize;
+    stores
+        .into_iter()
+        .zip(decisions)
+        .filter(|(_, d)| d.kind != MarkDecision::KEEP)
+        .collect()
 }
 
 /// The instructions of `f`, each block's backwards if `backwards`, without
@@ -334,11 +408,20 @@ fn volatile_fn(ir: &Ir, name: &str) -> (Value, Type) {
     ir.declare(name, ir.void(), &[ir.ptr(), ir.i64()])
 }
 
-fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary) {
+fn plain_store(
+    ir: &Ir,
+    store: Value,
+    inline_checks: bool,
+    decision: MarkDecision,
+    summary: &mut Summary,
+) {
     let pointer = ir.operand(store, 1);
     if needs_no_marking(ir, pointer) {
         summary.stores_skipped += 1;
         return;
+    }
+    if decision.kind == MarkDecision::COVERED {
+        return; // counted by plan_marks
     }
     let stored_type = ir.type_of(ir.operand(store, 0));
     if ir.kind(stored_type) == LLVMTypeKind::LLVMScalableVectorTypeKind {
@@ -356,7 +439,22 @@ fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary
     }
     let volatile = ir.is_volatile(store);
     if inline_checks {
-        inline_check_and_mark(ir, store, len, volatile);
+        let range = if decision.kind == MarkDecision::MERGED {
+            Range {
+                offset: decision.offset,
+                len: decision.len as u64,
+                within_a_granule: false,
+            }
+        } else {
+            // An aligned power-of-two store within a granule cannot cross into the next.
+            let aligned = len.is_power_of_two() && len <= 4096 && ir.alignment(store) >= len;
+            Range {
+                offset: 0,
+                len,
+                within_a_granule: aligned,
+            }
+        };
+        inline_check_and_mark(ir, store, range, volatile);
     } else {
         ir.position_after(store);
         ir.call(mark_dirty_fn(ir), &[pointer, ir.const_i64(len)]);
@@ -373,11 +471,25 @@ fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary
     }
 }
 
-/// After a plain store of `len` bytes, the inline check and marking of
-/// ABI.md:
+/// The bytes marked after a store: `len` from its address + `offset`
+/// (more than its own when stores merged into it), and whether they are
+/// known to lie in one 4 KiB granule (one home byte).
+struct Range {
+    offset: i64,
+    len: u64,
+    within_a_granule: bool,
+}
+
+/// After a plain store, the inline check and marking of ABI.md for the
+/// `len` bytes at `p` (the store's address + `offset`):
 ///
 /// ```text
-/// head:        store v, p ; a = ptrtoint p ; br (a - BASE) <u SPAN, mark, cont
+/// head:        store v, p0 ; span = load @__loco_mark_span ; br span != 0, window, cont
+/// window:      [p = gep i8 p0, offset] ; a = ptrtoint p ; br (a - BASE) <u span, home, cont
+/// home:        h = load atomic i8 ((a >> 12) + HOME_SHADOW_OFFSET) monotonic
+///              [unless within one granule:
+///               h &= load atomic i8 (((a + len - 1) >> 12) + HOME_SHADOW_OFFSET) monotonic]
+///              br h == 0, mark, cont
 /// mark:        len <= 8:         br (a & 7) + len <= 8, mark.bits, mark.slow
 ///              len 16, 32, 64:   br (a & (len - 1)) == 0, mark.bits, mark.slow
 ///              other:            call loco_mark_dirty(p, len) ; then as mark.page
@@ -392,22 +504,39 @@ fn plain_store(ir: &Ir, store: Value, inline_checks: bool, summary: &mut Summary
 ///
 /// Vectorised loops store 16 to 64 bytes at a time; aligned to their size,
 /// their bits are whole, aligned bitmap bytes, set by one OR of that width.
-fn inline_check_and_mark(ir: &Ir, store: Value, len: u64, volatile: bool) {
+///
+/// A volatile store skips the `home` test: its `loco_volatile_store` call
+/// comes whatever the page. So does a range longer than a granule (it may
+/// span more than two): `loco_mark_dirty` marks it, skipping home granules.
+fn inline_check_and_mark(ir: &Ir, store: Value, range: Range, volatile: bool) {
+    let len = range.len;
     let head = ir.block_of(store);
     let cont = ir.split_after(store);
-    // Read after the split, which may have rebuilt a phi the pointer was.
-    let pointer = ir.operand(store, 1);
     let mark = ir.block_after(head, c"loco.mark");
 
     ir.position_at_end(head);
+    // First whether anything is marked at all (nothing is on one node):
+    // the address is computed only past this test.
+    let span = ir.load_invariant_i64(ir.i64_global(MARK_SPAN));
+    let marking = ir.icmp(LLVMIntPredicate::LLVMIntNE, span, ir.const_i64(0));
+    let window = ir.block_after(head, c"loco.window");
+    ir.cond_br(marking, window, cont);
+    ir.position_at_end(window);
+    // Read after the split, which may have rebuilt a phi the pointer was.
+    let pointer = ir.byte_offset(ir.operand(store, 1), range.offset);
     let addr = ir.ptr_to_int(pointer, c"loco.addr");
     let offset = ir.sub(addr, ir.const_i64(REGION_BASE), c"loco.off");
-    let in_region = ir.icmp(
-        LLVMIntPredicate::LLVMIntULT,
-        offset,
-        ir.const_i64(REGION_SPAN),
-    );
-    ir.cond_br(in_region, mark, cont);
+    let in_region = ir.icmp(LLVMIntPredicate::LLVMIntULT, offset, span);
+    if volatile || len > 4096 {
+        ir.cond_br(in_region, mark, cont);
+    } else {
+        let home = ir.block_after(window, c"loco.home");
+        ir.cond_br(in_region, home, cont);
+        ir.position_at_end(home);
+        let last = (!range.within_a_granule).then(|| ir.add(addr, ir.const_i64(len - 1)));
+        let not_home = not_home_here(ir, addr, last);
+        ir.cond_br(not_home, mark, cont);
+    }
 
     ir.position_at_end(mark);
     let page = if matches!(len, 1..=8 | 16 | 32 | 64) {
@@ -456,6 +585,25 @@ fn inline_check_and_mark(ir: &Ir, store: Value, len: u64, volatile: bool) {
         );
     }
     ir.br(cont);
+}
+
+/// `load atomic i8 ((addr >> 12) + HOME_SHADOW_OFFSET) monotonic == 0`
+/// (and the same of `last`, if given: ANDed): whether this node is not
+/// home to the page of `addr` (an `i64` in the shared window), or of
+/// `last`, so that a store there must be marked. Read after the store: a
+/// page can only become home here by a fault of that store (a missing page
+/// installed as home) or inside a barrier.
+fn not_home_here(ir: &Ir, addr: Value, last: Option<Value>) -> Value {
+    let home_byte = |a: Value| {
+        let page = ir.lshr(a, ir.const_i64(12));
+        let at = ir.add(page, ir.const_i64(HOME_SHADOW_OFFSET));
+        ir.load_byte_monotonic(ir.int_to_ptr(at, ir.ptr()))
+    };
+    let mut home = home_byte(addr);
+    if let Some(last) = last {
+        home = ir.and(home, home_byte(last));
+    }
+    ir.icmp(LLVMIntPredicate::LLVMIntEQ, home, ir.const_i8(0))
 }
 
 fn call_site(ir: &Ir, call: Value, summary: &mut Summary) {

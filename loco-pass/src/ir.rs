@@ -1067,6 +1067,62 @@ impl Ir {
         }
     }
 
+    /// Whether the module's code reaches data by 64-bit absolute addresses
+    /// (no PIC or PIE level, medium or large code model: `-fno-pic
+    /// -mcmodel=medium`), so that a `dso_local` global may lie anywhere.
+    pub fn absolute_data(&self) -> bool {
+        // SAFETY: handle invariant; the call only reads the module's flags.
+        unsafe { loco_absolute_data(self.module) != 0 }
+    }
+
+    /// Marks a global `dso_local`.
+    pub fn set_dso_local(&self, global: Value) {
+        // SAFETY: handle invariant; `global` is a global value of the module.
+        unsafe { loco_set_dso_local(global) }
+    }
+
+    /// The global variable `name` of type `i64`, declared (external, not
+    /// `dso_local`) if the module does not have it yet.
+    pub fn i64_global(&self, name: &str) -> Value {
+        let n = cstr(name);
+        // SAFETY: handle invariant; `n` outlives the calls. A new global
+        // starts as an external declaration, not dso_local.
+        unsafe {
+            let g = LLVMGetNamedGlobal(self.module, n.as_ptr());
+            if !g.is_null() {
+                return g;
+            }
+            LLVMAddGlobal(self.module, self.i64(), n.as_ptr())
+        }
+    }
+
+    /// `load i64, ptr p, align 8, !invariant.load !{}`: a value that does
+    /// not change while the code runs, so code generation may load it once.
+    pub fn load_invariant_i64(&self, p: Value) -> Value {
+        // SAFETY: handle invariant; the metadata kind name outlives the
+        // call, and an empty MDNode needs no operand array.
+        unsafe {
+            let l = LLVMBuildLoad2(self.builder, self.i64(), p, c"loco.span".as_ptr());
+            LLVMSetAlignment(l, 8);
+            let kind = c"invariant.load";
+            let id = LLVMGetMDKindIDInContext(self.ctx, kind.as_ptr(), kind.count_bytes() as u32);
+            let empty = LLVMMDNodeInContext2(self.ctx, std::ptr::null_mut(), 0);
+            LLVMSetMetadata(l, id, LLVMMetadataAsValue(self.ctx, empty));
+            l
+        }
+    }
+
+    /// `load atomic i8, ptr monotonic, align 1` (a plain byte load on x86).
+    pub fn load_byte_monotonic(&self, ptr: Value) -> Value {
+        // SAFETY: handle invariant; atomic loads need an explicit alignment.
+        unsafe {
+            let l = LLVMBuildLoad2(self.builder, self.i8(), ptr, c"".as_ptr());
+            LLVMSetOrdering(l, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
+            LLVMSetAlignment(l, 1);
+            l
+        }
+    }
+
     pub fn cond_br(&self, cond: Value, then: Block, otherwise: Block) {
         // SAFETY: handle invariant.
         unsafe { LLVMBuildCondBr(self.builder, cond, then, otherwise) };
@@ -1189,6 +1245,69 @@ impl Ir {
         }
     }
 
+    /// Plans fewer marks for `stores` (plain stores of `f` that need marks),
+    /// emitting the marks that go after loops (cpp/marks.cc): one decision
+    /// per store, in order. `mark_dirty` is the declared `loco_mark_dirty`;
+    /// `abi` is (region base, home shadow offset, the mark span global).
+    pub fn plan_marks(
+        &self,
+        f: Value,
+        stores: &[Value],
+        mark_dirty: Value,
+        abi: (u64, u64, Value),
+    ) -> (Vec<MarkDecision>, MarkPlan) {
+        let mut decisions = vec![MarkDecision::default(); stores.len()];
+        let mut plan = MarkPlan::default();
+        let abi = MarkAbi {
+            region_base: abi.0,
+            home_shadow_offset: abi.1,
+            mark_span: abi.2,
+        };
+        // SAFETY: handle invariant: `f` is a defined function of the module,
+        // each store an instruction of it, `mark_dirty` a function of the
+        // module; the arrays hold `stores.len()` elements and outlive the
+        // call, which writes exactly that many decisions. The builder is
+        // not positioned in `f` across the call (it is repositioned before
+        // every use).
+        unsafe {
+            loco_plan_marks(
+                f,
+                stores.as_ptr(),
+                stores.len(),
+                decisions.as_mut_ptr(),
+                mark_dirty,
+                &abi,
+                &mut plan,
+            )
+        };
+        (decisions, plan)
+    }
+
+    /// `getelementptr i8, ptr p, i64 offset`.
+    pub fn byte_offset(&self, p: Value, offset: i64) -> Value {
+        if offset == 0 {
+            return p;
+        }
+        let mut index = [self.const_i64(offset as u64)];
+        // SAFETY: handle invariant; one i64 index into i8.
+        unsafe {
+            LLVMBuildGEP2(
+                self.builder,
+                self.i8(),
+                p,
+                index.as_mut_ptr(),
+                1,
+                c"loco.range".as_ptr(),
+            )
+        }
+    }
+
+    /// The alignment of a load or store, in bytes.
+    pub fn alignment(&self, i: Value) -> u64 {
+        // SAFETY: handle invariant; `i` is a load or store.
+        unsafe { LLVMGetAlignment(i).into() }
+    }
+
     /// Places the builder where code runs right after an invoke returns
     /// normally: a new block on the invoke's normal edge (so the code runs
     /// only on that edge, whatever else reaches the normal destination).
@@ -1212,7 +1331,70 @@ impl Ir {
     }
 }
 
+/// What becomes of one store given to [`Ir::plan_marks`] (cpp/marks.cc).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarkDecision {
+    /// [`MarkDecision::KEEP`], [`MarkDecision::COVERED`] or [`MarkDecision::MERGED`].
+    pub kind: i64,
+    /// For MERGED: the marked range starts this many bytes from the store's address...
+    pub offset: i64,
+    /// ... and is this long.
+    pub len: i64,
+}
+
+impl MarkDecision {
+    /// Marked after itself.
+    pub const KEEP: i64 = 0;
+    /// Covered by a mark after its loop, or by a merged mark of its block.
+    pub const COVERED: i64 = 1;
+    /// Marked after itself for `len` bytes from its address + `offset`,
+    /// covering the stores of its block merged into it.
+    pub const MERGED: i64 = 2;
+}
+
+/// What [`Ir::plan_marks`] did to a function.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarkPlan {
+    /// Marks emitted after loops...
+    pub loop_marks: u64,
+    /// ... of which mark blocks at a stride...
+    pub strided_marks: u64,
+    /// ... covering these stores.
+    pub lifted_stores: u64,
+    /// Merged marks of adjacent stores of a block...
+    pub merged_marks: u64,
+    /// ... covering these stores (the marking ones included).
+    pub merged_stores: u64,
+}
+
+/// The shared window and the home shadow, as cpp/marks.cc takes them.
+#[repr(C)]
+struct MarkAbi {
+    region_base: u64,
+    home_shadow_offset: u64,
+    /// The `i64` global holding the span of the window to mark in.
+    mark_span: LLVMValueRef,
+}
+
 extern "C" {
+    /// cpp/marks.cc.
+    fn loco_plan_marks(
+        function: LLVMValueRef,
+        stores: *const LLVMValueRef,
+        count: usize,
+        decisions: *mut MarkDecision,
+        mark_dirty: LLVMValueRef,
+        abi: *const MarkAbi,
+        stats: *mut MarkPlan,
+    );
+
+    /// cpp/marks.cc.
+    fn loco_absolute_data(module: LLVMModuleRef) -> std::ffi::c_int;
+    /// cpp/marks.cc.
+    fn loco_set_dso_local(global: LLVMValueRef);
+
     fn dlsym(
         handle: *mut std::ffi::c_void,
         symbol: *const std::ffi::c_char,

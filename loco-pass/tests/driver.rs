@@ -136,7 +136,7 @@ fn instruments_once_at_every_optimisation_level() {
             .and_then(|s| s.split("\n}\n").next())
             .unwrap_or_else(|| panic!("{level}: no set():\n{ir}"));
         assert_eq!(
-            set.matches(", 17592186044416").count(),
+            set.matches("load i64, ptr @__loco_mark_span").count(),
             1,
             "{level}:\n{set}"
         );
@@ -227,13 +227,15 @@ int loco_main(int (*m)(int, char **, char **), int argc, char **argv, char **env
     return m(argc, argv, envp) + 100;
 }
 void loco_mark_dirty(void *p, unsigned long n) { (void)p; (void)n; }
+unsigned long __loco_mark_span = 1UL << 44;
 void __kmpc_fork_call(void *loc, int n, void *fn, ...) { (void)loc; (void)n; (void)fn; }
 int __kmpc_global_thread_num(void *loc) { (void)loc; return 0; }
 __attribute__((constructor)) static void shadows(void) {
     int prot = PROT_READ | PROT_WRITE;
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
     if (mmap((void *)(0x400000000000UL >> 3), 1 << 17, prot, flags, -1, 0) == MAP_FAILED
-        || mmap((void *)(0x400000000000UL >> 12), 1 << 12, prot, flags, -1, 0) == MAP_FAILED)
+        || mmap((void *)(0x400000000000UL >> 12), 1 << 12, prot, flags, -1, 0) == MAP_FAILED
+        || mmap((void *)((0x400000000000UL >> 12) + (1UL << 36)), 1 << 12, prot, flags, -1, 0) == MAP_FAILED)
         __builtin_trap();
 }
 "#;
@@ -547,6 +549,49 @@ fn clang_args(scratch: &Scratch, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The relocations against symbol `name` in an object file, by type.
+fn relocations_against(object: &Path, name: &str) -> Vec<String> {
+    readelf("-rW", object)
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some(name))
+        .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+        .collect()
+}
+
+/// By default code reaches the shared globals (and other data) by their
+/// 64-bit absolute addresses, fixed at link time; compiled with -fPIE or
+/// -fPIC on the user's command line, through the GOT.
+#[test]
+fn shared_globals_are_reached_by_absolute_address_unless_pic() {
+    let scratch = Scratch::new("absolute");
+    let src = scratch.file(
+        "g.c",
+        "int counter; static int table[64];\n\
+         int bump(int i) { table[i & 63]++; return ++counter; }\n",
+    );
+    let absolute = |t: &str| t == "R_X86_64_64";
+    let got = |t: &str| t.contains("GOTPCREL");
+    for (flags, want) in [
+        (&[][..], &absolute as &dyn Fn(&str) -> bool),
+        (&["-fPIE"][..], &got),
+        (&["-fPIC"][..], &got),
+    ] {
+        let obj = scratch.0.join("g.o");
+        let out = driver(LOCO_CC)
+            .args(["-O2", "-c"])
+            .args(flags)
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{flags:?}: {}", text(&out).1);
+        let counter = relocations_against(&obj, "counter");
+        assert!(!counter.is_empty(), "{flags:?}: {}", readelf("-rW", &obj));
+        assert!(counter.iter().all(|t| want(t)), "{flags:?}: {counter:?}");
+    }
+}
+
 #[test]
 fn what_the_driver_adds_to_each_kind_of_invocation() {
     let scratch = Scratch::new("args");
@@ -554,10 +599,26 @@ fn what_the_driver_adds_to_each_kind_of_invocation() {
     let plugin = format!("-fpass-plugin={}", plugin().display());
     let rt = scratch.0.display().to_string();
 
-    // Compiling only: the plugin, then the user's arguments, nothing else.
+    // Compiling only: the plugin, absolute data addresses (no PIC, the
+    // medium code model), then the user's arguments, nothing else.
     assert_eq!(
         clang_args(&scratch, &["-O2", "-fopenmp", "-c", "x.c", "-o", "x.o"]),
-        [plugin.as_str(), "-O2", "-fopenmp", "-c", "x.c", "-o", "x.o"]
+        [
+            plugin.as_str(),
+            "-fno-pic",
+            "-mcmodel=medium",
+            "-O2",
+            "-fopenmp",
+            "-c",
+            "x.c",
+            "-o",
+            "x.o"
+        ]
+    );
+    // Assembly only: no compile flags.
+    assert_eq!(
+        clang_args(&scratch, &["-c", "x.s", "-o", "x.o"]),
+        [plugin.as_str(), "-c", "x.s", "-o", "x.o"]
     );
     assert_eq!(
         clang_args(&scratch, &["-r", "x.o", "y.o", "-o", "z.o"]),
@@ -581,6 +642,18 @@ fn what_the_driver_adds_to_each_kind_of_invocation() {
             "-lloco".into(),
             "-Wl,--pop-state".into(),
         ]
+    );
+
+    // Compiling and linking a shared library: nothing for executables.
+    let shared_from_source = clang_args(&scratch, &["-shared", "-fPIC", "x.c", "-o", "x.so"]);
+    assert_eq!(shared_from_source[1], "-shared", "{shared_from_source:?}");
+
+    // Compiling and linking an executable: the compile flags come first.
+    let exe_from_source = clang_args(&scratch, &["x.c", "-o", "x"]);
+    assert_eq!(
+        exe_from_source[1..3],
+        ["-fno-pic", "-mcmodel=medium"],
+        "{exe_from_source:?}"
     );
 
     // An executable: the libomp link and the runtime first, then the

@@ -11,29 +11,58 @@
 //! set after the bits, so that a release visits only pages that were
 //! written instead of scanning the bitmap of every cached page.
 //!
-//! Both live at fixed addresses derived from the data's address, so that
-//! compiled code finds them with a shift and no table (loco-pass/ABI.md):
-//! the bitmap byte of `addr` is at `addr >> 3` and its summary byte at
-//! `addr >> 12`. Their windows are reserved for the region's whole span;
-//! only what covers pages actually written gets backed by memory.
+//! A third shadow, the *home* bytes, says which pages need no marks at all:
+//! one byte per 4 KiB, 1 exactly while this node is home to the page (its
+//! state is HOME, see region.rs), 0 otherwise. Releases only send marked
+//! bytes of cached pages (a home's own writes to a page other nodes hold are
+//! found by write-protect faults), so a store that lands in a home page is
+//! not marked: compiled code reads the home byte after the store and skips
+//! the marks when it is 1, and [`DirtyBitmap::mark`] skips home granules.
+//! A page is HOME from the moment it is installed here as home until it
+//! moves away (home migration, inside a barrier), so a thread between two
+//! barriers that stored into a cached copy can never read 1 for it; a page
+//! not present reads 0 (a store to it faults first, and lands in a home
+//! page or in a cached copy that must be marked).
+//!
+//! All three live at fixed addresses derived from the data's address, so
+//! that compiled code finds them with a shift and no table
+//! (loco-pass/ABI.md): the bitmap byte of `addr` is at `addr >> 3`, its
+//! summary byte at `addr >> 12`, its home byte at `(addr >> 12) +
+//! DirtyBitmap::HOME_SHADOW_OFFSET`. Their windows are reserved for the
+//! region's whole span; only what covers pages actually written (or, for
+//! home bytes, present) gets backed by memory.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::sys::Mapping;
 
-/// Granule of the summary bytes (fixed by the shadow layout, whatever the page size).
+/// Granule of the summary and home bytes (fixed by the shadow layout,
+/// whatever the page size).
 const SUMMARY_SHIFT: u32 = 12;
 
 pub struct DirtyBitmap {
     words: Mapping,
     summary: Mapping,
+    home: Mapping,
     size: u64,
-    /// Summary bytes per page.
+    /// Summary bytes (and home bytes) per page.
     summaries_per_page: usize,
 }
 
 impl DirtyBitmap {
+    /// Where the home bytes are: the home byte of `addr` is at
+    /// `(addr >> 12) + HOME_SHADOW_OFFSET` (loco-pass/ABI.md). 64 GiB:
+    /// above the summary bytes of any region below `1 << 47` (at most
+    /// `1 << 35`), clear of the bitmaps of regions based at or above
+    /// 0.75 TiB, and far from where the kernel places mappings.
+    pub const HOME_SHADOW_OFFSET: u64 = 1 << 36;
+
+    /// The address of the home byte of `addr`.
+    pub fn home_byte_address(addr: u64) -> u64 {
+        (addr >> SUMMARY_SHIFT) + Self::HOME_SHADOW_OFFSET
+    }
+
     /// The shadows of a region at `base` of `size` bytes (pages of
     /// `page_size` bytes), reserving room for `span` bytes of region.
     pub fn new(base: u64, size: u64, span: u64, page_size: u64) -> io::Result<DirtyBitmap> {
@@ -41,9 +70,15 @@ impl DirtyBitmap {
         words.commit((size >> 3) as usize)?;
         let summary = Mapping::reserve(base >> SUMMARY_SHIFT, (span >> SUMMARY_SHIFT) as usize)?;
         summary.commit((size >> SUMMARY_SHIFT) as usize)?;
+        let home = Mapping::reserve(
+            Self::home_byte_address(base),
+            (span >> SUMMARY_SHIFT) as usize,
+        )?;
+        home.commit((size >> SUMMARY_SHIFT) as usize)?;
         Ok(DirtyBitmap {
             words,
             summary,
+            home,
             size,
             summaries_per_page: (page_size >> SUMMARY_SHIFT).max(1) as usize,
         })
@@ -57,6 +92,25 @@ impl DirtyBitmap {
     fn summaries(&self, page: usize) -> &[AtomicU8] {
         let k = self.summaries_per_page;
         &self.summary()[page * k..page * k + k]
+    }
+
+    fn home(&self) -> &[AtomicU8] {
+        self.home.atomic_u8((self.size >> SUMMARY_SHIFT) as usize)
+    }
+
+    /// Sets the home bytes of `page`: `true` when it becomes HOME here
+    /// (before the threads waiting for it run), `false` when it stops
+    /// being HOME (before this node's threads may write it again).
+    pub fn set_home(&self, page: usize, home: bool) {
+        let k = self.summaries_per_page;
+        for b in &self.home()[page * k..page * k + k] {
+            b.store(home as u8, Ordering::Release);
+        }
+    }
+
+    /// Whether the home byte of region offset `offset` says "home here".
+    pub fn is_home(&self, offset: u64) -> bool {
+        self.home()[(offset >> SUMMARY_SHIFT) as usize].load(Ordering::Acquire) != 0
     }
 
     /// Whether `page` may have marks (cheap; for skipping clean pages).
@@ -75,11 +129,27 @@ impl DirtyBitmap {
         self.words.ptr()
     }
 
-    /// Marks bytes `offset .. offset+len` dirty.
+    /// Marks bytes `offset .. offset+len` dirty, except those in pages
+    /// this node is home to (their home bytes say so: see the top), which
+    /// no release sends.
     #[inline]
     pub fn mark(&self, offset: u64, len: u64) {
-        let words = self.words();
         let end = offset + len;
+        let mut at = offset;
+        while at < end {
+            // One 4 KiB granule at a time: its home byte, then its marks.
+            let granule_end = ((at >> SUMMARY_SHIFT) + 1) << SUMMARY_SHIFT;
+            let to = granule_end.min(end);
+            if !self.is_home(at) {
+                self.mark_granule(at, to);
+            }
+            at = to;
+        }
+    }
+
+    /// Marks `offset .. end`, inside one 4 KiB granule.
+    fn mark_granule(&self, offset: u64, end: u64) {
+        let words = self.words();
         let mut at = offset;
         while at < end {
             let bit = at % 64;
@@ -97,10 +167,7 @@ impl DirtyBitmap {
             at += n;
         }
         // After the bits: a release that sees the summary byte sees the bits.
-        let summary = self.summary();
-        for granule in (offset >> SUMMARY_SHIFT)..=((end - 1) >> SUMMARY_SHIFT) {
-            summary[granule as usize].store(1, Ordering::Release);
-        }
+        self.summary()[(offset >> SUMMARY_SHIFT) as usize].store(1, Ordering::Release);
     }
 
     /// Takes and clears the bits of `words_per_page` words starting at
@@ -343,6 +410,49 @@ mod tests {
             lost, 0,
             "marks left behind a clear summary byte in {lost} of {ROUNDS} rounds"
         );
+    }
+
+    /// Home pages take no marks, and their home bytes sit where compiled
+    /// code reads them (loco-pass/ABI.md).
+    #[test]
+    fn home_pages_take_no_marks() {
+        let base = TEST_BASE + (3 << 30);
+        let b = DirtyBitmap::new(base, 1 << 20, 1 << 20, 4096).unwrap();
+        let home_byte = |offset: u64| {
+            let at = DirtyBitmap::home_byte_address(base + offset) as *const u8;
+            // SAFETY: the home byte of a region offset below its size is
+            // committed memory of `b`'s home shadow, alive while `b` is.
+            unsafe { std::ptr::read_volatile(at) }
+        };
+        assert_eq!(home_byte(4096 + 100), 0);
+        b.set_home(1, true);
+        assert_eq!(
+            (home_byte(4095), home_byte(4096), home_byte(8191)),
+            (0, 1, 1)
+        );
+        assert!(b.is_home(4096) && !b.is_home(8192));
+        // A write across pages 0, 1 (home) and 2.
+        b.mark(4094, 4100);
+        assert!(b.is_marked(4094) && b.is_marked(4095));
+        assert!(!b.is_marked(4096) && !b.is_marked(8191));
+        assert!(b.is_marked(8192) && b.is_marked(8193) && !b.is_marked(8194));
+        assert!(b.page_has_marks(0) && !b.page_has_marks(1) && b.page_has_marks(2));
+        b.set_home(1, false);
+        assert_eq!(home_byte(4096), 0);
+        b.mark(4096, 1);
+        assert!(b.is_marked(4096) && b.page_has_marks(1));
+    }
+
+    /// With pages larger than 4 KiB, every granule of a home page says so.
+    #[test]
+    fn home_bytes_cover_large_pages() {
+        let b = DirtyBitmap::new(TEST_BASE + (5 << 30), 1 << 20, 1 << 20, 16384).unwrap();
+        b.set_home(1, true);
+        assert!(!b.is_home(16383));
+        assert!((16384..32768).step_by(4096).all(|o| b.is_home(o)));
+        assert!(!b.is_home(32768));
+        b.mark(16384, 16384);
+        assert!(!b.page_has_marks(1));
     }
 
     proptest! {

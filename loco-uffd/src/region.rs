@@ -1027,6 +1027,7 @@ impl Inner {
                                 break;
                             }
                         }
+                        self.bitmap.set_home(page, true);
                         self.state(page).store(HOME, Ordering::Release);
                         self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
                         break;
@@ -1529,6 +1530,7 @@ impl Inner {
         }
         .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))?;
         for p in pages {
+            self.bitmap.set_home(p, true);
             self.state(p).store(HOME, Ordering::Release);
         }
         let _ = self.uffd.wake(self.page_ptr(first).cast(), count * size);
@@ -1546,6 +1548,8 @@ impl Inner {
         let _g = self.lock_page(page);
         let present = self.state(page).load(Ordering::Acquire) == HOME;
         if present {
+            // This node's writes to it are marked from now on.
+            self.bitmap.set_home(page, false);
             let size = self.page_size();
             // SAFETY: the page is present (HOME) and nothing writes it
             // during a barrier; its twin is a page of the twin mapping.
@@ -1694,6 +1698,7 @@ impl Inner {
                 return Err(e);
             }
             for q in page..page + run {
+                self.bitmap.set_home(q, true);
                 self.state(q).store(HOME, Ordering::Release);
             }
             self.stats.home_faults.fetch_add(1, Ordering::Relaxed);

@@ -24,6 +24,16 @@
 //! (each node that owns a page checks that some page moved to it) while
 //! every node keeps copies of them, and every read is still checked.
 //!
+//! The `shadow` and `shadow-migrate` variants write as code compiled by
+//! loco-cc does (loco-pass/ABI.md): store, then read the page's home byte
+//! at its fixed address and mark only if this node is not home to the page.
+//! Nothing is write-protected (untracked), so a write to a cached page whose
+//! home byte wrongly says "home here" never reaches its home and the model
+//! check fails. `shadow` is `marked`'s placement (homes rotate over the
+//! nodes); `shadow-migrate` is `migrate`'s programs plus a last phase in
+//! which node 0, first home to every page, writes every page again, after
+//! pages moved away from it (their home bytes must have been cleared there).
+//!
 //! The `threads` variant runs two threads per node, each a worker with its
 //! own cells and ops, under a cache of three pages (so pages are evicted
 //! while the program runs) and with more kinds of op: releases and acquires
@@ -146,19 +156,20 @@ fn program_strategy(workers: usize, threaded: bool) -> BoxedStrategy<Vec<Phase>>
 
 /// Programs for the `migrate` variant (see the top): 8 phases; page `p`'s
 /// owner is `owners[p]` of the first generated phase (a worker, or nobody).
-fn migrating_program_strategy(workers: usize) -> BoxedStrategy<Vec<Phase>> {
+fn migrating_program_strategy(workers: usize, old_home_writes: bool) -> BoxedStrategy<Vec<Phase>> {
     let phase = (
         proptest::collection::vec(0..(workers as u8 + 1), CELLS),
         proptest::collection::vec(proptest::collection::vec(op_strategy(), 0..14), workers),
     )
         .prop_map(|(owners, ops)| Phase { owners, ops });
-    proptest::collection::vec(phase, 8..9)
+    let phases = if old_home_writes { 9 } else { 8 };
+    proptest::collection::vec(phase, phases..phases + 1)
         .prop_map(move |mut program| {
             let page_owner: Vec<u8> = (0..PAGES).map(|p| program[0].owners[p * 64]).collect();
             let nobody = workers as u8;
             for (k, phase) in program.iter_mut().enumerate() {
                 let writer = |page: usize| match k {
-                    0 => 0,
+                    0 | 8 => 0,
                     k if k % 2 == 1 => page_owner[page],
                     _ => nobody,
                 };
@@ -339,7 +350,15 @@ fn main() -> ExitCode {
     let dir = std::env::temp_dir().join(format!("loco-consistency-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (mut passed, mut failed) = (0, 0);
-    for variant in ["tracked", "marked", "read-ahead", "threads", "migrate"] {
+    for variant in [
+        "tracked",
+        "marked",
+        "read-ahead",
+        "threads",
+        "migrate",
+        "shadow",
+        "shadow-migrate",
+    ] {
         for n in [2usize, 4] {
             let name = format!("{variant}/{n}-nodes/random_drf_programs_match_the_model");
             if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
@@ -352,8 +371,8 @@ fn main() -> ExitCode {
             });
             let file = dir.join(format!("{variant}-{n}.prog"));
             let workers = n * threads_per_node(variant);
-            let strategy = if variant == "migrate" {
-                migrating_program_strategy(workers)
+            let strategy = if variant.ends_with("migrate") {
+                migrating_program_strategy(workers, variant == "shadow-migrate")
             } else {
                 program_strategy(workers, variant == "threads")
             };
@@ -459,14 +478,42 @@ fn read_word(base: u64, off: usize) -> u64 {
     u64::from_le_bytes(read_region(base, off, 8).try_into().unwrap())
 }
 
-/// Stores `data` at offset `off` (plainly, or through libc's memcpy) and
-/// marks it unless only write-protection is to see it.
-fn write_region(region: &SharedRegion, off: usize, data: &[u8], mark: bool) {
+/// How a write is made known after the bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// Not at all: only write-protection is to see it.
+    No,
+    /// Marked through the runtime.
+    Always,
+    /// As compiled code marks: not if the home bytes of its first and last
+    /// byte, read at their fixed addresses, both say "home here".
+    UnlessHome,
+}
+
+/// The home byte of the page of `addr`, where compiled code reads it.
+fn home_byte(addr: u64) -> u8 {
+    let at = loco_uffd::DirtyBitmap::home_byte_address(addr) as *const u8;
+    // SAFETY: the home bytes of the region's pages are committed memory of
+    // the region's shadow for as long as the region lives; the runtime
+    // stores them atomically, so read one atomically too.
+    unsafe {
+        (*at.cast::<std::sync::atomic::AtomicU8>()).load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Stores `data` at offset `off` (plainly, or through libc's memcpy), then
+/// makes it known as `mark` says.
+fn write_region(region: &SharedRegion, off: usize, data: &[u8], mark: Mark) {
     let addr = region.base() + off as u64;
+    let len = data.len() as u64;
     // SAFETY: callers pass offsets inside the region's first SPACE bytes.
     unsafe { libc::memcpy(addr as *mut libc::c_void, data.as_ptr().cast(), data.len()) };
-    if mark {
-        region.mark_dirty(addr, data.len() as u64);
+    let home = || home_byte(addr) != 0 && home_byte(addr + len - 1) != 0;
+    match mark {
+        Mark::No => {}
+        Mark::Always => region.mark_dirty(addr, len),
+        Mark::UnlessHome if home() => {}
+        Mark::UnlessHome => region.mark_dirty(addr, len),
     }
 }
 
@@ -478,18 +525,24 @@ fn counter_offset(counter: usize) -> usize {
 /// model at the phase's start plus this worker's own writes).
 fn run_ops(
     region: &SharedRegion,
-    tracked: bool,
+    (tracked, gated): (bool, bool),
     phase: &Phase,
     (me, workers): (usize, usize),
     mut view: Vec<u8>,
 ) -> Result<(), String> {
     let base = region.base();
     let e = |what: &str, err: loco_uffd::HeapError| format!("{what}: {err}");
+    let marked = if gated {
+        Mark::UnlessHome
+    } else {
+        Mark::Always
+    };
     for op in ops_of(phase, me, workers) {
         match *op {
             Op::Write { libc, .. } => {
                 let (off, data) = effect(op).expect("a write has an effect");
-                write_region(region, off, &data, !(libc && tracked));
+                let how = if libc && tracked { Mark::No } else { marked };
+                write_region(region, off, &data, how);
                 view[off..off + data.len()].copy_from_slice(&data);
             }
             Op::Read { cell, at, len } => {
@@ -529,8 +582,8 @@ fn run_ops(
                         "under the lock the guarded counters differ: {a} and {b} (an acquire kept a stale page)"
                     ));
                 }
-                write_region(region, GUARDED[0], &(a + 1).to_le_bytes(), true);
-                write_region(region, GUARDED[1], &(b + 1).to_le_bytes(), true);
+                write_region(region, GUARDED[0], &(a + 1).to_le_bytes(), marked);
+                write_region(region, GUARDED[1], &(b + 1).to_le_bytes(), marked);
                 region
                     .atomic_update(lock, 8, true, false, |_| Some(0))
                     .map_err(|x| e("unlock", x))?;
@@ -538,7 +591,7 @@ fn run_ops(
             Op::StoreThenAtomic { cell, word, seed } => {
                 let off = cell * CELL + word * 8;
                 let v = stored_word(seed);
-                write_region(region, off, &v.to_le_bytes(), true);
+                write_region(region, off, &v.to_le_bytes(), marked);
                 let old = region
                     .atomic_update(base + off as u64, 8, false, false, |x| {
                         Some(x.wrapping_add(1))
@@ -567,17 +620,20 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     let n = ports.len();
     let threads = threads_per_node(variant);
     let workers = n * threads;
-    let tracked = variant != "marked";
+    let tracked = !matches!(variant, "marked" | "shadow" | "shadow-migrate");
+    let gated = variant.starts_with("shadow");
     let mut config = ClusterConfig::localhost_with_ports(ports).unwrap();
     for node in &mut config.nodes {
         node.memory = 1 << 20;
     }
     match variant {
         "read-ahead" => config.placement = loco_cluster::Placement::AllocatingNode,
-        "marked" => config.placement = loco_cluster::Placement::Interleaved,
+        "marked" | "shadow" => config.placement = loco_cluster::Placement::Interleaved,
         // First-touch (not the default): homes where pages are first
         // touched, and pages moving to their writers.
-        "tracked" | "migrate" => config.placement = loco_cluster::Placement::FirstTouch,
+        "tracked" | "migrate" | "shadow-migrate" => {
+            config.placement = loco_cluster::Placement::FirstTouch
+        }
         _ => {}
     }
     if variant == "threads" {
@@ -602,7 +658,8 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
                 .map(|t| {
                     let (region, view) = (&region, model.clone());
                     s.spawn(move || {
-                        run_ops(region, tracked, phase, (rank * threads + t, workers), view)
+                        let how = (tracked, gated);
+                        run_ops(region, how, phase, (rank * threads + t, workers), view)
                     })
                 })
                 .collect();
@@ -660,7 +717,8 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     // Every page the program gives a node other than node 0 (which first
     // wrote all of them) is written by it in 4 phases: they move there.
     let owns = || (0..PAGES).any(|p| program[1].owners[p * 64] as usize == rank);
-    if variant == "migrate" && rank != 0 && owns() && region.stats().pages_migrated_in == 0 {
+    if variant.ends_with("migrate") && rank != 0 && owns() && region.stats().pages_migrated_in == 0
+    {
         return Err(format!("node {rank} owns pages but none moved to it"));
     }
     if variant == "threads" && region.stats().evictions == 0 && rank != 0 && program.len() > 2 {

@@ -19,7 +19,8 @@ define i32 @f(ptr %p, i32 %v) !dbg !5 {
 !10 = !DILocation(line: 6, column: 3, scope: !5)
 ; CHECK-LABEL: define i32 @f
 ; CHECK: store i32 %v, ptr %p, align 4, !dbg [[STORE:![0-9]+]]
-; CHECK-NEXT: ptrtoint ptr %p to i64, !dbg [[STORE]]
+; CHECK-NEXT: load i64, ptr @__loco_mark_span, align 8, !dbg [[STORE]]
+; CHECK: ptrtoint ptr %p to i64, !dbg [[STORE]]
 ; CHECK: call void @loco_mark_dirty(ptr %p, i64 4), !dbg [[STORE]]
 ; CHECK: loco.cont:
 ; CHECK-NEXT: %w = add i32 %v, 1, !dbg [[ADD:![0-9]+]]

@@ -56,7 +56,8 @@ define dso_local i32 @f(i32 %v) {
 ; CHECK-NOT: dso_local global
 ; CHECK-LABEL: define dso_local i32 @f
 ; CHECK-NEXT: store i32 %v, ptr @counter.loco.[[HASH]]
-; CHECK-NEXT: br i1 icmp ult (i64 sub (i64 ptrtoint (ptr @counter.loco.[[HASH]] to i64)
+; CHECK-NEXT: [[SPAN:%.*]] = load i64, ptr @__loco_mark_span
+; CHECK: icmp ult i64 sub (i64 ptrtoint (ptr @counter.loco.[[HASH]] to i64), i64 70368744177664), [[SPAN]]
 ; CHECK: load i32, ptr @ext
 ; CHECK-NEXT: load i32, ptr @priv.loco.
 ; CHECK-NEXT: load i32, ptr @extk

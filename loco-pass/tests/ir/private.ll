@@ -38,6 +38,8 @@ declare ptr @llvm.threadlocal.address.p0(ptr)
 ; CHECK-NOT: ptrtoint
 ; CHECK: store i32 %v, ptr %joined
 ; CHECK-NEXT: store i32 %v, ptr @g
-; CHECK-NEXT: br i1 icmp ult (i64 sub (i64 ptrtoint (ptr @g to i64), i64 70368744177664), i64 17592186044416)
+; CHECK-NEXT: [[SPAN:%.*]] = load i64, ptr @__loco_mark_span
+; CHECK: icmp ult i64 sub (i64 ptrtoint (ptr @g to i64), i64 70368744177664), [[SPAN]]
 ; CHECK: store i32 %v, ptr %maybe
-; CHECK-NEXT: %loco.addr = ptrtoint ptr %maybe to i64
+; CHECK-NEXT: load i64, ptr @__loco_mark_span
+; CHECK: %loco.addr = ptrtoint ptr %maybe to i64

@@ -8,7 +8,8 @@ define void @f(ptr %p, i64 %v, ptr %q, double %d, ptr %r, ptr %w) {
 }
 ; CHECK-LABEL: define void @f
 ; CHECK: store i64 %v, ptr %p, align 1
-; CHECK-NEXT: %[[ADDR:loco.addr[0-9]*]] = ptrtoint ptr %p to i64
+; CHECK-NEXT: load i64, ptr @__loco_mark_span
+; CHECK: %[[ADDR:loco.addr[0-9]*]] = ptrtoint ptr %p to i64
 ; CHECK: [[BIT:%.*]] = and i64 %[[ADDR]], 7
 ; CHECK-NEXT: [[END:%.*]] = add i64 [[BIT]], 8
 ; CHECK-NEXT: icmp ule i64 [[END]], 8

@@ -8,8 +8,9 @@ define void @f(ptr %p, <4 x i32> %v, ptr %q, { i64, i64, i64 } %s) {
 }
 ; CHECK-LABEL: define void @f
 ; CHECK: store <4 x i32> %v, ptr %p
-; CHECK-NEXT: [[A:%.*]] = ptrtoint ptr %p to i64
-; CHECK: icmp ult i64 {{%.*}}, 17592186044416
+; CHECK-NEXT: load i64, ptr @__loco_mark_span
+; CHECK: [[A:%.*]] = ptrtoint ptr %p to i64
+; CHECK: icmp ult i64 {{%.*}}, %loco.span
 ; CHECK: loco.mark{{[0-9]*}}:
 ; CHECK: [[MIS:%.*]] = and i64 [[A]], 15
 ; CHECK: icmp eq i64 [[MIS]], 0
