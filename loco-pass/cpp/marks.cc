@@ -112,6 +112,12 @@ bool breaksMarks(const Instruction &I) {
       // The pass's own marks neither release nor acquire.
       if (Name == "loco_mark_dirty" || Name.startswith("loco_after_"))
         return false;
+      // Runtime entry points synchronise whatever attributes they carry
+      // (LLVM's OpenMP IR builder can give some of them nosync).
+      if (Name.startswith("__kmpc_") || Name.startswith("omp_") ||
+          Name.startswith("pthread_") || Name.startswith("loco_") ||
+          Name.startswith("__loco_"))
+        return true;
     }
     return !(CB->hasFnAttr(Attribute::NoSync) && CB->willReturn() &&
              CB->doesNotThrow());

@@ -229,32 +229,51 @@ INSERT AFTER .bss;
 /// code then reaches the shared globals through the GOT).
 pub const ABSOLUTE_DATA: [&str; 2] = ["-fno-pic", "-mcmodel=medium"];
 
-/// File name endings of the C and C++ sources clang compiles.
-const C_FAMILY: &[&str] = &[
-    ".c", ".i", ".cc", ".cp", ".cxx", ".cpp", ".CPP", ".c++", ".C", ".ii",
+/// File name endings of what clang compiles to code: C and C++ sources,
+/// and LLVM IR (a module the pass saw in an earlier `-emit-llvm` step
+/// reaches the shared globals directly, and clang takes the code model
+/// of IR it compiles from its flags, not from the module).
+const COMPILED: &[&str] = &[
+    ".c", ".i", ".cc", ".cp", ".cxx", ".cpp", ".CPP", ".c++", ".C", ".ii", ".bc", ".ll",
 ];
 
-/// Whether clang, given these arguments, compiles C or C++ source (a
-/// source file among them, or `-x c`/`-x c++` and friends); not for
-/// assembly, objects or IR, which these flags do not concern.
-pub fn compiles_c_family(args: &[OsString]) -> bool {
+/// Arguments with which clang makes no code (ABSOLUTE_DATA would only
+/// change what `__PIC__` says to the preprocessor).
+const NO_CODE: &[&str] = &["-E", "-M", "-MM", "-fsyntax-only"];
+
+/// Whether clang, given these arguments, compiles C, C++ or LLVM IR to
+/// code (a source file among them, or `-x c`/`-x c++`/`-x ir` and
+/// friends) for x86-64; not for assembly or objects, which these flags do
+/// not concern, nor for preprocessing or another target.
+pub fn compiles_code(args: &[OsString]) -> bool {
     let mut previous: Option<String> = None;
+    let mut compiles = false;
     for a in args {
         let a = a.to_string_lossy().into_owned();
+        if NO_CODE.contains(&a.as_str()) {
+            return false;
+        }
+        let target = match previous.as_deref() {
+            Some("-target") => Some(a.as_str()),
+            _ => a.strip_prefix("--target="),
+        };
+        if target.is_some_and(|t| !t.starts_with("x86_64")) {
+            return false;
+        }
         let language = match previous.as_deref() {
             Some("-x") => Some(a.as_str()),
             _ => a.strip_prefix("-x").filter(|l| !l.is_empty()),
         };
-        if language.is_some_and(|l| l.starts_with('c') && l != "cuda") {
-            return true;
+        if language.is_some_and(|l| (l.starts_with('c') && l != "cuda") || l == "ir") {
+            compiles = true;
         }
         let is_output = previous.as_deref() == Some("-o");
-        if !a.starts_with('-') && !is_output && C_FAMILY.iter().any(|e| a.ends_with(e)) {
-            return true;
+        if !a.starts_with('-') && !is_output && COMPILED.iter().any(|e| a.ends_with(e)) {
+            compiles = true;
         }
         previous = Some(a);
     }
-    false
+    compiles
 }
 
 /// OpenMP runtimes' library names (what `-fopenmp`, `-fopenmp=libomp` and
@@ -331,7 +350,7 @@ pub fn command(lang: Language, args: &[OsString]) -> Result<(Command, Option<Lin
     flag.push(&plugin);
     cmd.arg(flag);
     let kind = output(args);
-    if matches!(kind, Output::NoLink | Output::Executable) && compiles_c_family(args) {
+    if matches!(kind, Output::NoLink | Output::Executable) && compiles_code(args) {
         cmd.args(ABSOLUTE_DATA);
     }
     let runtime = match kind {
@@ -481,18 +500,37 @@ mod tests {
 
     #[test]
     fn c_and_cxx_sources_are_told_from_other_inputs() {
-        use super::compiles_c_family;
-        assert!(compiles_c_family(&args(&["-O2", "-c", "x.c"])));
-        assert!(compiles_c_family(&args(&["x.cpp", "y.o", "-o", "y"])));
-        assert!(compiles_c_family(&args(&["-x", "c++", "-", "-c"])));
-        assert!(compiles_c_family(&args(&["-xc", "src", "-c"])));
-        assert!(compiles_c_family(&args(&["-E", "x.C"])));
-        assert!(!compiles_c_family(&args(&["x.o", "y.o", "-o", "y"])));
-        assert!(!compiles_c_family(&args(&["-c", "x.s", "-o", "x.o"])));
-        assert!(!compiles_c_family(&args(&["-c", "x.ll"])));
-        assert!(!compiles_c_family(&args(&["x.o", "-o", "out.c"])));
-        assert!(!compiles_c_family(&args(&["-x", "assembler", "x"])));
-        assert!(!compiles_c_family(&args(&["--version"])));
+        use super::compiles_code;
+        assert!(compiles_code(&args(&["-O2", "-c", "x.c"])));
+        assert!(compiles_code(&args(&["x.cpp", "y.o", "-o", "y"])));
+        assert!(compiles_code(&args(&["-x", "c++", "-", "-c"])));
+        assert!(compiles_code(&args(&["-xc", "src", "-c"])));
+        assert!(!compiles_code(&args(&["-E", "x.C"])));
+        assert!(!compiles_code(&args(&["-fsyntax-only", "x.c"])));
+        assert!(!compiles_code(&args(&[
+            "--target=aarch64-linux-gnu",
+            "-c",
+            "x.c"
+        ])));
+        assert!(!compiles_code(&args(&[
+            "-target",
+            "aarch64-linux-gnu",
+            "-c",
+            "x.c"
+        ])));
+        assert!(compiles_code(&args(&[
+            "--target=x86_64-linux-gnu",
+            "-c",
+            "x.c"
+        ])));
+        assert!(compiles_code(&args(&["x.bc", "-o", "x"])));
+        assert!(compiles_code(&args(&["-x", "ir", "-", "-c"])));
+        assert!(!compiles_code(&args(&["x.o", "y.o", "-o", "y"])));
+        assert!(!compiles_code(&args(&["-c", "x.s", "-o", "x.o"])));
+        assert!(compiles_code(&args(&["-c", "x.ll"])));
+        assert!(!compiles_code(&args(&["x.o", "-o", "out.c"])));
+        assert!(!compiles_code(&args(&["-x", "assembler", "x"])));
+        assert!(!compiles_code(&args(&["--version"])));
     }
 
     #[test]

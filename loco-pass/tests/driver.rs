@@ -592,6 +592,51 @@ fn shared_globals_are_reached_by_absolute_address_unless_pic() {
     }
 }
 
+/// IR from an earlier `-emit-llvm` step was compiled for absolute data
+/// addresses (the pass marked the shared globals dso_local): compiling it
+/// to an object needs the same code model, or the link fails with
+/// relocations truncated 64 TiB short.
+#[test]
+fn ir_from_an_earlier_step_builds_and_runs() {
+    let scratch = Scratch::new("ir-steps");
+    stub_runtime(&scratch.0);
+    let a = scratch.file("a.c", SHARED_A);
+    let b = scratch.file("b.c", SHARED_B);
+    let mut objects = Vec::new();
+    for (src, ir_flag, ext) in [(&a, "-emit-llvm", "bc"), (&b, "-emit-llvm", "ll")] {
+        let ir = scratch.0.join(format!(
+            "{}.{ext}",
+            src.file_stem().unwrap().to_string_lossy()
+        ));
+        let step = if ext == "ll" { "-S" } else { "-c" };
+        let out = driver(LOCO_CC)
+            .args(["-O2", step, ir_flag])
+            .arg(src)
+            .arg("-o")
+            .arg(&ir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+        let obj = ir.with_extension("o");
+        let out = driver(LOCO_CC)
+            .args(["-O2", "-c"])
+            .arg(&ir)
+            .arg("-o")
+            .arg(&obj)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+        objects.push(obj);
+    }
+    let prog = scratch.0.join("prog");
+    let objects: Vec<&OsStr> = objects.iter().map(|o| o.as_os_str()).collect();
+    build_with_stub(LOCO_CC, &scratch, &objects, &prog);
+    let run = run_with_stub(&prog);
+    let (stdout, stderr) = text(&run);
+    assert_eq!(run.status.code(), Some(107), "{stdout}{stderr}");
+    assert_eq!(stdout, "4 4 5 14 42 1\n");
+}
+
 #[test]
 fn what_the_driver_adds_to_each_kind_of_invocation() {
     let scratch = Scratch::new("args");
