@@ -145,6 +145,8 @@ struct Inner {
     written: Mapping,
     home_cache: Mapping,
     uffd: Uffd,
+    /// The region is registered with `uffd` (more than one node; see `new`).
+    demand_paged: bool,
     track: bool,
     words_per_page: usize,
     page_locks: Vec<Mutex<()>>,
@@ -293,12 +295,19 @@ impl SharedRegion {
                 "cannot open userfaultfd with write-protect support: {e} \
                  (LOCO needs Linux 5.7 or newer; a user other than root needs read and write access to /dev/userfaultfd on Linux 6.1 and newer, vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE before)"
             )))?;
-        uffd.register_with_mode(
-            map.ptr().cast(),
-            size,
-            RegisterMode::MISSING | RegisterMode::WRITE_PROTECT,
-        )
-        .map_err(|e| HeapError::Userfaultfd(format!("cannot register the region: {e}")))?;
+        // A cluster of one is home to every page: no page is ever fetched,
+        // cached or exported, so nothing needs a fault handler, and the
+        // kernel's own page faults (one per page, no hand-off to a handler
+        // thread) fill the region as they fill any anonymous memory.
+        let demand_paged = layout.nodes > 1;
+        if demand_paged {
+            uffd.register_with_mode(
+                map.ptr().cast(),
+                size,
+                RegisterMode::MISSING | RegisterMode::WRITE_PROTECT,
+            )
+            .map_err(|e| HeapError::Userfaultfd(format!("cannot register the region: {e}")))?;
+        }
         let pages = layout.pages();
         let aux = |bytes: usize| {
             Mapping::anywhere(bytes.max(1)).map_err(|e| HeapError::Map {
@@ -384,6 +393,7 @@ impl SharedRegion {
             directory,
             map: std::mem::ManuallyDrop::new(map),
             uffd,
+            demand_paged,
             track: options.track_uninstrumented,
             page_locks: (0..PAGE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             consistency: Mutex::new(()),
@@ -463,7 +473,8 @@ impl SharedRegion {
     /// Addresses outside the region are ignored.
     #[inline]
     pub fn mark_dirty(&self, addr: u64, len: u64) {
-        if len > 0 && self.contains(addr, len) {
+        // A cluster of one has no other home to send bytes to.
+        if len > 0 && self.inner.demand_paged && self.contains(addr, len) {
             self.inner.bitmap.mark(addr - self.inner.layout.base, len);
         }
     }
@@ -979,6 +990,10 @@ impl Inner {
     /// for write notices, a page another node reads becomes exported and a
     /// write to an exported page is noted (see `export`, `note_home_write`).
     fn prepare_home(self: Arc<Self>, offset: u64, len: usize, access: Access) -> Option<Finish> {
+        if !self.demand_paged {
+            // Every page is home and filled by the kernel on first touch.
+            return None;
+        }
         let first = self.layout.page_of_offset(offset);
         let last = self.layout.page_of_offset(offset + len as u64 - 1);
         let mut serving = Vec::new();
