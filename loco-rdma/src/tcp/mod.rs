@@ -315,9 +315,77 @@ struct Refusal {
     why: String,
 }
 
+/// How long a thread waiting for a barrier's answer polls its socket
+/// before it sleeps in `recv` (other answers are waited for asleep: a
+/// fault thread polling for a page took the CPU the serving side needed,
+/// and NAS MG and LULESH on 2 nodes got slower): `LOCO_POLL_US` if set, else what the runtime chose
+/// (`set_default_poll_us`), else 50 µs; 0: never. An answer that comes
+/// while it polls costs no wake-up through the scheduler (~40 µs on a
+/// small VM, most of a round trip); one that takes longer costs at most
+/// this much CPU in the waiting thread before it sleeps. Node 0's barrier
+/// coordinator polls the same way for the last node's arrival.
+pub(crate) fn poll_time() -> Duration {
+    static FROM_ENV: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let us = FROM_ENV
+        .get_or_init(|| {
+            std::env::var("LOCO_POLL_US")
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .unwrap_or_else(|| DEFAULT_POLL_US.load(Ordering::Relaxed));
+    Duration::from_micros(us.min(MAX_POLL_US))
+}
+
+static DEFAULT_POLL_US: AtomicU64 = AtomicU64::new(50);
+const MAX_POLL_US: u64 = 100_000;
+
+/// Sets how long waits for answers poll when `LOCO_POLL_US` is not set.
+/// Polling pays only where the waiting thread has a CPU of its own: the
+/// runtime turns it off when this machine runs more busy threads (all its
+/// nodes' OpenMP threads) than it has CPUs, where a polling thread would
+/// take the CPU from the thread it waits for.
+pub fn set_default_poll_us(us: u64) {
+    DEFAULT_POLL_US.store(us, Ordering::Relaxed);
+}
+
+/// Polls `stream` until a byte can be read or `poll_time()` has passed
+/// (then the caller's blocking read sleeps until it can).
+fn poll_readable(stream: &TcpStream) {
+    let limit = poll_time();
+    if limit.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: recv on a socket we own into a one-byte buffer on our
+        // stack; MSG_PEEK leaves the byte for the read that follows and
+        // MSG_DONTWAIT keeps the call from sleeping.
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        // Data, end of stream or an error: the blocking read sees which.
+        if n >= 0 || std::io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+            return;
+        }
+        if start.elapsed() >= limit {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// Reads a response header; a refusal's message is read too. With `patient`,
 /// a read timeout before the first byte just means "keep waiting" (barriers).
 fn read_response(stream: &mut TcpStream, patient: bool) -> io::Result<Result<Response, Refusal>> {
+    if patient {
+        poll_readable(stream);
+    }
     let mut h = [0u8; RESPONSE_LEN];
     let mut got = 0;
     while got < RESPONSE_LEN {
