@@ -496,7 +496,7 @@ impl ClusterConfig {
                 ));
             }
         }
-        if self.region_base == 0 || self.region_base % self.page_size != 0 {
+        if self.region_base == 0 || !self.region_base.is_multiple_of(self.page_size) {
             return err(format!(
                 "memory.region_base {:#x} must be a non-zero multiple of the page size",
                 self.region_base

@@ -142,7 +142,7 @@ fn update(p: *mut c_void, size: u32, ordering: i32, f: impl FnMut(u64) -> Option
         Some(rt) if rt.nodes == 1 && rt.region().contains(p as u64, size as u64) => {
             // As atomic_update would: a misaligned access is refused, not
             // left to the CPU.
-            if !matches!(size, 1 | 2 | 4 | 8) || p as u64 % size as u64 != 0 {
+            if !matches!(size, 1 | 2 | 4 | 8) || !(p as u64).is_multiple_of(size as u64) {
                 fatal(&format!(
                     "atomic operation at {p:p}: atomic access of {size} bytes is not naturally aligned"
                 ));

@@ -128,7 +128,7 @@ pub unsafe extern "C" fn loco_posix_memalign(
     align: usize,
     size: usize,
 ) -> c_int {
-    if !align.is_power_of_two() || align % std::mem::size_of::<*mut c_void>() != 0 {
+    if !align.is_power_of_two() || !align.is_multiple_of(std::mem::size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
     match runtime::get().heap.aligned_alloc(align as u64, size as u64) {

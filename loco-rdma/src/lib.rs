@@ -253,7 +253,7 @@ pub(crate) fn check_node(rank_count: usize, node: NodeId) -> Result<()> {
 }
 
 pub(crate) fn check_atomic_offset(offset: u64) -> Result<()> {
-    if offset % 8 != 0 {
+    if !offset.is_multiple_of(8) {
         return Err(TransportError::Invalid(format!(
             "atomic operations need an 8-byte aligned offset, got {offset}"
         )));

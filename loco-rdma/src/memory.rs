@@ -143,7 +143,7 @@ impl MemoryRegion {
     }
 
     fn atomic_at(&self, offset: u64, access: Access) -> Result<(&AtomicU64, Served), String> {
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return Err(format!("atomic at offset {offset} is not 8-byte aligned"));
         }
         let (start, served) = self.prepared(offset, 8, access)?;
@@ -152,7 +152,7 @@ impl MemoryRegion {
         // memory; we check the address itself below), and AtomicU64 has the
         // size and alignment of u64. The reference lives no longer than &self.
         let p = unsafe { self.ptr.as_ptr().add(start) };
-        if (p as usize) % 8 != 0 {
+        if !(p as usize).is_multiple_of(8) {
             return Err(format!("atomic at address {p:p} is not 8-byte aligned"));
         }
         // SAFETY: as above; p is aligned and in bounds.

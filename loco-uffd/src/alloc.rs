@@ -341,7 +341,7 @@ impl SharedHeap {
         if !self.region.contains(addr, 1) || addr < base + HEADER {
             return Err(not("outside the shared region"));
         }
-        if addr % 16 != 0 {
+        if !addr.is_multiple_of(16) {
             return Err(not("not 16-byte aligned, so not a pointer malloc returned"));
         }
         let mut raw = [0u8; HEADER as usize];

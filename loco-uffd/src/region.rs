@@ -574,7 +574,7 @@ impl SharedRegion {
         acquire: bool,
         mut f: impl FnMut(u64) -> Option<u64>,
     ) -> Result<u64, HeapError> {
-        if !matches!(size, 1 | 2 | 4 | 8) || addr % size != 0 {
+        if !matches!(size, 1 | 2 | 4 | 8) || !addr.is_multiple_of(size) {
             return Err(HeapError::Invalid(format!(
                 "atomic access of {size} bytes at {addr:#x} is not naturally aligned"
             )));

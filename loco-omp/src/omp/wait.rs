@@ -127,7 +127,7 @@ pub fn wait_until(signal: &Signal, mut ready: impl FnMut() -> bool) {
                 return;
             }
             checks += 1;
-            if checks % CHECKS_PER_CLOCK == 0 && start.elapsed() >= pure {
+            if checks.is_multiple_of(CHECKS_PER_CLOCK) && start.elapsed() >= pure {
                 break;
             }
         }

@@ -362,7 +362,7 @@ impl Link {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     polls = polls.wrapping_add(1);
-                    if polls % POLLS_PER_CLOCK_CHECK != 0 {
+                    if !polls.is_multiple_of(POLLS_PER_CLOCK_CHECK) {
                         std::hint::spin_loop();
                         continue;
                     }
