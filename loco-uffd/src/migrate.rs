@@ -17,8 +17,11 @@
 //!   (between gathering barriers) in which it wrote the page, starting
 //!   again whenever a third node (neither it nor the home) wrote it;
 //! - at `threshold` such intervals (it doubles with every move the page
-//!   has made, and a page stops moving after `MAX_MOVES`, so a page two
-//!   nodes take turns writing does not bounce for ever) the node
+//!   has made, and a page stops moving after `MAX_MOVES`, or as soon as
+//!   it goes back to the node it last left, so a page two nodes take
+//!   turns writing does not bounce: the home's notices cannot tell its own
+//!   writes from the ones it served, so each of the two sees itself as the
+//!   only writer besides the home) the node
 //!   contributes, after its write notices, a *proposal* for the page;
 //! - a proposal of node B for page p homed at H is accepted when B is the
 //!   only node proposing p and no node but B and H logged a write to p in

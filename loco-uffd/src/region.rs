@@ -209,6 +209,8 @@ struct Inner {
     candidates: Mutex<Vec<u32>>,
     /// Per page: how many times its home has moved (the same on every node).
     moves: Mapping,
+    /// Per page: its home before its last move, + 1 (0: never moved).
+    left: Mapping,
 }
 
 #[derive(Default)]
@@ -369,6 +371,7 @@ impl SharedRegion {
             candidates: Mutex::new(Vec::new()),
             write_streaks: aux(pages * 8)?,
             moves: aux(pages)?,
+            left: aux(pages)?,
             exported: aux(pages)?,
             protected: aux(pages)?,
             home_written: Mutex::new(Vec::new()),
@@ -1458,9 +1461,22 @@ impl Inner {
                     }
                 }
             }
+            // A page going back to the node it last left is written by
+            // both (each sees itself as the only writer besides the home:
+            // the home cannot tell its own writes from those it serves):
+            // it stays there from now on instead of bouncing until
+            // MAX_MOVES (data each node updates in its own part moves once
+            // and never comes back).
+            let left = &self.left.as_atomic_u8()[p];
+            let back = left.load(Ordering::Relaxed) == m.to as u8 + 1;
+            left.store(m.from as u8 + 1, Ordering::Relaxed);
             let count = self.moves(p);
             count.store(
-                count.load(Ordering::Relaxed).saturating_add(1),
+                if back {
+                    migrate::MAX_MOVES
+                } else {
+                    count.load(Ordering::Relaxed).saturating_add(1)
+                },
                 Ordering::Relaxed,
             );
             self.write_streaks.as_atomic_u64()[p].store(0, Ordering::Relaxed);
