@@ -203,6 +203,28 @@ pub extern "C" fn loco_atomic_store(p: *mut c_void, value: u64, size: i32, order
     update(p, size as u32, ordering, |_| Some(value));
 }
 
+/// Before a thread fence (loco-pass/ABI.md): a release fence sends this
+/// node's writes home, an acquire fence drops the cached pages other nodes
+/// wrote, acq_rel and seq_cst do both. What a fence orders is plain data
+/// around atomics, so across nodes it is the memory-model work of a flush
+/// of that kind. One-node runs need nothing (the fence itself stays).
+#[no_mangle]
+pub extern "C" fn loco_fence(ordering: i32) {
+    if let Some(rt) = runtime::try_get().filter(|rt| rt.nodes > 1) {
+        let region = rt.region();
+        if releases(ordering) {
+            region
+                .release()
+                .unwrap_or_else(|e| fatal(&format!("release fence: {e}")));
+        }
+        if acquires(ordering) {
+            region
+                .acquire()
+                .unwrap_or_else(|e| fatal(&format!("acquire fence: {e}")));
+        }
+    }
+}
+
 /// Before a volatile load of `len` bytes at `p` (loco-pass/ABI.md): a
 /// cached copy of another node's page there is dropped, so the load reads
 /// the home's current bytes (OpenMP: a volatile read as if a flush of the

@@ -290,6 +290,7 @@ fn instrument_function(ir: &Ir, f: Value, summary: &mut Summary) {
             LLVMOpcode::LLVMLoad if atomic(i) => atomic_load(ir, i, summary),
             LLVMOpcode::LLVMLoad if ir.is_volatile(i) => volatile_load(ir, i, summary),
             LLVMOpcode::LLVMAtomicRMW => atomic_rmw(ir, i, summary),
+            LLVMOpcode::LLVMFence => fence(ir, i, summary),
             LLVMOpcode::LLVMAtomicCmpXchg => cmpxchg(ir, i, summary),
             LLVMOpcode::LLVMCall | LLVMOpcode::LLVMInvoke | LLVMOpcode::LLVMCallBr => {
                 call_site(ir, i, summary)
@@ -803,6 +804,32 @@ fn atomic_rmw(ir: &Ir, i: Value, summary: &mut Summary) {
         ],
     );
     replace(ir, i, from_i64(ir, old, t, size));
+    summary.atomics += 1;
+}
+
+/// A thread fence (C11 `atomic_thread_fence`, C++ `std::atomic_thread_fence`,
+/// `__sync_synchronize`): `loco_fence(ordering)` first, which releases
+/// and/or acquires the node's shared memory as the ordering asks (ABI.md),
+/// so that plain data published with relaxed atomics and fences reaches
+/// threads on other nodes. The fence stays for the threads of this node.
+/// A signal fence (`syncscope("singlethread")`) orders nothing between
+/// threads and is left alone.
+fn fence(ir: &Ir, i: Value, summary: &mut Summary) {
+    // Read from the printed instruction (`fence [syncscope("..")]
+    // <ordering>`): LLVM 16's LLVMGetOrdering does not know fences.
+    let text = ir.instruction_text(i);
+    if text.contains("syncscope(\"singlethread\")") {
+        return;
+    }
+    let ordering = match text.split_whitespace().last() {
+        Some("acquire") => LLVMAtomicOrdering::LLVMAtomicOrderingAcquire,
+        Some("release") => LLVMAtomicOrdering::LLVMAtomicOrderingRelease,
+        Some("acq_rel") => LLVMAtomicOrdering::LLVMAtomicOrderingAcquireRelease,
+        _ => LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
+    };
+    ir.position_before(i);
+    let f = ir.declare("loco_fence", ir.void(), &[ir.i32()]);
+    ir.call(f, &[ordering_arg(ir, ordering)]);
     summary.atomics += 1;
 }
 

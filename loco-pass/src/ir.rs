@@ -605,20 +605,25 @@ impl Ir {
     /// LLVMGetAtomicRMWBinOp is undefined behaviour for the operations
     /// LLVM 16's C API does not list (uinc_wrap, udec_wrap).
     pub fn rmw_operation(&self, i: Value) -> String {
+        let text = self.instruction_text(i);
+        let after = text.split_once("atomicrmw ").map_or("", |(_, rest)| rest);
+        let mut words = after.split_whitespace().filter(|w| *w != "volatile");
+        words.next().unwrap_or_default().to_string()
+    }
+
+    /// Instruction `i` as LLVM prints it.
+    pub fn instruction_text(&self, i: Value) -> String {
         // SAFETY: handle invariant. The clone is detached, so printing it
         // does not number the whole function; it is deleted (dropping its
         // operand uses) before returning, and the printed string is freed.
-        let text = unsafe {
+        unsafe {
             let clone = LLVMInstructionClone(i);
             let s = LLVMPrintValueToString(clone);
             let text = CStr::from_ptr(s).to_string_lossy().into_owned();
             LLVMDisposeMessage(s);
             LLVMDeleteInstruction(clone);
             text
-        };
-        let after = text.split_once("atomicrmw ").map_or("", |(_, rest)| rest);
-        let mut words = after.split_whitespace().filter(|w| *w != "volatile");
-        words.next().unwrap_or_default().to_string()
+        }
     }
 
     /// The function a call or invoke calls directly, if any.
