@@ -13,7 +13,7 @@
 //!
 //! A third shadow, the *home* bytes, says which pages need no marks at all:
 //! one byte per 4 KiB, 1 exactly while this node is home to the page (its
-//! state is HOME, see region.rs), 0 otherwise. Releases only send marked
+//! state is HOME, see region/), 0 otherwise. Releases only send marked
 //! bytes of cached pages (a home's own writes to a page other nodes hold are
 //! found by write-protect faults), so a store that lands in a home page is
 //! not marked: compiled code reads the home byte after the store and skips

@@ -8,7 +8,7 @@
 //! - interleaved: page `p` lives on node `p mod N`;
 //! - allocating-node: a page lives on the node whose arena contains it;
 //! - first-touch: decided when a page is first faulted anywhere, through a
-//!   directory at node 0 (see `region.rs`); [`Layout::static_home`] is `None`.
+//!   directory at node 0 (see `region/homes.rs`); [`Layout::static_home`] is `None`.
 //!
 //! A prefix of the region may be reserved outside every arena for the
 //! program's globals and the stack `main` runs on. The stack (and the

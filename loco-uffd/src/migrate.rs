@@ -26,7 +26,7 @@
 //! - a proposal of node B for page p homed at H is accepted when B is the
 //!   only node proposing p and no node but B and H logged a write to p in
 //!   the interval;
-//! - then every node applies every accepted move (region.rs
+//! - then every node applies every accepted move (region/migration.rs
 //!   `apply_moves`): every cached copy of the page is dropped (the old
 //!   home's once B has read it), B reads the page from H and installs it
 //!   as its home page, everybody records B as the home (node 0 in the

@@ -1,0 +1,350 @@
+//! Release and acquire: gathering this node's writes into batches per
+//! home, write-back, invalidation, eviction.
+
+use super::*;
+
+impl Inner {
+    /// Gathers the modified bytes of `page` into `batch` and refreshes its
+    /// twin. `diff` compares against the twin as well as reading the bitmap.
+    pub(super) fn collect(
+        &self,
+        page: usize,
+        diff: bool,
+        batch: &mut Batch,
+    ) -> Result<(), HeapError> {
+        let size = self.page_size();
+        // Before taking the marks: an error here must leave them in place.
+        let home = self.home_of(page)?;
+        let mut bits = vec![0u64; self.words_per_page];
+        self.bitmap.take_page(page, &mut bits);
+        let (data, twin) = (self.page_ptr(page), self.twin_ptr(page));
+        // SAFETY: the page is present (CACHED or INVALIDATING: only this
+        // thread, holding `consistency`, drops pages) and so is its twin.
+        // Other threads of this node may be writing the page right now; what
+        // this reads is a snapshot, and any byte written after it is marked
+        // (or differs from the twin) again for the next release.
+        let (page_bytes, twin_bytes) = unsafe {
+            (
+                std::slice::from_raw_parts(data as *const u8, size),
+                std::slice::from_raw_parts(twin as *const u8, size),
+            )
+        };
+        if diff {
+            mark_differences(page_bytes, twin_bytes, &mut bits);
+            self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
+        }
+        let written = bits.clone();
+        keep_differences(page_bytes, twin_bytes, &mut bits);
+        bridge_written_gaps(&mut bits, &written);
+        if bits.iter().all(|&w| w == 0) {
+            return Ok(());
+        }
+        let base = self.layout.page_offset(page);
+        let mut snapshot = vec![0u8; size];
+        for_each_run(&bits, |start, len| {
+            let run = &mut snapshot[start..start + len];
+            // SAFETY: start+len <= size; the source is the present page.
+            unsafe { sys::copy_bytes(data.add(start), run.as_mut_ptr(), len) };
+            batch.push(home, base + start as u64, run);
+        });
+        Ok(())
+    }
+
+    /// Sends a batch. Only once the homes have the bytes do the twins take
+    /// them (the twin is what the home has); if the send fails, the bytes
+    /// are marked again, so nothing collected is lost: the next release
+    /// (or a restored page's diff against its unchanged twin) sends them.
+    /// Caller holds `consistency` (no page of the batch is dropped meanwhile).
+    pub(super) fn send_batch(&self, batch: &Batch) -> Result<(u64, u64), HeapError> {
+        match batch.send(&*self.transport, self.data) {
+            Ok(sent) => {
+                // The bytes are at their homes: other nodes may learn of them.
+                let mut pages: Vec<u32> = batch
+                    .runs()
+                    .map(|(offset, _)| self.layout.page_of_offset(offset) as u32)
+                    .collect();
+                pages.dedup();
+                self.notices.append(pages);
+                for (offset, bytes) in batch.runs() {
+                    // SAFETY: offset..offset+len lies in one page of the
+                    // region, so in the twin mapping of the same size, and
+                    // that page's twin is only written under `consistency`.
+                    unsafe {
+                        sys::copy_bytes(
+                            bytes.as_ptr(),
+                            self.twins.ptr().add(offset as usize),
+                            bytes.len(),
+                        )
+                    };
+                }
+                Ok(sent)
+            }
+            Err(e) => {
+                self.mark_again(batch);
+                Err(e)
+            }
+        }
+    }
+
+    /// Marks a batch's bytes dirty again (it was not sent), so the next
+    /// release sends them.
+    pub(super) fn mark_again(&self, batch: &Batch) {
+        for (offset, bytes) in batch.runs() {
+            self.bitmap.mark(offset, bytes.len() as u64);
+        }
+    }
+
+    pub(super) fn release(&self) -> Result<(), HeapError> {
+        let _c = self.consistency.lock().unwrap();
+        let pages: Vec<u32> = self.cached.lock().unwrap().snapshot();
+        self.release_pages_locked(pages)?;
+        self.log_home_writes()?;
+        self.stats.releases.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends this node's writes to `page` home and drops its cached copy
+    /// (waiting for a fetch under way to finish first: it may have read the
+    /// home before the change the caller must see), so the next access
+    /// fetches the home's current bytes.
+    pub(super) fn refresh_page(&self, page: usize) -> Result<(), HeapError> {
+        loop {
+            match self.state(page).load(Ordering::Acquire) {
+                CACHED => return self.drop_cached_page(page),
+                FETCHING => std::thread::yield_now(),
+                INVALIDATING => self.wait_while_invalidating(page),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends this node's writes to `pages` (cached copies) home; a release
+    /// of all of them is `release`.
+    pub(super) fn release_pages(&self, pages: Vec<u32>) -> Result<(), HeapError> {
+        let _c = self.consistency.lock().unwrap();
+        self.release_pages_locked(pages)
+    }
+
+    /// `release_pages`, for a caller holding `consistency`.
+    pub(super) fn release_pages_locked(&self, pages: Vec<u32>) -> Result<(), HeapError> {
+        // Pages written by unmarked code: clear the flag, then protect, then
+        // compare, so that a write after the protection faults and flags the
+        // page again. No page can be dropped meanwhile: that needs `consistency`.
+        let mut work: Vec<(usize, bool)> = Vec::new();
+        for page in pages {
+            let page = page as usize;
+            // Pages nobody wrote are skipped without a lock or a bitmap scan.
+            if !self.bitmap.page_has_marks(page) && self.written(page).load(Ordering::Acquire) == 0
+            {
+                continue;
+            }
+            if self.state(page).load(Ordering::Acquire) != CACHED {
+                continue;
+            }
+            let diff = self.track && self.written(page).swap(0, Ordering::AcqRel) != 0;
+            work.push((page, diff));
+        }
+        let mut flagged: Vec<usize> = work.iter().filter(|w| w.1).map(|w| w.0).collect();
+        flagged.sort_unstable();
+        for (first, count) in contiguous(&flagged) {
+            self.uffd
+                .write_protect(self.page_ptr(first).cast(), count * self.page_size())
+                .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+        }
+        let mut batch = Batch::new(self.layout.nodes);
+        for (page, diff) in work {
+            let _g = self.lock_page(page);
+            if let Err(e) = self.collect(page, diff, &mut batch) {
+                self.mark_again(&batch);
+                return Err(e);
+            }
+        }
+        let (bytes, runs) = self.send_batch(&batch)?;
+        self.stats
+            .bytes_released
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(super) fn acquire(&self) -> Result<(), HeapError> {
+        self.acquire_learning(|| {
+            if self.selective {
+                self.notices.learn(&*self.transport)
+            } else {
+                Ok(Learned::Everything)
+            }
+        })
+    }
+
+    /// An acquire that learns what changed from `learn`.
+    pub(super) fn acquire_learning(
+        &self,
+        learn: impl FnOnce() -> Result<Learned, HeapError>,
+    ) -> Result<(), HeapError> {
+        let outcome = self.acquire_once(learn);
+        if let Err(FailedInvalidation { pages, error }) = outcome {
+            // The notices are spent: remember what they named.
+            self.stale.lock().unwrap().extend(pages);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    pub(super) fn acquire_once(
+        &self,
+        learn: impl FnOnce() -> Result<Learned, HeapError>,
+    ) -> Result<(), FailedInvalidation> {
+        let _c = self.consistency.lock().unwrap();
+        // What other nodes changed, learned after the synchronisation that
+        // made their releases happen before this acquire.
+        let learned = learn().map_err(|error| FailedInvalidation {
+            pages: Vec::new(),
+            error,
+        })?;
+        // Fetches under way finish (their pages join the list) first: one
+        // may have read a page before the release this acquire must see.
+        let pages: Vec<u32> = {
+            let _gate = self.fetch_gate.write().unwrap();
+            let mut cached = self.cached.lock().unwrap();
+            // Pages an earlier acquire had to keep (its write-back failed)
+            // are stale all the same.
+            let mut noticed = std::mem::take(&mut *self.stale.lock().unwrap());
+            match learned {
+                Learned::Everything => cached.take_all(),
+                Learned::Pages(more) => {
+                    noticed.extend(more);
+                    noticed
+                        .into_iter()
+                        .filter(|&page| cached.remove(page))
+                        .collect()
+                }
+            }
+        };
+        if let Err(error) = self.invalidate(pages.clone()) {
+            return Err(FailedInvalidation { pages, error });
+        }
+        self.stats.acquires.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends the pages' modifications home and drops them. Caller holds `consistency`.
+    pub(super) fn invalidate(&self, pages: Vec<u32>) -> Result<(), HeapError> {
+        let mut victims: Vec<usize> = Vec::with_capacity(pages.len());
+        for page in pages {
+            let page = page as usize;
+            let _g = self.lock_page(page);
+            if self.state(page).load(Ordering::Acquire) == CACHED {
+                self.state(page).store(INVALIDATING, Ordering::Release);
+                victims.push(page);
+            }
+        }
+        victims.sort_unstable();
+        let size = self.page_size();
+        // From here on no write can land in these pages unseen: writers fault
+        // and wait (resolve_write_protect) until the page is gone.
+        for (first, count) in contiguous(&victims) {
+            self.uffd
+                .write_protect(self.page_ptr(first).cast(), count * size)
+                .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+        }
+        let mut batch = Batch::new(self.layout.nodes);
+        let collected = victims
+            .iter()
+            // In tracked mode a page nobody wrote since it was last protected
+            // has no write-fault flag (a write would have faulted and set
+            // it, the protection is back on by now): its twin is its copy,
+            // there is nothing to compare. Marks are still taken.
+            .try_for_each(|&page| {
+                let diff = !self.track || self.written(page).load(Ordering::Acquire) != 0;
+                self.collect(page, diff, &mut batch)
+            })
+            .and_then(|()| self.send_batch(&batch));
+        let (bytes, runs) = match collected {
+            Ok(sent) => sent,
+            Err(e) => {
+                // Keep the pages (and their unsent bytes) rather than lose data.
+                self.restore(&victims);
+                return Err(e);
+            }
+        };
+        for (first, count) in contiguous(&victims) {
+            let offset = first * size;
+            self.map
+                .discard(offset, count * size)
+                .and_then(|()| self.twins.discard(offset, count * size))
+                .map_err(|e| HeapError::Userfaultfd(format!("madvise(MADV_DONTNEED): {e}")))?;
+        }
+        for &page in &victims {
+            self.written(page).store(0, Ordering::Relaxed);
+            self.state(page).store(MISSING, Ordering::Release);
+        }
+        self.notify_invalidated();
+        self.stats
+            .bytes_released
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
+        self.stats
+            .pages_invalidated
+            .fetch_add(victims.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Drops one cached page (after sending its modifications home).
+    pub(super) fn drop_cached_page(&self, page: usize) -> Result<(), HeapError> {
+        let _c = self.consistency.lock().unwrap();
+        let present = { self.cached.lock().unwrap().remove(page as u32) };
+        if present {
+            self.invalidate(vec![page as u32])?;
+        }
+        Ok(())
+    }
+
+    /// Puts pages whose invalidation failed back in the cache, writable and flagged.
+    pub(super) fn restore(&self, pages: &[usize]) {
+        for &page in pages {
+            self.written(page).store(1, Ordering::Release);
+            let _ = self.uffd.remove_write_protection(
+                self.page_ptr(page).cast(),
+                self.page_size(),
+                true,
+            );
+            self.state(page).store(CACHED, Ordering::Release);
+            self.cached.lock().unwrap().push(page as u32);
+        }
+        self.notify_invalidated();
+    }
+
+    pub(super) fn evict_loop(self: Arc<Self>) {
+        loop {
+            {
+                let (flag, cv) = &self.evict;
+                let mut pending = flag.lock().unwrap();
+                while !*pending && !self.stopping.load(Ordering::Acquire) {
+                    pending = cv.wait(pending).unwrap();
+                }
+                *pending = false;
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            let _c = self.consistency.lock().unwrap();
+            // Down to 7/8 of the limit, oldest first, so eviction runs in batches.
+            let victims: Vec<u32> = {
+                let mut cached = self.cached.lock().unwrap();
+                let keep = self.cache_limit - self.cache_limit / 8;
+                let n = cached.len().saturating_sub(keep);
+                cached.take_oldest(n)
+            };
+            let n = victims.len() as u64;
+            if let Err(e) = self.invalidate(victims) {
+                // The pages are back in the cache with their unsent bytes
+                // (invalidate restores them), but a home that cannot take
+                // writes means the run cannot go on correctly: end it,
+                // naming the reason, rather than carry on without the data.
+                self.fatal(&format!("writing back evicted pages failed: {e}"));
+            }
+            self.stats.evictions.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}

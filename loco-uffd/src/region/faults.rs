@@ -1,0 +1,301 @@
+//! The fault handlers: missing pages fetched from their home (with
+//! read-ahead) or mapped as zeros, write-protect faults.
+
+use super::*;
+
+impl Inner {
+    pub(super) fn fault_loop(self: Arc<Self>) {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.uffd);
+        // After a fault, look for the next one for a short while before
+        // sleeping: faults come in runs (a loop walking remote pages), and a
+        // handler that is awake saves the wake-up that dominates their cost.
+        let linger = Duration::from_micros(self.linger_us);
+        let mut last_event = std::time::Instant::now() - linger;
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            if last_event.elapsed() >= linger {
+                match sys::poll2(fd, self.wakeup.fd()) {
+                    Ok((_, true)) => return,
+                    Ok((false, false)) => continue,
+                    Ok((true, false)) => {}
+                    Err(e) => self.fatal(&format!("poll on userfaultfd failed: {e}")),
+                }
+            }
+            match self.uffd.read_event() {
+                Ok(Some(Event::Pagefault { kind, addr, .. })) => {
+                    let offset = addr as u64 - self.layout.base;
+                    let page = self.layout.page_of_offset(offset);
+                    let outcome = match kind {
+                        FaultKind::Missing => self.resolve_missing(page),
+                        FaultKind::WriteProtected => self.resolve_write_protect(page),
+                    };
+                    if let Err(e) = outcome {
+                        self.fatal(&format!("cannot resolve the page fault at {addr:p}: {e}"));
+                    }
+                    last_event = std::time::Instant::now();
+                }
+                // Nothing yet (while lingering), another handler took the
+                // event, or an event we did not ask for.
+                Ok(_) => std::hint::spin_loop(),
+                Err(e) => self.fatal(&format!("reading userfaultfd failed: {e}")),
+            }
+        }
+    }
+
+    pub(super) fn resolve_missing(&self, page: usize) -> Result<(), HeapError> {
+        loop {
+            match self.state(page).load(Ordering::Acquire) {
+                MISSING => {
+                    if self
+                        .state(page)
+                        .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return timed(&self.stats.fault_ns, || self.fetch_and_install(page));
+                    }
+                }
+                // Installing the page wakes every thread waiting on it.
+                FETCHING => return Ok(()),
+                INVALIDATING => self.wait_while_invalidating(page),
+                _ => {
+                    self.wake(page);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    pub(super) fn fetch_and_install(&self, page: usize) -> Result<(), HeapError> {
+        let home = match self.home_of(page) {
+            Ok(h) => h,
+            Err(e) => {
+                self.state(page).store(MISSING, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let dst = self.page_ptr(page);
+        let size = self.page_size();
+        // Every install leaves the faulting threads asleep until the page's
+        // bookkeeping is done: a woken thread may release at once, and its
+        // release must already see the page as cached.
+        if home == self.rank {
+            let run = self.home_run(page);
+            if let Err(e) = self.zero_pages(page, run) {
+                for q in page..page + run {
+                    self.state(q).store(MISSING, Ordering::Release);
+                }
+                let _ = self.uffd.wake(dst.cast(), run * size);
+                return Err(e);
+            }
+            for q in page..page + run {
+                self.bitmap.set_home(q, true);
+                self.state(q).store(HOME, Ordering::Release);
+            }
+            self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
+            let _ = self.uffd.wake(dst.cast(), run * size);
+            return Ok(());
+        }
+        let gate = self.fetch_gate.read().unwrap();
+        // Pages after this one that come in the same read (see read_ahead).
+        let run = self.read_ahead(page, home);
+        let len = run * size;
+        let pages = page..page + run;
+        let give_up = |why: HeapError| {
+            for q in pages.clone() {
+                self.state(q).store(MISSING, Ordering::Release);
+            }
+            // Threads that faulted on the read-ahead pages retry and fetch them.
+            for q in pages.clone().skip(1) {
+                self.wake(q);
+            }
+            Err(why)
+        };
+        let twin = self.twin_ptr(page);
+        // SAFETY: the twins of pages page..page+run are contiguous, and only
+        // this thread, which moved those pages to FETCHING, touches them
+        // until they are CACHED.
+        let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, len) };
+        let fetched =
+            self.transport
+                .read(home, self.data, self.layout.page_offset(page), twin_slice);
+        if let Err(e) = fetched {
+            return give_up(HeapError::Transport(e));
+        }
+        // Marks left from before the pages were last dropped were already covered.
+        let mut scratch = vec![0u64; self.words_per_page];
+        for q in pages.clone() {
+            self.bitmap.take_page(q, &mut scratch);
+            self.written(q).store(0, Ordering::Relaxed);
+        }
+        if let Err(e) = self.install(page, twin, len) {
+            return give_up(e);
+        }
+        self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .pages_read_ahead
+            .fetch_add(run as u64 - 1, Ordering::Relaxed);
+        self.stats
+            .bytes_fetched
+            .fetch_add(len as u64, Ordering::Relaxed);
+        let over = {
+            let mut cached = self.cached.lock().unwrap();
+            for q in pages.clone() {
+                self.state(q).store(CACHED, Ordering::Release);
+                cached.push(q as u32);
+            }
+            cached.len() > self.cache_limit
+        };
+        drop(gate);
+        let _ = self.uffd.wake(dst.cast(), len);
+        if over {
+            let (flag, cv) = &self.evict;
+            *flag.lock().unwrap() = true;
+            cv.notify_one();
+        }
+        Ok(())
+    }
+
+    /// How many of this node's never-touched home pages from `page` on
+    /// (which the caller claimed) to map at once: the next ones that are
+    /// known to be home here and untouched, up to `CLAIM_AHEAD`, each
+    /// claimed (MISSING -> FETCHING) here. A loop that writes its part of
+    /// an array then faults once per run instead of once per page (the
+    /// zero page costs no memory until written). Not in the prefix (the
+    /// stack's guard page lies there).
+    pub(super) fn home_run(&self, page: usize) -> usize {
+        if self.layout.page_offset(page) < self.layout.node0_prefix() {
+            return 1;
+        }
+        let mine = |q: usize| self.home_if_known(q) == Some(self.rank);
+        self.claim_following(page, CLAIM_AHEAD, self.layout.pages(), mine)
+    }
+
+    /// Claims (MISSING -> FETCHING) the pages after `page` (which the
+    /// caller claimed) while `wanted` says so, up to `limit` pages in all
+    /// and below page `end`; returns how many pages the run has.
+    pub(super) fn claim_following(
+        &self,
+        page: usize,
+        limit: usize,
+        end: usize,
+        wanted: impl Fn(usize) -> bool,
+    ) -> usize {
+        let mut run = 1;
+        while run < limit && page + run < end {
+            let q = page + run;
+            if !wanted(q)
+                || self
+                    .state(q)
+                    .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                break;
+            }
+            run += 1;
+        }
+        run
+    }
+
+    /// Maps the zero page at `count` home pages from `page` (claimed by
+    /// the caller), leaving the threads that faulted on them asleep.
+    pub(super) fn zero_pages(&self, page: usize, count: usize) -> Result<(), HeapError> {
+        let size = self.page_size();
+        // SAFETY: the pages are pages of our registered region, claimed
+        // (FETCHING) by this thread, so nothing else maps them meanwhile.
+        let all = unsafe {
+            self.uffd
+                .zeropage(self.page_ptr(page).cast(), count * size, false)
+        };
+        let eexist = |e: &userfaultfd::Error| matches!(e, userfaultfd::Error::ZeropageFailed(e) if *e as i32 == libc::EEXIST);
+        match all {
+            Ok(_) => Ok(()),
+            // One of them is mapped already (a write through another
+            // mapping of it): the rest one by one.
+            Err(e) if eexist(&e) => (page..page + count).try_for_each(|q| {
+                // SAFETY: as above, for one page.
+                match unsafe { self.uffd.zeropage(self.page_ptr(q).cast(), size, false) } {
+                    Ok(_) => Ok(()),
+                    Err(e) if eexist(&e) => Ok(()),
+                    Err(e) => Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
+                }
+            }),
+            Err(e) => Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
+        }
+    }
+
+    /// Installs `len` bytes from `src` as the pages from `page` on (all
+    /// claimed by this thread), write-protected in tracked mode, leaving the
+    /// faulting threads asleep: all of them, or (on error) none.
+    pub(super) fn install(&self, page: usize, src: *const u8, len: usize) -> Result<(), HeapError> {
+        // SAFETY: src holds `len` readable bytes; the destination pages are
+        // pages of the region, registered (in write-protect mode too) with
+        // this userfaultfd, and claimed (FETCHING) by this thread, so
+        // nothing else installs or drops them meanwhile.
+        unsafe {
+            sys::uffd_install(
+                &self.uffd,
+                src,
+                self.page_ptr(page),
+                len,
+                self.page_size(),
+                self.track,
+            )
+        }
+        .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))
+    }
+
+    /// How many pages from `page` on to fetch in one read: when the page
+    /// before this one is cached (a sequential scan), up to `read_ahead`
+    /// pages that live on the same home and nobody has yet, each claimed
+    /// (MISSING -> FETCHING) here; otherwise just this one. Only pages
+    /// whose home is already known count (read-ahead never claims a
+    /// first-touch home).
+    pub(super) fn read_ahead(&self, page: usize, home: NodeId) -> usize {
+        let sequential = page > 0 && self.state(page - 1).load(Ordering::Acquire) == CACHED;
+        // In the prefix only over the globals: past them lie main's stack and
+        // the guard page below it, which its home must never be asked to read.
+        let end = if self.layout.page_offset(page) < self.layout.node0_prefix() {
+            self.layout.page_of_offset(self.layout.globals())
+        } else {
+            self.layout.pages()
+        };
+        if !sequential || page >= end {
+            return 1;
+        }
+        let limit = self.read_ahead.min(self.cache_limit / 4).max(1);
+        self.claim_following(page, limit, end, |q| self.home_if_known(q) == Some(home))
+    }
+
+    pub(super) fn resolve_write_protect(&self, page: usize) -> Result<(), HeapError> {
+        loop {
+            match self.state(page).load(Ordering::Acquire) {
+                INVALIDATING => self.wait_while_invalidating(page),
+                CACHED => {
+                    let _g = self.lock_page(page);
+                    if self.state(page).load(Ordering::Acquire) != CACHED {
+                        continue;
+                    }
+                    self.written(page).store(1, Ordering::Release);
+                    self.stats.write_faults.fetch_add(1, Ordering::Relaxed);
+                    self.uffd
+                        .remove_write_protection(self.page_ptr(page).cast(), self.page_size(), true)
+                        .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+                    return Ok(());
+                }
+                // An exported home page (write notices): noted, unprotected.
+                HOME => {
+                    self.stats.write_faults.fetch_add(1, Ordering::Relaxed);
+                    self.note_home_fault(page);
+                    return Ok(());
+                }
+                // Dropped or being fetched: retrying the write faults as missing.
+                _ => {
+                    self.wake(page);
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,881 @@
+//! The shared region: demand paging through userfaultfd, and release
+//! consistency over the transport.
+//!
+//! Every node maps the region at the same address. A page is *home* on one
+//! node (its master copy lives in that node's mapping, which the transport
+//! exposes to the others) and may be *cached* on others.
+//!
+//! - Missing-page fault on a home page: it was never touched anywhere (every
+//!   remote write reaches it through its home's mapping, faulting it in
+//!   there first), so it is installed as zeros.
+//! - Missing-page fault on another node's page: a handler thread reads the
+//!   page from its home and installs it with UFFDIO_COPY; a *twin* (the
+//!   page as fetched) is kept beside it. Threads faulting on a page that is
+//!   already being fetched just wait for that one fetch.
+//! - Writes: instrumented code marks the dirty bitmap (see `dirty.rs`). With
+//!   `track_uninstrumented`, cached pages are installed write-protected; the
+//!   first write through code that did not mark (libc, prebuilt libraries)
+//!   faults once, flags the page as written and unprotects it.
+//! - Release: for every cached page, the bytes marked in the bitmap, plus
+//!   (for flagged pages, re-protected first) the bytes that differ from the
+//!   twin, are scattered to the page's home, one message per home node. The
+//!   twin takes the sent values.
+//! - Acquire: every cached page is write-protected (so no write can land
+//!   unseen), its remaining modifications are sent home as in a release,
+//!   then it is dropped so that the next touch faults and fetches it afresh.
+//!   Home pages stay. The twin comparison here also catches a store whose
+//!   bitmap mark had not happened yet when the page was taken.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use loco_cluster::{ClusterConfig, Placement};
+use loco_rdma::{Access, Finish, MemoryRegion, NodeId, RegionId, Run, Transport};
+use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
+
+use crate::cached::CachedPages;
+use crate::dirty::{
+    bridge_written_gaps, for_each_run, keep_differences, mark_differences, DirtyBitmap,
+};
+use crate::layout::Layout;
+use crate::migrate::{self, Move};
+use crate::notices::{Learned, NoticeLog};
+use crate::sys::{self, Mapping, Wakeup};
+use crate::{HeapError, RegionStats};
+
+mod consistency;
+mod faults;
+mod homes;
+mod migration;
+
+// Page states.
+const MISSING: u8 = 0;
+const FETCHING: u8 = 1;
+const CACHED: u8 = 2;
+const HOME: u8 = 3;
+const INVALIDATING: u8 = 4;
+
+/// `known_home` while this node asks the first-touch directory.
+const CLAIMING: u64 = u64::MAX;
+
+/// Most first-touch pages one directory request claims (see `home_of`):
+/// pages another node would have touched first, at the edge of a node's
+/// part of an array, may go to this one (and move later if that node keeps
+/// writing them).
+const CLAIM_AHEAD: usize = 32;
+
+const PAGE_LOCK_STRIPES: usize = 1024;
+
+/// The address window reserved for the shared region (16 TiB), whatever its
+/// size: compiled code checks `addr - base < REGION_SPAN` (loco-pass/ABI.md).
+pub const REGION_SPAN: u64 = 1 << 44;
+
+/// How the region runs.
+#[derive(Debug, Clone)]
+pub struct RegionOptions {
+    /// Write-protect cached pages so writes by code that does not mark the
+    /// bitmap are found (one fault per page per release interval). Needed
+    /// unless every writer marks (code compiled by loco-cc does, except for
+    /// calls into unknown libraries).
+    pub track_uninstrumented: bool,
+    /// Threads reading the userfaultfd (each resolves its faults itself).
+    pub fault_threads: usize,
+    /// Microseconds a fault thread stays awake looking for the next fault
+    /// (0: sleep at once). Costs CPU while faults keep coming; saves a wake-up each.
+    pub linger_us: u64,
+    /// Bytes at the start of the region that the heap never hands out (the
+    /// program's globals and `main`'s stack). Rounded up to whole pages;
+    /// must fit in node 0's memory.
+    pub node0_prefix: u64,
+    /// Bytes at the start of that prefix holding the program's globals:
+    /// placed by the placement policy like the heap (see layout.rs); the
+    /// rest of the prefix lives on node 0. Rounded up to whole pages.
+    pub globals: u64,
+    /// Most pages one remote fault fetches when it continues a sequential
+    /// scan (1: no read-ahead).
+    pub read_ahead: usize,
+    /// An acquire drops only the cached pages other nodes' write notices
+    /// name (notices.rs); false: every cached page, as before.
+    pub selective_invalidation: bool,
+    /// First-touch pages move their home to the node that keeps writing
+    /// them (migrate.rs; needs selective invalidation).
+    pub home_migration: bool,
+}
+
+impl Default for RegionOptions {
+    fn default() -> Self {
+        RegionOptions {
+            track_uninstrumented: true,
+            fault_threads: 2,
+            linger_us: 0,
+            node0_prefix: 0,
+            globals: 0,
+            read_ahead: 8,
+            selective_invalidation: true,
+            home_migration: true,
+        }
+    }
+}
+
+/// Runs `f`, adding the nanoseconds it took to `counter`.
+fn timed<R>(counter: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    let t = std::time::Instant::now();
+    let r = f();
+    counter.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    r
+}
+
+/// This node's view of the shared region.
+pub struct SharedRegion {
+    inner: Arc<Inner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct Inner {
+    layout: Layout,
+    rank: NodeId,
+    transport: Arc<dyn Transport>,
+    /// The region as registered with the transport (home pages are read and
+    /// written there by other nodes).
+    data: RegionId,
+    /// First-touch only: one u64 per page at node 0, 0 or (home + 1).
+    directory: Option<RegionId>,
+    /// Never unmapped (see `Drop for Inner`).
+    map: std::mem::ManuallyDrop<Mapping>,
+    twins: Mapping,
+    bitmap: DirtyBitmap,
+    state: Mapping,
+    written: Mapping,
+    home_cache: Mapping,
+    uffd: Uffd,
+    /// The region is registered with `uffd` (more than one node; see `new`).
+    demand_paged: bool,
+    track: bool,
+    words_per_page: usize,
+    page_locks: Vec<Mutex<()>>,
+    /// Releases, acquires and evictions run one at a time: a release must not
+    /// return while another still holds bytes this node wrote.
+    consistency: Mutex<()>,
+    cached: Mutex<CachedPages>,
+    cache_limit: usize,
+    invalidated: (Mutex<()>, Condvar),
+    evict: (Mutex<bool>, Condvar),
+    stopping: AtomicBool,
+    wakeup: Wakeup,
+    stats: Counters,
+    /// Held (shared) by a fetch from before it reads the home until its page
+    /// is in `cached`; an acquire takes it exclusively to take the list. A
+    /// fetch that began before an acquire may have read the page before the
+    /// release the acquire must see, so the acquire has to find and drop
+    /// that copy; a fetch that begins after it reads the home afterwards.
+    fetch_gate: std::sync::RwLock<()>,
+    /// How long a fault thread keeps looking for the next fault before sleeping.
+    linger_us: u64,
+    /// Most pages a fault fetches in a sequential scan.
+    read_ahead: usize,
+    /// This node's write notices, and where it stands in the others'.
+    notices: NoticeLog,
+    selective: bool,
+    /// Per home page: 1 once another node has read it (it may be cached
+    /// there). Such a page is write-protected here after every release, so
+    /// this node's next write to it is noticed (and logged at the release).
+    exported: Mapping,
+    /// Per home page: 1 while this node keeps it write-protected (set under
+    /// the page lock after protecting, cleared after unprotecting). Lets a
+    /// serving thread skip the unprotect ioctl for the second and later
+    /// writes it serves to a page in one interval: a scatter of many
+    /// short runs into one page would otherwise take an ioctl (and a TLB
+    /// flush) per run.
+    protected: Mapping,
+    /// Exported home pages written since the last release (their
+    /// `written` flag is set), to log and protect again at the next one.
+    home_written: Mutex<Vec<u32>>,
+    /// See `serving()`.
+    serving: Mapping,
+    /// See `handling()`.
+    handling: Mapping,
+    /// Write faults on home pages being resolved (`note_home_fault`).
+    home_faults_active: AtomicU64,
+    /// Releases that logged home writes, and per page its streak of them
+    /// (`stays_unprotected`).
+    home_intervals: AtomicU64,
+    home_streaks: Mapping,
+    /// Pages an acquire could not drop (its write-back failed): the next
+    /// acquire drops them, whatever the notices say.
+    stale: Mutex<Vec<u32>>,
+    /// Home migration is on (migrate.rs).
+    migration: bool,
+    /// Per page of another home: the barrier intervals in a row in which
+    /// this node wrote it and nobody else but its home did (`count_streaks`).
+    write_streaks: Mapping,
+    /// Pages this node asks to become home to at the next barrier.
+    candidates: Mutex<Vec<u32>>,
+    /// Per page: how many times its home has moved (the same on every node).
+    moves: Mapping,
+    /// Per page: its home before its last move, + 1 (0: never moved).
+    left: Mapping,
+}
+
+#[derive(Default)]
+struct Counters {
+    remote_faults: AtomicU64,
+    home_faults: AtomicU64,
+    bytes_fetched: AtomicU64,
+    write_faults: AtomicU64,
+    releases: AtomicU64,
+    acquires: AtomicU64,
+    bytes_released: AtomicU64,
+    runs_released: AtomicU64,
+    pages_diffed: AtomicU64,
+    pages_invalidated: AtomicU64,
+    pages_read_ahead: AtomicU64,
+    evictions: AtomicU64,
+    fault_ns: AtomicU64,
+    release_ns: AtomicU64,
+    acquire_ns: AtomicU64,
+    pages_migrated_in: AtomicU64,
+    pages_migrated_out: AtomicU64,
+}
+
+impl SharedRegion {
+    /// Maps the region at cluster.toml's address, registers it for demand
+    /// paging and with the transport, and starts the fault handlers.
+    /// Collective: every node calls it (it registers transport regions).
+    pub fn new(
+        config: &ClusterConfig,
+        transport: Arc<dyn Transport>,
+        options: RegionOptions,
+    ) -> Result<SharedRegion, HeapError> {
+        let prefix = options.node0_prefix.div_ceil(config.page_size) * config.page_size;
+        if prefix > config.nodes[0].memory {
+            return Err(HeapError::OutOfMemory {
+                requested: prefix,
+                why: format!(
+                    "the program's globals and main's stack need {} on node 0, which contributes only {} \
+                     (raise node 0's memory: --memory with loco-daemon run -n, memory in cluster.toml, or LOCO_MEMORY when running alone)",
+                    loco_cluster::ByteSize(prefix),
+                    loco_cluster::ByteSize(config.nodes[0].memory)
+                ),
+            });
+        }
+        let globals = options.globals.div_ceil(config.page_size) * config.page_size;
+        let layout = Layout::with_prefix(config, globals, prefix);
+        let rank = transport.rank();
+        let size = layout.size as usize;
+        let map_error = |what: &str, e: std::io::Error| HeapError::Map {
+            base: layout.base,
+            size: layout.size,
+            why: if e.raw_os_error() == Some(libc::EEXIST) {
+                format!(
+                    "{what}: the range is already mapped in this process (something else was loaded where the shared window goes)"
+                )
+            } else {
+                format!("{what}: {e}")
+            },
+        };
+        if layout.size > REGION_SPAN || layout.base + REGION_SPAN > 1 << 47 {
+            return Err(HeapError::Map {
+                base: layout.base,
+                size: layout.size,
+                why: format!(
+                    "the region must fit in a {REGION_SPAN:#x}-byte window that ends below 1 << 47 \
+                     (lower memory.region_base or the nodes' memory)"
+                ),
+            });
+        }
+        // The whole window is reserved so that nothing else lands where
+        // compiled code's range check would take it for shared memory.
+        let map = Mapping::reserve(layout.base, REGION_SPAN as usize)
+            .map_err(|e| map_error("shared window", e))?;
+        map.commit(size)
+            .map_err(|e| map_error("shared region", e))?;
+        map.no_huge_pages();
+        let uffd = UffdBuilder::new()
+            .close_on_exec(true)
+            .non_blocking(true)
+            .user_mode_only(false)
+            .require_features(FeatureFlags::PAGEFAULT_FLAG_WP)
+            .create()
+            .map_err(|e| HeapError::Userfaultfd(format!(
+                "cannot open userfaultfd with write-protect support: {e} \
+                 (LOCO needs Linux 5.7 or newer; a user other than root needs read and write access to /dev/userfaultfd on Linux 6.1 and newer, vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE before)"
+            )))?;
+        // A cluster of one is home to every page: no page is ever fetched,
+        // cached or exported, so nothing needs a fault handler, and the
+        // kernel's own page faults (one per page, no hand-off to a handler
+        // thread) fill the region as they fill any anonymous memory.
+        let demand_paged = layout.nodes > 1;
+        if demand_paged {
+            uffd.register_with_mode(
+                map.ptr().cast(),
+                size,
+                RegisterMode::MISSING | RegisterMode::WRITE_PROTECT,
+            )
+            .map_err(|e| HeapError::Userfaultfd(format!("cannot register the region: {e}")))?;
+        }
+        let pages = layout.pages();
+        let aux = |bytes: usize| {
+            Mapping::anywhere(bytes.max(1)).map_err(|e| HeapError::Map {
+                base: 0,
+                size: bytes as u64,
+                why: format!("bookkeeping memory: {e}"),
+            })
+        };
+        // Serving threads make home pages present themselves instead of
+        // faulting: a fault would need a handler thread, and handlers may all
+        // be waiting on other nodes whose servers wait on ours.
+        let this: Arc<OnceLock<Weak<Inner>>> = Arc::new(OnceLock::new());
+        let prepare = {
+            let this = this.clone();
+            Box::new(move |offset: u64, len: usize, access: Access| {
+                let inner = this.get().and_then(Weak::upgrade)?;
+                inner.prepare_home(offset, len, access)
+            })
+        };
+        // SAFETY: the mapping is ours, lives as long as the process (it is
+        // never unmapped, see Drop), and covers exactly base..base+size.
+        let exposed = unsafe {
+            MemoryRegion::from_raw(std::ptr::NonNull::new(map.ptr()).expect("mapped"), size)
+        }
+        .with_prepare(prepare);
+        let data = transport
+            .register(Arc::new(exposed))
+            .map_err(HeapError::Transport)?;
+        let directory = match layout.placement {
+            Placement::Interleaved | Placement::AllocatingNode => None,
+            Placement::FirstTouch => {
+                let len = if rank == 0 { pages * 8 } else { 8 };
+                let mem = MemoryRegion::anonymous(len).map_err(|e| HeapError::Map {
+                    base: 0,
+                    size: len as u64,
+                    why: format!("first-touch directory: {e}"),
+                })?;
+                Some(
+                    transport
+                        .register(Arc::new(mem))
+                        .map_err(HeapError::Transport)?,
+                )
+            }
+        };
+        let notices = NoticeLog::new(&*transport)?;
+        // A NIC reads home pages without the home's CPU, so nothing
+        // would export them: write notices of home pages need the tcp
+        // transport's serving threads until home memory gets a backing
+        // the NIC can serve (then every cached page is dropped).
+        let selective =
+            options.selective_invalidation && config.transport == loco_cluster::TransportKind::Tcp;
+        let inner = Arc::new(Inner {
+            notices,
+            selective,
+            migration: selective
+                && options.home_migration
+                && layout.placement == Placement::FirstTouch
+                && layout.nodes > 1,
+            candidates: Mutex::new(Vec::new()),
+            write_streaks: aux(pages * 8)?,
+            moves: aux(pages)?,
+            left: aux(pages)?,
+            exported: aux(pages)?,
+            protected: aux(pages)?,
+            home_written: Mutex::new(Vec::new()),
+            serving: aux(pages * 8)?,
+            handling: aux(pages * 8)?,
+            home_faults_active: AtomicU64::new(0),
+            home_intervals: AtomicU64::new(0),
+            home_streaks: aux(pages * 8)?,
+            stale: Mutex::new(Vec::new()),
+            words_per_page: (layout.page_size / 64) as usize,
+            twins: aux(size)?,
+            bitmap: DirtyBitmap::new(layout.base, layout.size, REGION_SPAN, layout.page_size)
+                .map_err(|e| map_error("dirty bitmap shadow", e))?,
+            state: aux(pages)?,
+            written: aux(pages)?,
+            home_cache: aux(pages * 8)?,
+            cache_limit: ((config.cache_size / layout.page_size) as usize).max(1),
+            layout,
+            rank,
+            transport,
+            data,
+            directory,
+            map: std::mem::ManuallyDrop::new(map),
+            uffd,
+            demand_paged,
+            track: options.track_uninstrumented,
+            page_locks: (0..PAGE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            consistency: Mutex::new(()),
+            cached: Mutex::new(CachedPages::new(pages).map_err(|e| HeapError::Map {
+                base: 0,
+                size: pages as u64 * 8,
+                why: format!("bookkeeping memory: {e}"),
+            })?),
+            invalidated: (Mutex::new(()), Condvar::new()),
+            evict: (Mutex::new(false), Condvar::new()),
+            stopping: AtomicBool::new(false),
+            wakeup: Wakeup::new().map_err(|e| HeapError::Userfaultfd(format!("eventfd: {e}")))?,
+            stats: Counters::default(),
+            fetch_gate: std::sync::RwLock::new(()),
+            linger_us: options.linger_us,
+            read_ahead: options.read_ahead.max(1),
+        });
+        let _ = this.set(Arc::downgrade(&inner));
+        let mut threads = Vec::new();
+        for i in 0..options.fault_threads.max(1) {
+            let inner = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("loco-fault-{i}"))
+                    .spawn(move || inner.fault_loop())
+                    .map_err(|e| {
+                        HeapError::Userfaultfd(format!("cannot start a fault thread: {e}"))
+                    })?,
+            );
+        }
+        let evictor = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("loco-evict".into())
+                .spawn(move || evictor.evict_loop())
+                .map_err(|e| HeapError::Userfaultfd(format!("cannot start the evictor: {e}")))?,
+        );
+        let region = SharedRegion { inner, threads };
+        // No node reaches another's pages before every node can serve them
+        // as home: until `this` is set, a serving thread would read a page
+        // without preparing it (installing it, and exporting it for write
+        // notices).
+        region
+            .inner
+            .transport
+            .barrier()
+            .map_err(HeapError::Transport)?;
+        Ok(region)
+    }
+
+    pub fn base(&self) -> u64 {
+        self.inner.layout.base
+    }
+
+    pub fn size(&self) -> u64 {
+        self.inner.layout.size
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.inner.layout
+    }
+
+    pub fn rank(&self) -> NodeId {
+        self.inner.rank
+    }
+
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.inner.transport
+    }
+
+    /// Whether `addr .. addr+len` is inside the shared region.
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        self.inner.layout.contains(addr, len)
+    }
+
+    /// Records that this node wrote `addr .. addr+len` (after writing it).
+    /// Addresses outside the region are ignored.
+    #[inline]
+    pub fn mark_dirty(&self, addr: u64, len: u64) {
+        // A cluster of one has no other home to send bytes to.
+        if len > 0 && self.inner.demand_paged && self.contains(addr, len) {
+            self.inner.bitmap.mark(addr - self.inner.layout.base, len);
+        }
+    }
+
+    /// The bitmap's address, for compiled code that marks inline.
+    pub fn bitmap_base(&self) -> *mut u8 {
+        self.inner.bitmap.base_ptr()
+    }
+
+    /// Sends every byte this node wrote since its last release home.
+    pub fn release(&self) -> Result<(), HeapError> {
+        timed(&self.inner.stats.release_ns, || self.inner.release())
+    }
+
+    /// Drops cached copies of other nodes' pages (after sending their
+    /// modifications home), so later reads see every release that happened
+    /// before this acquire.
+    pub fn acquire(&self) -> Result<(), HeapError> {
+        timed(&self.inner.stats.acquire_ns, || self.inner.acquire())
+    }
+
+    /// Release, global barrier, acquire: what an OpenMP barrier needs.
+    /// The acquire reads other nodes' write notices after the global
+    /// barrier, so a node must not leave the cluster right after this one
+    /// (end with the transport's own barrier).
+    /// The write notices travel with the barrier itself where the
+    /// transport can carry them, saving the acquire a read per node.
+    pub fn barrier(&self) -> Result<(), HeapError> {
+        self.barrier_carrying(&[]).map(|_| ())
+    }
+
+    /// `barrier`, also handing every node the bytes each node gives as
+    /// `extra` (by rank; empty for a node that took a plain transport
+    /// barrier), or `None` where the transport's barriers carry no bytes.
+    pub fn barrier_carrying(&self, extra: &[u8]) -> Result<Option<Vec<Vec<u8>>>, HeapError> {
+        self.release()?;
+        let inner = &self.inner;
+        if !inner.selective {
+            let parts = inner
+                .transport
+                .barrier_gather(extra)
+                .map_err(HeapError::Transport)?;
+            self.acquire()?;
+            return Ok(parts);
+        }
+        let mut mine = inner.notices.unsent();
+        if inner.migration {
+            migrate::encode(&inner.proposals(), &mut mine);
+        }
+        mine.extend_from_slice(extra);
+        let gathered = inner
+            .transport
+            .barrier_gather(&mine)
+            .map_err(HeapError::Transport)?;
+        let Some(parts) = gathered else {
+            timed(&inner.stats.acquire_ns, || inner.acquire())?;
+            return Ok(None);
+        };
+        timed(&inner.stats.acquire_ns, || {
+            inner.acquire_learning(|| inner.notices.learn_gathered(&*inner.transport, &parts))
+        })?;
+        if inner.migration {
+            inner.migrate(&parts)?;
+        }
+        // What follows each part's notices (and proposals).
+        let extras = parts
+            .iter()
+            .map(|part| {
+                let mut at = NoticeLog::len_in(part);
+                if inner.migration && at < part.len() {
+                    at += migrate::encoded_len(&part[at..]);
+                }
+                part.get(at..).unwrap_or_default().to_vec()
+            })
+            .collect();
+        Ok(Some(extras))
+    }
+
+    /// Atomically replaces the `size`-byte value at `addr` (1, 2, 4 or 8
+    /// bytes, naturally aligned) at its home node with `f(old)`, or leaves it
+    /// when `f` returns `None`; returns the old value. The update is a
+    /// compare-and-swap of the enclosing 8-byte word at the home, so it is
+    /// atomic against every other node's atomics. With `release`, this
+    /// node's writes are released first; with `acquire`, cached pages are
+    /// dropped afterwards (the ordering's memory-model effect).
+    ///
+    /// Whatever the ordering, program order on the location holds: this
+    /// node's unreleased writes to the page go home before the atomic reads
+    /// it there (a thread's own plain store, then its relaxed atomic), and
+    /// the cached copy is dropped after a change, so this node's next read
+    /// sees the new value and no later release sends the old one back.
+    pub fn atomic_update(
+        &self,
+        addr: u64,
+        size: u64,
+        release: bool,
+        acquire: bool,
+        mut f: impl FnMut(u64) -> Option<u64>,
+    ) -> Result<u64, HeapError> {
+        if !matches!(size, 1 | 2 | 4 | 8) || !addr.is_multiple_of(size) {
+            return Err(HeapError::Invalid(format!(
+                "atomic access of {size} bytes at {addr:#x} is not naturally aligned"
+            )));
+        }
+        if !self.contains(addr, size) {
+            return Err(HeapError::NotShared(addr));
+        }
+        if release {
+            self.release()?;
+        }
+        let inner = &self.inner;
+        let offset = addr - inner.layout.base;
+        let word = offset & !7;
+        let shift = (offset & 7) * 8;
+        let mask = if size == 8 {
+            u64::MAX
+        } else {
+            ((1u64 << (size * 8)) - 1) << shift
+        };
+        let page = inner.layout.page_of_offset(offset);
+        let home = inner.home_of(page)?;
+        if home != inner.rank {
+            // This node's writes to the page go home first. Under the
+            // consistency lock: a release by another thread of this node
+            // may have taken this thread's marks and still be sending them.
+            inner.release_pages(vec![page as u32])?;
+        }
+        let t = &inner.transport;
+        // An atomic read of the word: adding zero.
+        let mut current = t.fetch_add(home, inner.data, word, 0)?;
+        let old = loop {
+            let old = (current & mask) >> shift;
+            let Some(new) = f(old) else { break old };
+            let replacement = (current & !mask) | ((new << shift) & mask);
+            let found = t.compare_swap(home, inner.data, word, current, replacement)?;
+            if found == current {
+                // Other nodes' copies of the page are stale now.
+                inner.notices.append([page as u32]);
+                if home != inner.rank {
+                    inner.refresh_page(page)?;
+                }
+                break old;
+            }
+            current = found;
+        };
+        if acquire {
+            self.acquire()?;
+        }
+        Ok(old)
+    }
+
+    /// Before a volatile read of `addr .. addr+len`: cached copies of other
+    /// nodes' pages there are dropped (this node's writes to them sent home
+    /// first), so the read sees the home's current bytes. OpenMP reads a
+    /// volatile object as if a flush of it came first; a spin-wait on a
+    /// volatile flag set on another node must end. Nothing else is flushed.
+    pub fn volatile_read(&self, addr: u64, len: u64) -> Result<(), HeapError> {
+        for page in self.pages_of(addr, len) {
+            self.inner.refresh_page(page)?;
+        }
+        Ok(())
+    }
+
+    /// After a volatile write to `addr .. addr+len` (and its marks): this
+    /// node's writes to those pages go home now (a write to a volatile
+    /// object as if a flush of it came after). Nothing else is flushed.
+    pub fn volatile_write(&self, addr: u64, len: u64) -> Result<(), HeapError> {
+        let pages: Vec<u32> = self.pages_of(addr, len).map(|p| p as u32).collect();
+        if pages.is_empty() {
+            return Ok(());
+        }
+        // Pages this node does not cache, or did not write, are skipped
+        // there; but only once a release under way (which may hold this
+        // write's marks) has finished.
+        self.inner.release_pages(pages)
+    }
+
+    /// The pages `addr .. addr+len` touches, none if it is not all shared.
+    fn pages_of(&self, addr: u64, len: u64) -> std::ops::Range<usize> {
+        if len == 0 || !self.contains(addr, len) {
+            return 0..0;
+        }
+        let offset = addr - self.inner.layout.base;
+        self.inner.layout.page_of_offset(offset)
+            ..self.inner.layout.page_of_offset(offset + len - 1) + 1
+    }
+
+    /// The node that holds the master copy of the page containing `addr`
+    /// (deciding it now under first-touch placement).
+    pub fn home_of(&self, addr: u64) -> Result<NodeId, HeapError> {
+        if !self.contains(addr, 1) {
+            return Err(HeapError::NotShared(addr));
+        }
+        let page = self
+            .inner
+            .layout
+            .page_of_offset(addr - self.inner.layout.base);
+        self.inner.home_of(page)
+    }
+
+    /// Number of other nodes' pages cached right now.
+    pub fn cached_pages(&self) -> usize {
+        self.inner.cached.lock().unwrap().len()
+    }
+
+    pub fn stats(&self) -> RegionStats {
+        let c = &self.inner.stats;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RegionStats {
+            remote_faults: l(&c.remote_faults),
+            home_faults: l(&c.home_faults),
+            bytes_fetched: l(&c.bytes_fetched),
+            write_faults: l(&c.write_faults),
+            releases: l(&c.releases),
+            acquires: l(&c.acquires),
+            bytes_released: l(&c.bytes_released),
+            runs_released: l(&c.runs_released),
+            pages_diffed: l(&c.pages_diffed),
+            pages_invalidated: l(&c.pages_invalidated),
+            pages_read_ahead: l(&c.pages_read_ahead),
+            evictions: l(&c.evictions),
+            fault_ns: l(&c.fault_ns),
+            release_ns: l(&c.release_ns),
+            acquire_ns: l(&c.acquire_ns),
+            pages_migrated_in: l(&c.pages_migrated_in),
+            pages_migrated_out: l(&c.pages_migrated_out),
+        }
+    }
+}
+
+impl Drop for SharedRegion {
+    fn drop(&mut self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.wakeup.signal();
+        self.inner.evict.1.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The transport may still serve other nodes from this memory (it holds
+        // a raw view of it), so the region stays mapped for the life of the
+        // process; unregistering makes later touches plain zero-fill faults
+        // instead of waits for handlers that are gone.
+        let _ = self
+            .uffd
+            .unregister(self.map.ptr().cast(), self.layout.size as usize);
+    }
+}
+
+/// An acquire whose invalidation failed: the pages it had to drop (kept,
+/// with their unsent bytes) and why.
+struct FailedInvalidation {
+    pages: Vec<u32>,
+    error: HeapError,
+}
+
+/// Modifications bound for each home node, gathered before sending.
+struct Batch {
+    per_node: Vec<NodeBatch>,
+}
+
+/// The bytes for one home node, and its runs as (region offset, start in `data`, length).
+type NodeBatch = (Vec<u8>, Vec<(u64, usize, usize)>);
+
+impl Batch {
+    fn new(nodes: usize) -> Batch {
+        Batch {
+            per_node: (0..nodes).map(|_| (Vec::new(), Vec::new())).collect(),
+        }
+    }
+
+    fn push(&mut self, home: NodeId, offset: u64, bytes: &[u8]) {
+        let (data, runs) = &mut self.per_node[home];
+        runs.push((offset, data.len(), bytes.len()));
+        data.extend_from_slice(bytes);
+    }
+
+    /// Every run, as (region offset, bytes).
+    fn runs(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.per_node.iter().flat_map(|(data, runs)| {
+            runs.iter()
+                .map(move |&(offset, start, len)| (offset, &data[start..start + len]))
+        })
+    }
+
+    /// One scatter per home node. Returns (bytes, runs) sent.
+    fn send(&self, transport: &dyn Transport, region: RegionId) -> Result<(u64, u64), HeapError> {
+        let (mut bytes, mut count) = (0, 0);
+        for (node, (data, runs)) in self.per_node.iter().enumerate() {
+            if runs.is_empty() {
+                continue;
+            }
+            let runs: Vec<Run> = runs
+                .iter()
+                .map(|&(offset, start, len)| Run {
+                    offset,
+                    data: &data[start..start + len],
+                })
+                .collect();
+            transport
+                .scatter(node, region, &runs)
+                .map_err(HeapError::Transport)?;
+            bytes += data.len() as u64;
+            count += runs.len() as u64;
+        }
+        Ok((bytes, count))
+    }
+}
+
+impl Inner {
+    fn page_size(&self) -> usize {
+        self.layout.page_size as usize
+    }
+
+    fn state(&self, page: usize) -> &AtomicU8 {
+        &self.state.as_atomic_u8()[page]
+    }
+
+    fn written(&self, page: usize) -> &AtomicU8 {
+        &self.written.as_atomic_u8()[page]
+    }
+
+    fn lock_page(&self, page: usize) -> MutexGuard<'_, ()> {
+        self.page_locks[page % PAGE_LOCK_STRIPES].lock().unwrap()
+    }
+
+    fn page_ptr(&self, page: usize) -> *mut u8 {
+        // SAFETY: page < pages, so the offset is inside the mapping.
+        unsafe { self.map.ptr().add(page * self.page_size()) }
+    }
+
+    fn twin_ptr(&self, page: usize) -> *mut u8 {
+        // SAFETY: as page_ptr, for the twin mapping of the same size.
+        unsafe { self.twins.ptr().add(page * self.page_size()) }
+    }
+
+    /// A fault that cannot be resolved leaves the faulting thread stuck for
+    /// ever; end the process with the reason instead (the launcher reports it).
+    fn fatal(&self, why: &str) -> ! {
+        eprintln!("loco: node {}: {why}", self.rank);
+        // SAFETY: _exit ends the process at once, running nothing that could
+        // touch the region and wait on a fault nobody will resolve.
+        unsafe { libc::_exit(70) }
+    }
+
+    fn wait_while_invalidating(&self, page: usize) {
+        let (lock, cv) = &self.invalidated;
+        let mut g = lock.lock().unwrap();
+        while self.state(page).load(Ordering::Acquire) == INVALIDATING {
+            g = cv.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
+        }
+    }
+
+    /// Wakes threads in `wait_while_invalidating` after pages left
+    /// INVALIDATING. Taking the mutex first means a waiter is either before
+    /// its check of the state (and sees the new one) or already asleep (and
+    /// gets the notification): none can check, miss it, then sleep.
+    fn notify_invalidated(&self) {
+        drop(self.invalidated.0.lock().unwrap());
+        self.invalidated.1.notify_all();
+    }
+
+    fn wake(&self, page: usize) {
+        let _ = self.uffd.wake(self.page_ptr(page).cast(), self.page_size());
+    }
+}
+
+/// Runs of consecutive page numbers in a sorted list, as (first, count).
+fn contiguous(pages: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &p in pages {
+        match out.last_mut() {
+            Some((first, count)) if *first + *count == p => *count += 1,
+            _ => out.push((p, 1)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contiguous;
+
+    #[test]
+    fn contiguous_groups_neighbouring_pages() {
+        assert_eq!(
+            contiguous(&[1, 2, 3, 7, 9, 10]),
+            vec![(1, 3), (7, 1), (9, 2)]
+        );
+        assert_eq!(contiguous(&[]), vec![]);
+    }
+}
