@@ -141,7 +141,7 @@ fn start() -> Result<Runtime, String> {
         node0_prefix: crate::image::prefix_size(globals.as_ref(), stack),
         // The globals are placed like the heap; main's stack stays on node 0.
         globals: globals.as_ref().map_or(0, |g| g.span),
-        // Pages a fault may fetch at once in a sequential scan (LOCO_READ_AHEAD, 1: off).
+        // Pages a fault fetches at once when a sequential scan starts (LOCO_READ_AHEAD, 1: off).
         read_ahead: std::env::var("LOCO_READ_AHEAD")
             .ok()
             .and_then(|v| v.parse().ok())

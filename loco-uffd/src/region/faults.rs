@@ -261,10 +261,21 @@ impl Inner {
         } else {
             self.layout.pages()
         };
-        if !sequential || page >= end {
+        if !sequential || page >= end || self.read_ahead <= 1 {
             return 1;
         }
-        let limit = self.read_ahead.min(self.cache_limit / 4).max(1);
+        // The window grows with the scan behind it: as many pages as are
+        // cached right before this one (the last window, and the ones
+        // before), from `read_ahead` up to MAX_READ_AHEAD, so a long
+        // sequential scan reads in large transfers and a short run of
+        // neighbouring pages stays at the small window.
+        let behind = (1..=MAX_READ_AHEAD.min(page))
+            .take_while(|&k| self.state(page - k).load(Ordering::Acquire) == CACHED)
+            .count();
+        // (A LOCO_READ_AHEAD above the cap is taken as asked.)
+        let most = MAX_READ_AHEAD.max(self.read_ahead);
+        let window = behind.next_power_of_two().clamp(self.read_ahead, most);
+        let limit = window.min(self.cache_limit / 4).max(1);
         self.claim_following(page, limit, end, |q| self.home_if_known(q) == Some(home))
     }
 

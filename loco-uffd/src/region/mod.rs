@@ -68,6 +68,11 @@ const CLAIM_AHEAD: usize = 32;
 
 const PAGE_LOCK_STRIPES: usize = 1024;
 
+/// Most pages one remote fault fetches in a long sequential scan (the
+/// window starts at `RegionOptions::read_ahead` and doubles as the scan
+/// goes on: `read_ahead` in faults.rs).
+const MAX_READ_AHEAD: usize = 64;
+
 /// The address window reserved for the shared region (16 TiB), whatever its
 /// size: compiled code checks `addr - base < REGION_SPAN` (loco-pass/ABI.md).
 pub const REGION_SPAN: u64 = 1 << 44;
@@ -93,8 +98,9 @@ pub struct RegionOptions {
     /// placed by the placement policy like the heap (see layout.rs); the
     /// rest of the prefix lives on node 0. Rounded up to whole pages.
     pub globals: u64,
-    /// Most pages one remote fault fetches when it continues a sequential
-    /// scan (1: no read-ahead).
+    /// Pages one remote fault fetches when it continues a sequential scan,
+    /// to begin with: the window doubles as the scan goes on, up to
+    /// `MAX_READ_AHEAD` (1: no read-ahead).
     pub read_ahead: usize,
     /// An acquire drops only the cached pages other nodes' write notices
     /// name (notices.rs); false: every cached page, as before.
