@@ -187,11 +187,9 @@ fn network_poll_us(config: &ClusterConfig, rank: usize) -> u64 {
         .iter()
         .filter(|n| n.host == config.nodes[rank].host)
         .count();
-    let team = std::env::var("OMP_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.split(',').next()?.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(cpus * nodes);
+    // A bad OMP_NUM_THREADS ends the run when the team starts; until then
+    // any guess will do.
+    let team = crate::omp::team::requested_team_size(nodes).unwrap_or(1) as usize;
     if sharing * team.div_ceil(nodes) <= cpus {
         50
     } else {

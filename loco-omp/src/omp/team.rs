@@ -103,6 +103,26 @@ pub struct Icv {
 
 static OMP: std::sync::OnceLock<Omp> = std::sync::OnceLock::new();
 
+/// The size of the whole team a parallel region gets: `OMP_NUM_THREADS`
+/// (its first level), else, like libomp's one thread per core, that many
+/// on every node.
+pub(crate) fn requested_team_size(nodes: usize) -> Result<u32, String> {
+    match std::env::var("OMP_NUM_THREADS") {
+        Ok(v) => {
+            let first = v.split(',').next().unwrap_or("").trim();
+            first
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("OMP_NUM_THREADS={v:?} is not a positive number of threads"))
+        }
+        Err(_) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            Ok(cores * nodes as u32)
+        }
+    }
+}
+
 /// Registers the control block. Collective: every node calls it once, at
 /// the same point of start-up.
 pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(), String> {
@@ -127,23 +147,7 @@ pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(
     let control = transport
         .register(mem.clone())
         .map_err(|e| format!("OpenMP control block: {e}"))?;
-    let nthreads = match std::env::var("OMP_NUM_THREADS") {
-        Ok(v) => {
-            let first = v.split(',').next().unwrap_or("").trim();
-            first
-                .parse::<u32>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| {
-                    format!("OMP_NUM_THREADS={v:?} is not a positive number of threads")
-                })?
-        }
-        // Like libomp's one thread per core, on every node.
-        Err(_) => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-            cores * nodes as u32
-        }
-    };
+    let nthreads = requested_team_size(nodes)?;
     let omp = Omp {
         control,
         control_mem: mem,
