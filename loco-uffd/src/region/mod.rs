@@ -427,7 +427,14 @@ impl SharedRegion {
         });
         let _ = this.set(Arc::downgrade(&inner));
         let mut threads = Vec::new();
-        for i in 0..options.fault_threads.max(1) {
+        // A cluster of one takes no userfaultfd events and caches nothing:
+        // it needs neither fault handlers nor an evictor.
+        let handlers = if demand_paged {
+            options.fault_threads.max(1)
+        } else {
+            0
+        };
+        for i in 0..handlers {
             let inner = inner.clone();
             threads.push(
                 std::thread::Builder::new()
@@ -438,13 +445,17 @@ impl SharedRegion {
                     })?,
             );
         }
-        let evictor = inner.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("loco-evict".into())
-                .spawn(move || evictor.evict_loop())
-                .map_err(|e| HeapError::Userfaultfd(format!("cannot start the evictor: {e}")))?,
-        );
+        if demand_paged {
+            let evictor = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("loco-evict".into())
+                    .spawn(move || evictor.evict_loop())
+                    .map_err(|e| {
+                        HeapError::Userfaultfd(format!("cannot start the evictor: {e}"))
+                    })?,
+            );
+        }
         let region = SharedRegion { inner, threads };
         // No node reaches another's pages before every node can serve them
         // as home: until `this` is set, a serving thread would read a page
