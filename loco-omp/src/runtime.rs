@@ -133,6 +133,10 @@ fn start() -> Result<Runtime, String> {
         // Writes by code loco-cc did not compile (prebuilt libraries) are found
         // by write-protecting cached pages, unless the user says none happen.
         track_uninstrumented: std::env::var("LOCO_TRACK").map_or(true, |v| v != "0"),
+        // Written pages are found by page-table scans (WP_ASYNC) where the
+        // kernel can, if the user asks (LOCO_WP_ASYNC=1); write-protect
+        // faults otherwise.
+        async_write_tracking: std::env::var("LOCO_WP_ASYNC").is_ok_and(|v| v == "1"),
         // Fault threads may stay awake between faults (LOCO_LINGER_US), trading CPU for latency.
         linger_us: std::env::var("LOCO_LINGER_US")
             .ok()
@@ -493,7 +497,7 @@ fn report_stats(rt: &Runtime) {
     };
     let ms = |name: &str| get(name) as f64 / 1e6;
     eprintln!(
-        "loco: node {} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead) + {} home; write-protect faults {}; \
+        "loco: node {} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead) + {} home; written pages found {}; \
          releases {} ({} in {} runs, {:.1} ms); acquires {} ({} pages dropped, {:.1} ms); evictions {}; \
          home migration: {} pages in, {} out; \
          heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers; \

@@ -55,7 +55,10 @@ pub struct RegionStats {
     /// Faults on this node's own (never touched) home pages.
     pub home_faults: u64,
     pub bytes_fetched: u64,
-    /// First writes to write-protected cached pages (uninstrumented writers).
+    /// Pages found written behind the dirty bitmap's back (cached pages
+    /// written by uninstrumented code, exported home pages written here):
+    /// one write-protect fault each, or with WP_ASYNC one entry each in a
+    /// release's scan (see `SharedRegion::async_write_tracking`).
     pub write_faults: u64,
     pub releases: u64,
     pub acquires: u64,

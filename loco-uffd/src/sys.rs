@@ -257,6 +257,204 @@ pub unsafe fn uffd_install(
     Ok(())
 }
 
+// From linux/userfaultfd.h (Linux 6.7 and 6.8; Debian 12's headers lack them).
+/// Write-protect faults are resolved by the kernel itself: the first write
+/// to a protected page unprotects it without a message to a handler, and
+/// PAGEMAP_SCAN tells which pages were written.
+pub const UFFD_FEATURE_WP_ASYNC: u64 = 1 << 15;
+/// The UFFDIO_MOVE ioctl.
+pub const UFFD_FEATURE_MOVE: u64 = 1 << 16;
+// _IOWR(0xAA, 0x05, struct uffdio_move).
+const UFFDIO_MOVE: libc::c_ulong = 0xc028_aa05;
+const UFFDIO_MOVE_MODE_DONTWAKE: u64 = 1 << 0;
+const UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES: u64 = 1 << 1;
+
+#[repr(C)]
+struct UffdioMove {
+    dst: u64,
+    src: u64,
+    len: u64,
+    mode: u64,
+    moved: i64,
+}
+
+/// Moves the pages of `src..src+len` to `dst..dst+len` (UFFDIO_MOVE): each
+/// page's mapping leaves `src` atomically, so a thread that touches it
+/// afterwards faults as missing, and it keeps its contents and its
+/// write-protect state at `dst`. Holes in `src` are skipped. Retries while
+/// the kernel reports a page busy (pinned for an I/O under way, say).
+///
+/// # Safety
+/// `dst..dst+len` must lie in an anonymous range registered with `uffd`
+/// with nothing present in it; `src..src+len` in an anonymous range with
+/// the same protection; nothing may rely on the pages staying at `src`.
+pub unsafe fn uffd_move(
+    uffd: &impl AsRawFd,
+    src: *mut u8,
+    dst: *mut u8,
+    len: usize,
+) -> io::Result<()> {
+    let fd: RawFd = uffd.as_raw_fd();
+    let mut done = 0usize;
+    let mut busy = 0u32;
+    while done < len {
+        let mut arg = UffdioMove {
+            dst: dst as u64 + done as u64,
+            src: src as u64 + done as u64,
+            len: (len - done) as u64,
+            mode: UFFDIO_MOVE_MODE_DONTWAKE | UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES,
+            moved: 0,
+        };
+        // SAFETY: the argument matches the kernel's struct uffdio_move and
+        // outlives the call; the caller guarantees the ranges.
+        let r = unsafe { libc::ioctl(fd, UFFDIO_MOVE, &mut arg as *mut UffdioMove) };
+        if r == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            // Part of the range moved: go on after it.
+            Some(libc::EAGAIN) if arg.moved > 0 => done += arg.moved as usize,
+            Some(libc::EAGAIN) | Some(libc::EBUSY) if busy < 1_000_000 => {
+                busy += 1;
+                std::thread::yield_now();
+            }
+            // The kernel (6.18 at least) may move a page and still report
+            // EEXIST for it: having moved it, an internal retry finds the
+            // destination taken. Page by page, a page gone from `src` and
+            // present at `dst` is taken as moved.
+            Some(libc::EEXIST) => {
+                let page = 4096;
+                // SAFETY: as for the whole range (the caller's contract).
+                let (from, to) = unsafe { (src.add(done), dst.add(done)) };
+                match (resident(from)?, resident(to)?) {
+                    (false, true) => done += page,
+                    (true, false) => {
+                        // SAFETY: as for the whole range, one page of it.
+                        unsafe { uffd_move(uffd, from, to, page) }?;
+                        done += page;
+                    }
+                    _ => return Err(err),
+                }
+            }
+            _ => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Whether the page at `addr` (page-aligned) is present (mincore).
+fn resident(addr: *mut u8) -> io::Result<bool> {
+    let mut v = 0u8;
+    // SAFETY: mincore only reads the page tables for one page of a mapped
+    // range and writes one byte to `v`.
+    let r = unsafe { libc::mincore(addr.cast(), 4096, &mut v) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v & 1 != 0)
+}
+
+// From linux/fs.h (Linux 6.7): _IOWR('f', 16, struct pm_scan_arg).
+const PAGEMAP_SCAN: libc::c_ulong = 0xc060_6610;
+const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
+const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
+const PAGE_IS_WRITTEN: u64 = 1 << 1;
+const PAGE_IS_PRESENT: u64 = 1 << 3;
+
+#[repr(C)]
+struct PmScanArg {
+    size: u64,
+    flags: u64,
+    start: u64,
+    end: u64,
+    walk_end: u64,
+    vec: u64,
+    vec_len: u64,
+    max_pages: u64,
+    category_inverted: u64,
+    category_mask: u64,
+    category_anyof_mask: u64,
+    return_mask: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct PageRegion {
+    start: u64,
+    end: u64,
+    categories: u64,
+}
+
+/// PAGEMAP_SCAN on this process's /proc/self/pagemap, for a userfaultfd
+/// with WP_ASYNC: the present pages of a range written since their
+/// write protection came on (or never protected), protected again in the
+/// same walk of the page tables.
+pub struct WrittenScanner {
+    pagemap: std::fs::File,
+}
+
+impl WrittenScanner {
+    pub fn open() -> io::Result<WrittenScanner> {
+        Ok(WrittenScanner {
+            pagemap: std::fs::File::open("/proc/self/pagemap")?,
+        })
+    }
+
+    /// Appends to `out` the address ranges `[start, end)` within
+    /// `from..from+len` whose pages are present and unprotected, and
+    /// protects them: each page's protection comes on under the page
+    /// table lock as it is reported, so a write either lands before (and
+    /// is in the page when the caller reads it) or unprotects it again
+    /// (and the next scan reports it). Missing pages are left alone.
+    pub fn take_written(
+        &self,
+        from: *const u8,
+        len: usize,
+        out: &mut Vec<(u64, u64)>,
+    ) -> io::Result<()> {
+        let mut regions = [PageRegion::default(); 256];
+        let end = from as u64 + len as u64;
+        let mut at = from as u64;
+        while at < end {
+            let mut arg = PmScanArg {
+                size: std::mem::size_of::<PmScanArg>() as u64,
+                flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                start: at,
+                end,
+                walk_end: 0,
+                vec: regions.as_mut_ptr() as u64,
+                vec_len: regions.len() as u64,
+                max_pages: 0,
+                category_inverted: 0,
+                category_mask: PAGE_IS_WRITTEN | PAGE_IS_PRESENT,
+                category_anyof_mask: 0,
+                return_mask: PAGE_IS_WRITTEN,
+            };
+            // SAFETY: the argument matches the kernel's struct pm_scan_arg,
+            // and `vec` points at `vec_len` page_region entries, both living
+            // across the call; the protection it applies is what the
+            // caller asks for (the range is its userfaultfd's).
+            let n = unsafe {
+                libc::ioctl(
+                    std::os::fd::AsRawFd::as_raw_fd(&self.pagemap),
+                    PAGEMAP_SCAN,
+                    &mut arg as *mut PmScanArg,
+                )
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            out.extend(regions[..n as usize].iter().map(|r| (r.start, r.end)));
+            if arg.walk_end <= at {
+                return Err(io::Error::other("PAGEMAP_SCAN made no progress"));
+            }
+            at = arg.walk_end;
+        }
+        Ok(())
+    }
+}
+
 /// An eventfd used to wake the fault handlers out of poll(2) at shutdown.
 pub struct Wakeup(RawFd);
 
@@ -382,5 +580,134 @@ mod tests {
                 "byte {i}"
             );
         }
+    }
+
+    #[test]
+    fn ioctl_numbers_match_the_kernel_layouts() {
+        assert_eq!(std::mem::size_of::<UffdioMove>(), 40);
+        assert_eq!(UFFDIO_MOVE, (3 << 30) | (40 << 16) | (0xAA << 8) | 0x05);
+        assert_eq!(std::mem::size_of::<PmScanArg>(), 96);
+        assert_eq!(
+            PAGEMAP_SCAN,
+            (3 << 30) | (96 << 16) | ((b'f' as libc::c_ulong) << 8) | 16
+        );
+    }
+
+    /// A userfaultfd with WP_ASYNC and MOVE over `pages` pages, or None on
+    /// a kernel without them (older than 6.8).
+    fn async_uffd(pages: usize) -> Option<(userfaultfd::Uffd, Mapping)> {
+        use userfaultfd::{FeatureFlags, RegisterMode, UffdBuilder};
+        let uffd = UffdBuilder::new()
+            .close_on_exec(true)
+            .non_blocking(true)
+            .user_mode_only(false)
+            .require_features(
+                FeatureFlags::PAGEFAULT_FLAG_WP
+                    | FeatureFlags::from_bits_retain(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_MOVE),
+            )
+            .create()
+            .ok()?;
+        let m = Mapping::anywhere(pages * 4096).unwrap();
+        m.no_huge_pages();
+        uffd.register_with_mode(
+            m.ptr().cast(),
+            pages * 4096,
+            RegisterMode::MISSING | RegisterMode::WRITE_PROTECT,
+        )
+        .unwrap();
+        Some((uffd, m))
+    }
+
+    /// The pages a scan reports, as page numbers from `m`'s start.
+    fn written_pages(scanner: &WrittenScanner, m: &Mapping, pages: usize) -> Vec<usize> {
+        let mut ranges = Vec::new();
+        scanner
+            .take_written(m.ptr(), pages * 4096, &mut ranges)
+            .unwrap();
+        let base = m.ptr() as u64;
+        ranges
+            .into_iter()
+            .flat_map(|(a, b)| ((a - base) / 4096) as usize..((b - base) / 4096) as usize)
+            .collect()
+    }
+
+    /// What the release consistency of WP_ASYNC rests on: a scan reports
+    /// exactly the written present pages (missing ones never), and
+    /// protects them again, so the next scan reports only pages written
+    /// after it.
+    #[test]
+    fn scan_reports_exactly_the_pages_written_since_the_last_scan() {
+        let Some((uffd, m)) = async_uffd(16) else {
+            eprintln!("skipped: this kernel has no UFFD_FEATURE_WP_ASYNC/MOVE");
+            return;
+        };
+        let scanner = WrittenScanner::open().unwrap();
+        let fill = vec![1u8; 8 * 4096];
+        // SAFETY: 8 pages of our registered mapping, none present.
+        unsafe { uffd_install(&uffd, fill.as_ptr(), m.ptr(), fill.len(), 4096, true) }.unwrap();
+        assert_eq!(written_pages(&scanner, &m, 16), Vec::<usize>::new());
+        let bytes = m.as_atomic_u8();
+        bytes[2 * 4096 + 7].store(9, std::sync::atomic::Ordering::Relaxed);
+        bytes[5 * 4096].store(9, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(written_pages(&scanner, &m, 16), vec![2, 5]);
+        assert_eq!(written_pages(&scanner, &m, 16), Vec::<usize>::new());
+        bytes[5 * 4096 + 1].store(3, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(written_pages(&scanner, &m, 16), vec![5]);
+    }
+
+    /// An invalidation under WP_ASYNC moves pages out: the destination gets
+    /// their bytes, the source holes are skipped, and a moved-back page
+    /// returns with its bytes.
+    #[test]
+    fn move_takes_pages_out_and_back() {
+        let Some((uffd, m)) = async_uffd(8) else {
+            eprintln!("skipped: this kernel has no UFFD_FEATURE_WP_ASYNC/MOVE");
+            return;
+        };
+        let scratch = Mapping::anywhere(8 * 4096).unwrap();
+        scratch.no_huge_pages();
+        uffd.register_with_mode(
+            scratch.ptr().cast(),
+            8 * 4096,
+            userfaultfd::RegisterMode::MISSING | userfaultfd::RegisterMode::WRITE_PROTECT,
+        )
+        .unwrap();
+        let fill: Vec<u8> = (0..4 * 4096).map(|i| (i / 4096 + 1) as u8).collect();
+        // SAFETY: pages 0..4 of our registered mapping, none present.
+        unsafe { uffd_install(&uffd, fill.as_ptr(), m.ptr(), fill.len(), 4096, true) }.unwrap();
+        // Pages 0..6, of which 4 and 5 are holes.
+        // SAFETY: both ranges are ours and registered; scratch is empty.
+        unsafe { uffd_move(&uffd, m.ptr(), scratch.ptr(), 6 * 4096) }.unwrap();
+        let moved = scratch.as_atomic_u8();
+        for page in 0..4 {
+            assert_eq!(
+                moved[page * 4096 + 100].load(std::sync::atomic::Ordering::Relaxed),
+                page as u8 + 1
+            );
+        }
+        // The source pages are gone: installing there again succeeds.
+        let again = vec![0xeeu8; 4096];
+        // SAFETY: page 3 of the registered mapping, moved away (missing).
+        unsafe {
+            uffd_copy_quiet(
+                &uffd,
+                again.as_ptr(),
+                m.ptr() as u64 + 3 * 4096,
+                4096,
+                false,
+            )
+        }
+        .expect("the moved page's place is empty");
+        // SAFETY: page 1 back from scratch into its empty place.
+        unsafe { uffd_move(&uffd, scratch.ptr().add(4096), m.ptr().add(4096), 4096) }.unwrap();
+        let bytes = m.as_atomic_u8();
+        assert_eq!(
+            bytes[4096 + 5].load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+        assert_eq!(
+            bytes[3 * 4096 + 5].load(std::sync::atomic::Ordering::Relaxed),
+            0xee
+        );
     }
 }

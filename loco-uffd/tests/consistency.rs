@@ -43,6 +43,11 @@
 //! different pages that must always be equal under it, and a plain store
 //! followed by the worker's own atomic on the same word (program order).
 //!
+//! `tracked-faults` and `threads-faults` are `tracked` and `threads` with
+//! written pages found by write-protect faults, as on kernels without
+//! WP_ASYNC (the other variants find them by page-table scans where the
+//! kernel has it, and the test checks that they do).
+//!
 //! `cargo test -p loco-uffd --test consistency` (LOCO_PROPTEST_CASES sets
 //! the number of programs per node count and variant, default 16).
 
@@ -352,9 +357,11 @@ fn main() -> ExitCode {
     let (mut passed, mut failed) = (0, 0);
     for variant in [
         "tracked",
+        "tracked-faults",
         "marked",
         "read-ahead",
         "threads",
+        "threads-faults",
         "migrate",
         "shadow",
         "shadow-migrate",
@@ -374,7 +381,7 @@ fn main() -> ExitCode {
             let strategy = if variant.ends_with("migrate") {
                 migrating_program_strategy(workers, variant == "shadow-migrate")
             } else {
-                program_strategy(workers, variant == "threads")
+                program_strategy(workers, variant.starts_with("threads"))
             };
             let outcome = runner.run(&strategy, |program| {
                 run_program(&file, variant, n, &program)
@@ -401,7 +408,7 @@ fn main() -> ExitCode {
 }
 
 fn threads_per_node(variant: &str) -> usize {
-    if variant == "threads" {
+    if variant.starts_with("threads") {
         THREADS
     } else {
         1
@@ -617,6 +624,10 @@ fn run_ops(
 }
 
 fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Result<(), String> {
+    // `-faults`: written pages found by write-protect faults; otherwise by
+    // scans where the kernel has WP_ASYNC (Linux 6.8 and newer).
+    let by_faults = variant.ends_with("-faults");
+    let variant = variant.trim_end_matches("-faults");
     let n = ports.len();
     let threads = threads_per_node(variant);
     let workers = n * threads;
@@ -644,10 +655,17 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     let transport = loco_rdma::connect(&config, rank).map_err(|e| e.to_string())?;
     let options = RegionOptions {
         track_uninstrumented: tracked,
+        async_write_tracking: !by_faults,
         ..RegionOptions::default()
     };
     let region =
         SharedRegion::new(&config, transport.clone(), options).map_err(|e| e.to_string())?;
+    if region.async_write_tracking() != (!by_faults && kernel_has_wp_async()) {
+        return Err(format!(
+            "written pages found by {} on this kernel",
+            if by_faults { "scans" } else { "faults" }
+        ));
+    }
     let base = region.base();
     let mut model = vec![0u8; SPACE];
     let mut counters = [0u64; COUNTERS];
@@ -730,4 +748,13 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     transport.barrier().map_err(|e| e.to_string())?;
     transport.shutdown();
     Ok(())
+}
+
+/// Linux 6.8 or newer: userfaultfd has WP_ASYNC and UFFDIO_MOVE.
+fn kernel_has_wp_async() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (6, 8)
 }

@@ -3,9 +3,11 @@
 //! no lost writes (false sharing, concurrent threads, uninstrumented
 //! writers), invalidation at acquire, eviction, and every placement.
 //!
-//! Two variants: `tracked` write-protects cached pages to find writes that
-//! do not mark the bitmap; `marked` relies on every writer marking (what
-//! code compiled by loco-cc does).
+//! Three variants: `tracked` write-protects cached pages to find writes
+//! that do not mark the bitmap (found by page-table scans where the kernel
+//! has WP_ASYNC); `tracked-faults` the same with write-protect faults, as
+//! on older kernels; `marked` relies on every writer marking (what code
+//! compiled by loco-cc does).
 //!
 //! `cargo test -p loco-uffd --test region [-- FILTER]`
 
@@ -35,6 +37,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     concurrent_faults_on_one_page_fetch_once,
     acquire_makes_other_nodes_releases_visible,
     eviction_keeps_every_write,
+    writes_racing_an_eviction_are_kept,
     first_touch_homes_pages_where_first_touched,
     allocating_node_homes_pages_in_the_arena,
     only_modified_bytes_travel,
@@ -53,6 +56,12 @@ fn main() -> ExitCode {
         },
         Variant {
             name: "marked",
+            unavailable: None,
+        },
+        // Written pages found by write-protect faults, as on kernels
+        // without WP_ASYNC (the others use it where the kernel has it).
+        Variant {
+            name: "tracked-faults",
             unavailable: None,
         },
     ];
@@ -86,14 +95,21 @@ fn config(node: &Node, placement: Placement, cache_size: u64) -> ClusterConfig {
     c
 }
 
+/// Whether the variant tracks uninstrumented writes, and its region options.
+fn options(node: &Node) -> (bool, RegionOptions) {
+    let tracked = node.variant.starts_with("tracked");
+    let options = RegionOptions {
+        track_uninstrumented: tracked,
+        async_write_tracking: node.variant != "tracked-faults",
+        ..RegionOptions::default()
+    };
+    (tracked, options)
+}
+
 fn start_with(node: &Node, placement: Placement, cache_size: u64) -> Result<Run, String> {
     let config = config(node, placement, cache_size);
     let transport = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
-    let tracked = node.variant == "tracked";
-    let options = RegionOptions {
-        track_uninstrumented: tracked,
-        ..RegionOptions::default()
-    };
+    let (tracked, options) = options(node);
     let region = SharedRegion::new(&config, transport, options).map_err(|e| e.to_string())?;
     Ok(Run {
         region,
@@ -379,6 +395,54 @@ fn eviction_keeps_every_write(node: &Node) -> Check {
             ensure(r.load(off + (i % 4000), 64) == pattern(off, 64), || {
                 format!("evicted page {off:#x} of node {writer} lost its bytes")
             })?;
+        }
+    }
+    r.finish()
+}
+
+/// One thread keeps writing four remote pages, byte after byte, while
+/// another reads other remote pages so that the evictor takes the four
+/// again and again: a write landing while its page is being written back
+/// and dropped must wait for the drop (and go to the fetched copy), never
+/// vanish with the dropped one.
+fn writes_racing_an_eviction_are_kept(node: &Node) -> Check {
+    const TARGETS: u64 = 4;
+    let r = start_with(node, Placement::Interleaved, 6 * PAGE)?;
+    let next = (r.rank + 1) % r.n;
+    let target = |writer: usize, k: u64| r.page_of((writer + 1) % r.n, 300 + writer as u64 * 8 + k);
+    let value = |i: u64| (i % 251) as u8 + 1;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0;
+            while !done.load(Ordering::Acquire) {
+                r.load(r.page_of(next, 400 + r.rank as u64 * 64 + i % 64), 1);
+                i += 1;
+            }
+        });
+        for i in 0..TARGETS * PAGE {
+            let (k, byte) = (i % TARGETS, i / TARGETS);
+            r.store_unmarked(target(r.rank, k) + byte, &[value(i)]);
+            for _ in 0..200 {
+                std::hint::spin_loop();
+            }
+        }
+        done.store(true, Ordering::Release);
+    });
+    ensure(r.region.stats().evictions > 0, || {
+        "nothing was evicted".into()
+    })?;
+    r.barrier()?;
+    // The pages the previous node wrote are homed here.
+    let prev = (r.rank + r.n - 1) % r.n;
+    for k in 0..TARGETS {
+        let got = r.load(target(prev, k), PAGE as usize);
+        if let Some(byte) = (0..PAGE).find(|&b| got[b as usize] != value(b * TARGETS + k)) {
+            return Err(format!(
+                "node {prev}'s write to byte {byte} of page {:#x} was lost ({} there)",
+                target(prev, k),
+                got[byte as usize]
+            ));
         }
     }
     r.finish()
@@ -738,11 +802,7 @@ fn a_failed_write_back_loses_no_bytes(node: &Node) -> Check {
         inner: inner.clone(),
         fail_next: AtomicBool::new(false),
     });
-    let tracked = node.variant == "tracked";
-    let options = RegionOptions {
-        track_uninstrumented: tracked,
-        ..RegionOptions::default()
-    };
+    let (tracked, options) = options(node);
     let region = SharedRegion::new(&config, failing.clone(), options).map_err(|e| e.to_string())?;
     let r = Run {
         region,

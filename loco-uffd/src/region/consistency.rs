@@ -6,9 +6,12 @@ use super::*;
 impl Inner {
     /// Gathers the modified bytes of `page` into `batch` and refreshes its
     /// twin. `diff` compares against the twin as well as reading the bitmap.
+    /// `data` is where the page's bytes are: the page itself, or where an
+    /// invalidation moved it.
     pub(super) fn collect(
         &self,
         page: usize,
+        data: *const u8,
         diff: bool,
         batch: &mut Batch,
     ) -> Result<(), HeapError> {
@@ -17,15 +20,16 @@ impl Inner {
         let home = self.home_of(page)?;
         let mut bits = vec![0u64; self.words_per_page];
         self.bitmap.take_page(page, &mut bits);
-        let (data, twin) = (self.page_ptr(page), self.twin_ptr(page));
-        // SAFETY: the page is present (CACHED or INVALIDATING: only this
-        // thread, holding `consistency`, drops pages) and so is its twin.
+        let twin = self.twin_ptr(page);
+        // SAFETY: the page is present at `data` (CACHED or INVALIDATING:
+        // only this thread, holding `consistency`, drops pages) and so is
+        // its twin.
         // Other threads of this node may be writing the page right now; what
         // this reads is a snapshot, and any byte written after it is marked
         // (or differs from the twin) again for the next release.
         let (page_bytes, twin_bytes) = unsafe {
             (
-                std::slice::from_raw_parts(data as *const u8, size),
+                std::slice::from_raw_parts(data, size),
                 std::slice::from_raw_parts(twin as *const u8, size),
             )
         };
@@ -130,6 +134,8 @@ impl Inner {
         // Pages written by unmarked code: clear the flag, then protect, then
         // compare, so that a write after the protection faults and flags the
         // page again. No page can be dropped meanwhile: that needs `consistency`.
+        // With WP_ASYNC the scan flags the written pages and protects them.
+        self.scan_writes()?;
         let mut work: Vec<(usize, bool)> = Vec::new();
         for page in pages {
             let page = page as usize;
@@ -144,7 +150,11 @@ impl Inner {
             let diff = self.track && self.written(page).swap(0, Ordering::AcqRel) != 0;
             work.push((page, diff));
         }
-        let mut flagged: Vec<usize> = work.iter().filter(|w| w.1).map(|w| w.0).collect();
+        let mut flagged: Vec<usize> = if self.async_wp {
+            Vec::new()
+        } else {
+            work.iter().filter(|w| w.1).map(|w| w.0).collect()
+        };
         flagged.sort_unstable();
         for (first, count) in contiguous(&flagged) {
             self.uffd
@@ -154,7 +164,7 @@ impl Inner {
         let mut batch = Batch::new(self.layout.nodes);
         for (page, diff) in work {
             let _g = self.lock_page(page);
-            if let Err(e) = self.collect(page, diff, &mut batch) {
+            if let Err(e) = self.collect(page, self.page_ptr(page), diff, &mut batch) {
                 self.mark_again(&batch);
                 return Err(e);
             }
@@ -242,22 +252,74 @@ impl Inner {
         victims.sort_unstable();
         let size = self.page_size();
         // From here on no write can land in these pages unseen: writers fault
-        // and wait (resolve_write_protect) until the page is gone.
+        // and wait (resolve_write_protect) until the page is gone. With
+        // WP_ASYNC a write to a protected page would go through, so the
+        // pages leave the region instead (UFFDIO_MOVE): any touch faults
+        // as missing and waits (resolve_missing) while they are read where
+        // they went.
+        let moved = self.scratch.as_ref().map(|s| s.ptr());
         for (first, count) in contiguous(&victims) {
-            self.uffd
-                .write_protect(self.page_ptr(first).cast(), count * size)
-                .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+            match moved {
+                // SAFETY: the scratch mapping has the region's size and
+                // protection and is registered with `uffd`; its pages at
+                // these offsets are empty (every use ends by discarding
+                // them); the victims are INVALIDATING, which nothing but
+                // this thread (holding `consistency`) changes.
+                Some(scratch) => unsafe {
+                    let offset = first * size;
+                    sys::uffd_move(
+                        &self.uffd,
+                        self.page_ptr(first),
+                        scratch.add(offset),
+                        count * size,
+                    )
+                }
+                .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_MOVE: {e}"))),
+                None => self
+                    .uffd
+                    .write_protect(self.page_ptr(first).cast(), count * size)
+                    .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}"))),
+            }
+            .inspect_err(|_| self.restore(&victims))?;
         }
+        let data_of = |page: usize| match moved {
+            // SAFETY: page < pages, inside the scratch mapping.
+            Some(scratch) => unsafe { scratch.add(page * size) as *const u8 },
+            None => self.page_ptr(page) as *const u8,
+        };
+        // With WP_ASYNC the moved pages keep their protection state: those
+        // written since the last scan are unprotected where they went.
+        let mut written_since = Vec::new();
+        if let (Some(scanner), Some(scratch)) = (&self.scanner, moved) {
+            for (first, count) in contiguous(&victims) {
+                // SAFETY: first < pages, inside the scratch mapping.
+                let at = unsafe { scratch.add(first * size) };
+                if let Err(e) = scanner.take_written(at, count * size, &mut written_since) {
+                    self.restore(&victims);
+                    return Err(HeapError::Userfaultfd(format!("PAGEMAP_SCAN: {e}")));
+                }
+            }
+        }
+        let scratch_base = moved.map_or(0, |s| s as u64);
+        let written_since: Vec<usize> = written_since
+            .into_iter()
+            .flat_map(|(a, b)| {
+                ((a - scratch_base) / size as u64) as usize
+                    ..((b - scratch_base) / size as u64) as usize
+            })
+            .collect();
         let mut batch = Batch::new(self.layout.nodes);
         let collected = victims
             .iter()
             // In tracked mode a page nobody wrote since it was last protected
-            // has no write-fault flag (a write would have faulted and set
-            // it, the protection is back on by now): its twin is its copy,
-            // there is nothing to compare. Marks are still taken.
+            // has no write flag (a write would have faulted and set it, or
+            // unprotected it for the scan above to find): its twin is its
+            // copy, there is nothing to compare. Marks are still taken.
             .try_for_each(|&page| {
-                let diff = !self.track || self.written(page).load(Ordering::Acquire) != 0;
-                self.collect(page, diff, &mut batch)
+                let diff = !self.track
+                    || self.written(page).load(Ordering::Acquire) != 0
+                    || written_since.binary_search(&page).is_ok();
+                self.collect(page, data_of(page), diff, &mut batch)
             })
             .and_then(|()| self.send_batch(&batch));
         let (bytes, runs) = match collected {
@@ -268,9 +330,10 @@ impl Inner {
                 return Err(e);
             }
         };
+        let dropped = self.scratch.as_ref().unwrap_or(&self.map);
         for (first, count) in contiguous(&victims) {
             let offset = first * size;
-            self.map
+            dropped
                 .discard(offset, count * size)
                 .and_then(|()| self.twins.discard(offset, count * size))
                 .map_err(|e| HeapError::Userfaultfd(format!("madvise(MADV_DONTNEED): {e}")))?;
@@ -302,13 +365,31 @@ impl Inner {
 
     /// Puts pages whose invalidation failed back in the cache, writable and flagged.
     pub(super) fn restore(&self, pages: &[usize]) {
+        let size = self.page_size();
         for &page in pages {
             self.written(page).store(1, Ordering::Release);
-            let _ = self.uffd.remove_write_protection(
-                self.page_ptr(page).cast(),
-                self.page_size(),
-                true,
-            );
+            if let Some(scratch) = &self.scratch {
+                // Back from where `invalidate` moved it (a page it never
+                // moved is a hole there and stays where it is).
+                // SAFETY: the region's page is empty if the page was moved
+                // (or the move skips it: the source is a hole); both ranges
+                // are registered with `uffd`; the page is INVALIDATING.
+                if let Err(e) = unsafe {
+                    sys::uffd_move(
+                        &self.uffd,
+                        scratch.ptr().add(page * size),
+                        self.page_ptr(page),
+                        size,
+                    )
+                } {
+                    self.fatal(&format!(
+                        "cannot put back a page whose invalidation failed: {e}"
+                    ));
+                }
+            }
+            let _ = self
+                .uffd
+                .remove_write_protection(self.page_ptr(page).cast(), size, true);
             self.state(page).store(CACHED, Ordering::Release);
             self.cached.lock().unwrap().push(page as u32);
         }

@@ -25,7 +25,16 @@ impl Inner {
             }
             match self.uffd.read_event() {
                 Ok(Some(Event::Pagefault { kind, addr, .. })) => {
-                    let offset = addr as u64 - self.layout.base;
+                    let Some(offset) = (addr as u64)
+                        .checked_sub(self.layout.base)
+                        .filter(|&o| o < self.layout.size)
+                    else {
+                        // Only the invalidation scratch is registered
+                        // besides the region, and nothing touches it empty.
+                        self.fatal(&format!(
+                            "page fault at {addr:p}, outside the shared region"
+                        ));
+                    };
                     let page = self.layout.page_of_offset(offset);
                     let outcome = match kind {
                         FaultKind::Missing => self.resolve_missing(page),
@@ -142,6 +151,7 @@ impl Inner {
         let over = {
             let mut cached = self.cached.lock().unwrap();
             for q in pages.clone() {
+                self.track_chunk(q);
                 self.state(q).store(CACHED, Ordering::Release);
                 cached.push(q as u32);
             }

@@ -325,6 +325,7 @@ impl Inner {
             self.fatal(&format!("cannot write-protect an exported home page: {e}"));
         }
         self.protected(page).store(1, Ordering::Release);
+        self.track_chunk(page);
         self.exported(page).store(1, Ordering::Release);
     }
 
@@ -382,8 +383,9 @@ impl Inner {
         }
         // Every protection came on under the page lock, which this thread
         // holds, and was recorded before it was released; a 0 was stored
-        // after the ioctl that lifted it.
-        if self.protected(page).load(Ordering::Acquire) == 0 {
+        // after the ioctl that lifted it. With WP_ASYNC the serving
+        // thread's write lifts it by itself, without a fault message.
+        if self.async_wp || self.protected(page).load(Ordering::Acquire) == 0 {
             return;
         }
         if let Err(e) =
@@ -417,6 +419,12 @@ impl Inner {
             }
             while self.handling(page).load(Ordering::Acquire) != 0 {
                 std::thread::yield_now();
+            }
+            if self.async_wp {
+                // The scan that found it protected it again (a page listed
+                // by a served write is found by that scan too).
+                self.written(page).store(0, Ordering::Release);
+                continue;
             }
             if self.stays_unprotected(page, interval) {
                 // Written in every recent interval: listed (and logged) again

@@ -341,6 +341,7 @@ impl Inner {
         self.known_home(page)
             .store(to as u64 + 1, Ordering::Release);
         if present {
+            self.track_chunk(page);
             self.state(page).store(CACHED, Ordering::Release);
             self.stats
                 .pages_migrated_out

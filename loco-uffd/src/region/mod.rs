@@ -49,6 +49,7 @@ mod consistency;
 mod faults;
 mod homes;
 mod migration;
+mod tracking;
 
 // Page states.
 const MISSING: u8 = 0;
@@ -67,6 +68,11 @@ const CLAIMING: u64 = u64::MAX;
 const CLAIM_AHEAD: usize = 32;
 
 const PAGE_LOCK_STRIPES: usize = 1024;
+
+/// Pages per bit of `Inner::tracked` (256 KiB): small enough that a scan
+/// skips most of the pages nobody watches, large enough that watched
+/// pages come in few stretches (one ioctl each).
+const TRACKED_CHUNK: usize = 64;
 
 /// Most pages one remote fault fetches in a long sequential scan (the
 /// window starts at `RegionOptions::read_ahead` and doubles as the scan
@@ -108,6 +114,15 @@ pub struct RegionOptions {
     /// First-touch pages move their home to the node that keeps writing
     /// them (migrate.rs; needs selective invalidation).
     pub home_migration: bool,
+    /// Find written pages with `UFFD_FEATURE_WP_ASYNC` and PAGEMAP_SCAN
+    /// (the kernel unprotects a page on its first write without a fault
+    /// message; each release scans for them) where the kernel has it
+    /// (Linux 6.8: WP_ASYNC and UFFDIO_MOVE); false, or an older kernel:
+    /// a write-protect fault per page per interval, resolved by a handler.
+    /// Off by default: one OpenMP test (atomics next to plain stores of
+    /// other threads on the same page) still loses an update about once
+    /// in 40 runs this way (docs/performance.md).
+    pub async_write_tracking: bool,
 }
 
 impl Default for RegionOptions {
@@ -121,6 +136,7 @@ impl Default for RegionOptions {
             read_ahead: 8,
             selective_invalidation: true,
             home_migration: true,
+            async_write_tracking: false,
         }
     }
 }
@@ -195,6 +211,16 @@ struct Inner {
     /// short runs into one page would otherwise take an ioctl (and a TLB
     /// flush) per run.
     protected: Mapping,
+    /// Written pages are found by PAGEMAP_SCAN at each release (WP_ASYNC:
+    /// no write-protect fault reaches a handler); see `scan_writes`.
+    async_wp: bool,
+    /// With `async_wp`: where an invalidation moves its pages (`invalidate`).
+    scratch: Option<Mapping>,
+    scanner: Option<sys::WrittenScanner>,
+    /// With `async_wp`: one bit per `TRACKED_CHUNK` pages, set once one of
+    /// them is cached or exported; a scan covers only those chunks (it
+    /// costs a few nanoseconds per present page it walks).
+    tracked: Mapping,
     /// Exported home pages written since the last release (their
     /// `written` flag is set), to log and protect again at the next one.
     home_written: Mutex<Vec<u32>>,
@@ -298,16 +324,29 @@ impl SharedRegion {
         map.commit(size)
             .map_err(|e| map_error("shared region", e))?;
         map.no_huge_pages();
-        let uffd = UffdBuilder::new()
-            .close_on_exec(true)
-            .non_blocking(true)
-            .user_mode_only(false)
-            .require_features(FeatureFlags::PAGEFAULT_FLAG_WP)
-            .create()
+        let open_uffd = |features: FeatureFlags| {
+            UffdBuilder::new()
+                .close_on_exec(true)
+                .non_blocking(true)
+                .user_mode_only(false)
+                .require_features(features)
+                .create()
+        };
+        let async_features = FeatureFlags::PAGEFAULT_FLAG_WP
+            | FeatureFlags::from_bits_retain(sys::UFFD_FEATURE_WP_ASYNC | sys::UFFD_FEATURE_MOVE);
+        // A kernel without WP_ASYNC or MOVE refuses them (EINVAL): then
+        // write-protect faults it is.
+        let (uffd, async_wp) = match (options.async_write_tracking && layout.nodes > 1)
+            .then(|| open_uffd(async_features).ok())
+            .flatten()
+        {
+            Some(uffd) => (uffd, true),
+            None => (open_uffd(FeatureFlags::PAGEFAULT_FLAG_WP)
             .map_err(|e| HeapError::Userfaultfd(format!(
                 "cannot open userfaultfd with write-protect support: {e} \
                  (LOCO needs Linux 5.7 or newer; a user other than root needs read and write access to /dev/userfaultfd on Linux 6.1 and newer, vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE before)"
-            )))?;
+            )))?, false),
+        };
         // A cluster of one is home to every page: no page is ever fetched,
         // cached or exported, so nothing needs a fault handler, and the
         // kernel's own page faults (one per page, no hand-off to a handler
@@ -321,6 +360,32 @@ impl SharedRegion {
             )
             .map_err(|e| HeapError::Userfaultfd(format!("cannot register the region: {e}")))?;
         }
+        // With WP_ASYNC, an invalidation moves its pages here (UFFDIO_MOVE,
+        // which needs a destination registered with the same userfaultfd)
+        // to take them out of the program's reach at once, then reads them.
+        let scratch = if async_wp {
+            let scratch =
+                Mapping::anywhere(size).map_err(|e| map_error("invalidation scratch", e))?;
+            scratch.no_huge_pages();
+            uffd.register_with_mode(
+                scratch.ptr().cast(),
+                size,
+                RegisterMode::MISSING | RegisterMode::WRITE_PROTECT,
+            )
+            .map_err(|e| {
+                HeapError::Userfaultfd(format!("cannot register the invalidation scratch: {e}"))
+            })?;
+            Some(scratch)
+        } else {
+            None
+        };
+        let scanner = if async_wp {
+            Some(sys::WrittenScanner::open().map_err(|e| {
+                HeapError::Userfaultfd(format!("cannot open /proc/self/pagemap: {e}"))
+            })?)
+        } else {
+            None
+        };
         let pages = layout.pages();
         let aux = |bytes: usize| {
             Mapping::anywhere(bytes.max(1)).map_err(|e| HeapError::Map {
@@ -385,6 +450,10 @@ impl SharedRegion {
             left: aux(pages)?,
             exported: aux(pages)?,
             protected: aux(pages)?,
+            async_wp,
+            scratch,
+            scanner,
+            tracked: aux(pages.div_ceil(TRACKED_CHUNK).div_ceil(64) * 8)?,
             home_written: Mutex::new(Vec::new()),
             serving: aux(pages * 8)?,
             handling: aux(pages * 8)?,
@@ -467,6 +536,12 @@ impl SharedRegion {
             .barrier()
             .map_err(HeapError::Transport)?;
         Ok(region)
+    }
+
+    /// Whether written pages are found by scans (WP_ASYNC) rather than by
+    /// write-protect faults (`RegionOptions::async_write_tracking`).
+    pub fn async_write_tracking(&self) -> bool {
+        self.inner.async_wp
     }
 
     pub fn base(&self) -> u64 {

@@ -1,0 +1,92 @@
+//! Finding written pages without a fault per page (WP_ASYNC): the kernel
+//! lifts a page's write protection itself on the first write, and a scan of
+//! the page tables (PAGEMAP_SCAN) at the next release finds the pages whose
+//! protection is gone.
+
+use super::*;
+
+impl Inner {
+    /// Notes that `page` may need watching (it is cached, or an exported
+    /// home page): the scans cover its chunk from now on.
+    pub(super) fn track_chunk(&self, page: usize) {
+        if !self.async_wp {
+            return;
+        }
+        let chunk = page / TRACKED_CHUNK;
+        let word = &self.tracked.as_atomic_u64()[chunk / 64];
+        let bit = 1u64 << (chunk % 64);
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, Ordering::Release);
+        }
+    }
+
+    /// The runs of tracked chunks, as (first page, pages).
+    fn tracked_ranges(&self) -> Vec<(usize, usize)> {
+        let pages = self.layout.pages();
+        let mut chunks = Vec::new();
+        for (w, word) in self.tracked.as_atomic_u64().iter().enumerate() {
+            let mut bits = word.load(Ordering::Acquire);
+            while bits != 0 {
+                chunks.push(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+        contiguous(&chunks)
+            .into_iter()
+            .map(|(first, count)| {
+                let start = first * TRACKED_CHUNK;
+                (start, (count * TRACKED_CHUNK).min(pages - start))
+            })
+            .collect()
+    }
+
+    /// With WP_ASYNC: flags every watched page written since its protection
+    /// last came on, as a write-protect fault would have (a cached page
+    /// gets its `written` flag, so the release compares it with its twin;
+    /// an exported home page is listed for `log_home_writes`), and
+    /// protects it again, in the scan itself. A write after the protection
+    /// unprotects the page again and is found by the next scan; one before
+    /// it is in the page when the caller reads it, after this returns.
+    /// Home pages nobody watches that share a scanned stretch with watched
+    /// ones are protected too and ignored (a write to one costs an
+    /// in-kernel fault of about a microsecond). Caller holds `consistency`.
+    pub(super) fn scan_writes(&self) -> Result<(), HeapError> {
+        let Some(scanner) = &self.scanner else {
+            return Ok(());
+        };
+        let size = self.page_size();
+        let mut ranges = Vec::new();
+        for (first, count) in self.tracked_ranges() {
+            scanner
+                .take_written(self.page_ptr(first), count * size, &mut ranges)
+                .map_err(|e| HeapError::Userfaultfd(format!("PAGEMAP_SCAN: {e}")))?;
+        }
+        let mut found = 0u64;
+        let mut home_listed: Vec<u32> = Vec::new();
+        let base = self.map.ptr() as u64;
+        for (start, end) in ranges {
+            let first = ((start - base) / size as u64) as usize;
+            let last = ((end - base) / size as u64) as usize;
+            for page in first..last {
+                match self.state(page).load(Ordering::Acquire) {
+                    CACHED if self.track => {
+                        self.written(page).store(1, Ordering::Release);
+                        found += 1;
+                    }
+                    HOME if self.exported(page).load(Ordering::Acquire) != 0 => {
+                        if self.written(page).swap(1, Ordering::AcqRel) == 0 {
+                            home_listed.push(page as u32);
+                        }
+                        found += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !home_listed.is_empty() {
+            self.home_written.lock().unwrap().extend(home_listed);
+        }
+        self.stats.write_faults.fetch_add(found, Ordering::Relaxed);
+        Ok(())
+    }
+}
