@@ -631,7 +631,7 @@ impl Pool {
         while s.threads < team.local - 1 {
             let index = s.threads;
             std::thread::Builder::new()
-                .name(format!("loco-omp-{}", index + 1))
+                .name(format!("loco-openmp-{}", index + 1))
                 .stack_size(thread_stack_size())
                 .spawn(move || pool_thread(index + 1))
                 .unwrap_or_else(|e| fatal(&format!("cannot start an OpenMP thread: {e}")));
