@@ -124,7 +124,7 @@ fn main() {
     let (loco_cc, daemon) = (dir.join("loco-cc"), dir.join("loco-daemon"));
     require_built(&[&loco_cc, &daemon, &dir.join("libloco.so")]);
     let kernels = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
-    let work = std::env::temp_dir().join(format!("loco-omp-bench-{}", std::process::id()));
+    let work = std::env::temp_dir().join(format!("loco-openmp-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
 
     let mut jobs: Vec<(&str, Vec<String>)> = vec![("omp_sync", vec![])];

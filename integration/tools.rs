@@ -24,7 +24,7 @@ pub fn build_dir() -> PathBuf {
 /// The crates each artifact the tests use is built from.
 fn made_from(artifact: &str) -> &'static [&'static str] {
     match artifact {
-        "libloco.so" => &["loco-omp", "loco-uffd", "loco-rdma", "loco-cluster"],
+        "libloco.so" => &["loco-runtime", "loco-uffd", "loco-rdma", "loco-cluster"],
         "loco-daemon" => &["loco-daemon", "loco-cluster"],
         _ => &["loco-pass"], // the plugin and the drivers
     }

@@ -1,5 +1,5 @@
 // loco-test: -fopenmp
-// OpenMP threads (libomp's, all on node 0 until loco-omp spans nodes) work
+// OpenMP threads (one team, which the runtime spreads over the nodes) work
 // concurrently on heap memory spread over every node: page faults from
 // several threads at once, interleaved byte writes to shared pages, a
 // critical section growing a shared list. Integer results only, so the

@@ -1,6 +1,6 @@
 //! The statistics files, read and written with `serde_json`.
 //!
-//! - A node's file (the runtime writes it, loco-omp/src/runtime.rs
+//! - A node's file (the runtime writes it, loco-runtime/src/runtime.rs
 //!   `stats_json`): one object, `{"node": R, "name": value, ...}`, every
 //!   value a count. The same shape is what a node writes every second for
 //!   `--progress` (`LOCO_PROGRESS`).

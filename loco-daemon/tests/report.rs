@@ -67,7 +67,7 @@ fn the_report_draws_every_nodes_numbers_from_a_real_run() {
     artifact("libloco_pass.so", &["loco-pass"]);
     artifact(
         "libloco.so",
-        &["loco-omp", "loco-uffd", "loco-rdma", "loco-cluster"],
+        &["loco-runtime", "loco-uffd", "loco-rdma", "loco-cluster"],
     );
     let dir = common::temp_dir("report", "run");
     let src = dir.join("fill.c");

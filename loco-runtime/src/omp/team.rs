@@ -206,7 +206,7 @@ pub struct Team {
     barrier: LocalBarrier,
     reduction: LocalReduction,
     /// Explicit tasks queued for this node's threads (tasks.rs).
-    pub tasks: TaskQueue,
+    pub tasks: super::tasks::TaskQueue,
     /// Dynamic loops' chunks claimed for this node (sched.rs).
     pub loops: super::sched::NodeLoops,
     /// Threads of this node still running the region (the join).
@@ -504,7 +504,7 @@ impl Team {
             signal: super::wait::Signal::default(),
             barrier: LocalBarrier::default(),
             reduction: LocalReduction::new(local),
-            tasks: TaskQueue::default(),
+            tasks: super::tasks::TaskQueue::default(),
             loops: super::sched::NodeLoops::default(),
             running: AtomicU32::new(local),
             singles: AtomicU64::new(0),
@@ -512,45 +512,6 @@ impl Team {
             passed: AtomicU64::new(0),
             copyprivate: AtomicUsize::new(0),
         }
-    }
-}
-
-/// Deferred tasks of one node's part of a team.
-#[derive(Default)]
-pub struct TaskQueue {
-    queue: Mutex<std::collections::VecDeque<super::tasks::Pending>>,
-    /// Queued or running.
-    outstanding: std::sync::atomic::AtomicUsize,
-}
-
-impl TaskQueue {
-    pub fn push(&self, p: super::tasks::Pending) {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        self.queue.lock().unwrap().push_back(p);
-    }
-
-    /// The oldest queued task (it stays outstanding until `finished`).
-    pub fn pop(&self) -> Option<super::tasks::Pending> {
-        self.queue.lock().unwrap().pop_front()
-    }
-
-    /// The newest queued task that `wanted` accepts (outstanding as `pop`'s).
-    pub fn pop_newest(
-        &self,
-        wanted: impl Fn(&super::tasks::Pending) -> bool,
-    ) -> Option<super::tasks::Pending> {
-        let mut q = self.queue.lock().unwrap();
-        let at = q.iter().rposition(wanted)?;
-        q.remove(at)
-    }
-
-    pub fn finished(&self) {
-        self.outstanding.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Whether a task is queued or running.
-    pub fn any(&self) -> bool {
-        self.outstanding.load(Ordering::Acquire) > 0
     }
 }
 
@@ -631,7 +592,7 @@ impl Pool {
         while s.threads < team.local - 1 {
             let index = s.threads;
             std::thread::Builder::new()
-                .name(format!("loco-omp-{}", index + 1))
+                .name(format!("loco-openmp-{}", index + 1))
                 .stack_size(thread_stack_size())
                 .spawn(move || pool_thread(index + 1))
                 .unwrap_or_else(|e| fatal(&format!("cannot start an OpenMP thread: {e}")));

@@ -2,7 +2,7 @@
 //! (and so `std::condition_variable` with `std::mutex`).
 //!
 //! A mutex in the shared region is a LOCO lock on a run of several nodes
-//! (entry.rs), which glibc's `pthread_cond_wait` cannot unlock or wait on.
+//! (entry/pthread.rs), which glibc's `pthread_cond_wait` cannot unlock or wait on.
 //! So libloco.so defines `pthread_cond_wait`, `pthread_cond_timedwait`,
 //! `pthread_cond_clockwait`, `pthread_cond_signal` and
 //! `pthread_cond_broadcast` itself: it is the executable's first
@@ -35,7 +35,7 @@ use std::ffi::{c_int, c_void, CStr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::entry::{loco_pthread_mutex_lock, loco_pthread_mutex_unlock};
+use super::entry::pthread::{loco_pthread_mutex_lock, loco_pthread_mutex_unlock};
 use super::team;
 use crate::runtime::{self, fatal, Runtime};
 

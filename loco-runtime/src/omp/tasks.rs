@@ -39,9 +39,10 @@
 //! private copies follow it, and the shared-variable pointers follow those.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::team::{whoami, with_ctx, Team};
 use crate::runtime::fatal;
@@ -181,7 +182,7 @@ pub struct Group {
 }
 
 /// A queued task of this node.
-pub struct Pending {
+struct Pending {
     task: *mut Task,
     node: Arc<TaskNode>,
 }
@@ -189,6 +190,55 @@ pub struct Pending {
 // SAFETY: the task descriptor is heap memory owned by the queue entry until
 // one thread takes the entry and runs it; nothing else touches it.
 unsafe impl Send for Pending {}
+
+/// Deferred tasks of one node's part of a team (`Team::tasks`).
+///
+/// A mutex around a deque, not a lock-free queue (crossbeam-deque's
+/// injector or work-stealing deques, a crossbeam channel): `taskwait` and
+/// the end of a `taskgroup` take the newest queued *descendant* of the
+/// waiting task (`pop_newest`: the scheduling constraint for tied tasks),
+/// which means searching the queue and taking an entry out of its middle,
+/// while those queues only hand out their oldest entry (or a thread its
+/// own newest). Nothing sleeps and polls the queue either: waiters look at
+/// the atomics first (`outstanding` here, `queued_below` on a task), spin,
+/// then sleep on the team's signal, which `Team::wake_helpers` notifies
+/// when a task is queued or done. The lock is held for one push, pop or
+/// search, by the threads of one node (a waiter in its spin takes it at
+/// each look while a task is queued or running).
+#[derive(Default)]
+pub struct TaskQueue {
+    queue: Mutex<VecDeque<Pending>>,
+    /// Queued or running.
+    outstanding: AtomicUsize,
+}
+
+impl TaskQueue {
+    fn push(&self, p: Pending) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.queue.lock().unwrap().push_back(p);
+    }
+
+    /// The oldest queued task (it stays outstanding until `finished`).
+    fn pop(&self) -> Option<Pending> {
+        self.queue.lock().unwrap().pop_front()
+    }
+
+    /// The newest queued task that `wanted` accepts (outstanding as `pop`'s).
+    fn pop_newest(&self, wanted: impl Fn(&Pending) -> bool) -> Option<Pending> {
+        let mut q = self.queue.lock().unwrap();
+        let at = q.iter().rposition(wanted)?;
+        q.remove(at)
+    }
+
+    fn finished(&self) {
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether a task is queued or running.
+    pub fn any(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) > 0
+    }
+}
 
 thread_local! {
     /// The task this thread runs now (None: its implicit task, made on

@@ -6,7 +6,8 @@
 //! - [`sched`]: static, dynamic, guided and ordered loop scheduling;
 //! - [`locks`]: critical sections and omp locks (a global word at node 0,
 //!   handed over inside a node first);
-//! - [`entry`]: the C entry points themselves;
+//! - [`entry`]: the C entry points themselves, a file per area (threads,
+//!   synchronisation, worksharing, atomics, the `omp_*` API, pthread mutexes);
 //! - [`cond`]: pthread condition variables that wait across nodes with the
 //!   distributed pthread mutexes;
 //! - [`tasks`]: explicit tasks, run by the threads of the node creating them;
