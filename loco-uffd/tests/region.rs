@@ -38,6 +38,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     acquire_makes_other_nodes_releases_visible,
     eviction_keeps_every_write,
     writes_racing_an_eviction_are_kept,
+    a_write_to_a_page_just_fetched_is_released,
     first_touch_homes_pages_where_first_touched,
     allocating_node_homes_pages_in_the_arena,
     only_modified_bytes_travel,
@@ -107,9 +108,19 @@ fn options(node: &Node) -> (bool, RegionOptions) {
 }
 
 fn start_with(node: &Node, placement: Placement, cache_size: u64) -> Result<Run, String> {
+    let (tracked, options) = options(node);
+    start_with_options(node, placement, cache_size, tracked, options)
+}
+
+fn start_with_options(
+    node: &Node,
+    placement: Placement,
+    cache_size: u64,
+    tracked: bool,
+    options: RegionOptions,
+) -> Result<Run, String> {
     let config = config(node, placement, cache_size);
     let transport = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
-    let (tracked, options) = options(node);
     let region = SharedRegion::new(&config, transport, options).map_err(|e| e.to_string())?;
     Ok(Run {
         region,
@@ -444,6 +455,46 @@ fn writes_racing_an_eviction_are_kept(node: &Node) -> Check {
                 got[byte as usize]
             ));
         }
+    }
+    r.finish()
+}
+
+/// A fetched page is present a moment before it is listed as cached (the
+/// fetch installs it, then does its bookkeeping). A thread touching it in
+/// that moment does not fault: its write and mark land at once, and its
+/// release must wait for the page to be listed rather than skip it as not
+/// cached. The moment is held open for 30 ms here (`hold_install`).
+fn a_write_to_a_page_just_fetched_is_released(node: &Node) -> Check {
+    let (tracked, mut options) = options(node);
+    options.hold_install = Duration::from_millis(30);
+    let r = start_with_options(node, Placement::Interleaved, 1 << 30, tracked, options)?;
+    let next = (r.rank + 1) % r.n;
+    let prev = (r.rank + r.n - 1) % r.n;
+    // One page released alone (as before an atomic or after a volatile
+    // write), one by a whole release.
+    for (k, whole) in [(60u64, false), (70, true)] {
+        let off = r.page_of(next, k + r.rank as u64);
+        let released = std::thread::scope(|s| {
+            // Faults, and its fetch keeps the page installed but unlisted.
+            s.spawn(|| r.load(off, 1));
+            std::thread::sleep(Duration::from_millis(10));
+            r.store(off + 64, &pattern(off, 8));
+            if whole {
+                r.region.release()
+            } else {
+                r.region.volatile_write(r.addr(off + 64), 8)
+            }
+        });
+        released.map_err(|e| e.to_string())?;
+        // No acquire: the write must be home already.
+        r.region.transport().barrier().map_err(|e| e.to_string())?;
+        let mine = r.page_of(r.rank, k + prev as u64);
+        ensure(r.load(mine + 64, 8) == pattern(mine, 8), || {
+            format!(
+                "node {prev}'s write to my page {mine:#x}, released ({}) as soon as it landed, is not here",
+                if whole { "whole" } else { "that page" }
+            )
+        })?;
     }
     r.finish()
 }

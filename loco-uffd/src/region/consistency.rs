@@ -98,8 +98,19 @@ impl Inner {
         }
     }
 
+    /// Waits for the fetches under way to finish (their pages CACHED and
+    /// listed). A fetched page is present a moment before it is CACHED,
+    /// and a thread that touches it then (without a fault: it is there)
+    /// writes and marks a page a release would skip as not cached; its
+    /// release must not run until the page is listed. Fetches that start
+    /// after this cannot hold a write the caller must release.
+    pub(super) fn settle_fetches(&self) {
+        drop(self.fetch_gate.write().unwrap());
+    }
+
     pub(super) fn release(&self) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
+        self.settle_fetches();
         let pages: Vec<u32> = self.cached.lock().unwrap().snapshot();
         self.release_pages_locked(pages)?;
         self.log_home_writes()?;
@@ -126,6 +137,7 @@ impl Inner {
     /// of all of them is `release`.
     pub(super) fn release_pages(&self, pages: Vec<u32>) -> Result<(), HeapError> {
         let _c = self.consistency.lock().unwrap();
+        self.settle_fetches();
         self.release_pages_locked(pages)
     }
 

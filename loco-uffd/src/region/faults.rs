@@ -141,6 +141,9 @@ impl Inner {
         if let Err(e) = self.install(page, twin, len) {
             return give_up(e);
         }
+        if !self.hold_install.is_zero() {
+            std::thread::sleep(self.hold_install);
+        }
         self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
         self.stats
             .pages_read_ahead

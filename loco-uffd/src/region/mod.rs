@@ -123,6 +123,10 @@ pub struct RegionOptions {
     /// other threads on the same page) still loses an update about once
     /// in 40 runs this way (docs/performance.md).
     pub async_write_tracking: bool,
+    /// For tests: how long a fetched page stays installed (present) before
+    /// it is listed as cached, to widen that window in race tests. Zero
+    /// in real runs.
+    pub hold_install: Duration,
 }
 
 impl Default for RegionOptions {
@@ -137,6 +141,7 @@ impl Default for RegionOptions {
             selective_invalidation: true,
             home_migration: true,
             async_write_tracking: false,
+            hold_install: Duration::ZERO,
         }
     }
 }
@@ -197,6 +202,8 @@ struct Inner {
     linger_us: u64,
     /// Most pages a fault fetches in a sequential scan.
     read_ahead: usize,
+    /// See `RegionOptions::hold_install`.
+    hold_install: Duration,
     /// This node's write notices, and where it stands in the others'.
     notices: NoticeLog,
     selective: bool,
@@ -493,6 +500,7 @@ impl SharedRegion {
             fetch_gate: std::sync::RwLock::new(()),
             linger_us: options.linger_us,
             read_ahead: options.read_ahead.max(1),
+            hold_install: options.hold_install,
         });
         let _ = this.set(Arc::downgrade(&inner));
         let mut threads = Vec::new();

@@ -73,6 +73,13 @@ impl Inner {
                         self.written(page).store(1, Ordering::Release);
                         found += 1;
                     }
+                    // Installed a moment before it becomes CACHED (its
+                    // fetch cleared the flag before installing it), and
+                    // written since by a thread that found it present.
+                    FETCHING if self.track => {
+                        self.written(page).store(1, Ordering::Release);
+                        found += 1;
+                    }
                     HOME if self.exported(page).load(Ordering::Acquire) != 0 => {
                         if self.written(page).swap(1, Ordering::AcqRel) == 0 {
                             home_listed.push(page as u32);
