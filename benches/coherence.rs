@@ -14,7 +14,10 @@
 //! - `first-touch`: first-touch placement, `LOCO_MIGRATE=0`: pages stay
 //!   where they were first touched;
 //! - `ft+migrate`: first-touch placement with home migration (pages move
-//!   to the node that keeps writing them; the default placement).
+//!   to the node that keeps writing them; the default placement);
+//! - `ft+m faults`: the same with written pages found by a write-protect
+//!   fault each (`LOCO_WP_ASYNC=0`, what kernels before 6.8 do) instead of
+//!   page-table scans.
 //!
 //! Each kernel times only its iterations (`result MS ms`, `iterations N` on
 //! stderr), says how many shared bytes an iteration stores (`modified B
@@ -97,6 +100,9 @@ enum Setup {
     FirstTouch,
     /// LOCO with first-touch placement and home migration.
     Default,
+    /// The default, with written pages found by write-protect faults
+    /// (`LOCO_WP_ASYNC=0`) instead of page-table scans.
+    Faults,
 }
 
 /// The rows of each kernel, top to bottom.
@@ -106,6 +112,7 @@ const SETUPS: &[(Setup, &str)] = &[
     (Setup::Interleaved, "interleaved"),
     (Setup::FirstTouch, "first-touch"),
     (Setup::Default, "ft+migrate"),
+    (Setup::Faults, "ft+m faults"),
 ];
 
 /// Threads in the team, natively and under LOCO (one per node).
@@ -239,6 +246,10 @@ fn run_kernel(
     match setup {
         Setup::FirstTouch => cmd.env("LOCO_MIGRATE", "0"),
         _ => cmd.env_remove("LOCO_MIGRATE"),
+    };
+    match setup {
+        Setup::Faults => cmd.env("LOCO_WP_ASYNC", "0"),
+        _ => cmd.env_remove("LOCO_WP_ASYNC"),
     };
     let (out, err) = run(cmd)?;
     let ms = reported(&err, "result")

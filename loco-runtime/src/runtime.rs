@@ -134,9 +134,9 @@ fn start() -> Result<Runtime, String> {
         // by write-protecting cached pages, unless the user says none happen.
         track_uninstrumented: std::env::var("LOCO_TRACK").map_or(true, |v| v != "0"),
         // Written pages are found by page-table scans (WP_ASYNC) where the
-        // kernel can, if the user asks (LOCO_WP_ASYNC=1); write-protect
-        // faults otherwise.
-        async_write_tracking: std::env::var("LOCO_WP_ASYNC").is_ok_and(|v| v == "1"),
+        // kernel can, unless the user asks for write-protect faults
+        // (LOCO_WP_ASYNC=0).
+        async_write_tracking: std::env::var("LOCO_WP_ASYNC").map_or(true, |v| v != "0"),
         // Fault threads may stay awake between faults (LOCO_LINGER_US), trading CPU for latency.
         linger_us: std::env::var("LOCO_LINGER_US")
             .ok()

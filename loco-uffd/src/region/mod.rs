@@ -119,9 +119,6 @@ pub struct RegionOptions {
     /// message; each release scans for them) where the kernel has it
     /// (Linux 6.8: WP_ASYNC and UFFDIO_MOVE); false, or an older kernel:
     /// a write-protect fault per page per interval, resolved by a handler.
-    /// Off by default: one OpenMP test (atomics next to plain stores of
-    /// other threads on the same page) still loses an update about once
-    /// in 40 runs this way (docs/performance.md).
     pub async_write_tracking: bool,
     /// For tests: how long a fetched page stays installed (present) before
     /// it is listed as cached, to widen that window in race tests. Zero
@@ -140,7 +137,7 @@ impl Default for RegionOptions {
             read_ahead: 8,
             selective_invalidation: true,
             home_migration: true,
-            async_write_tracking: false,
+            async_write_tracking: true,
             hold_install: Duration::ZERO,
         }
     }
