@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use loco_integration::{loco_compile, scratch, tool};
+use loco_integration::{loco_compile, loco_compile_with, scratch, tool};
 
 #[test]
 fn statistics_reach_the_terminal_and_the_json_file() {
@@ -48,24 +48,64 @@ fn statistics_reach_the_terminal_and_the_json_file() {
         .filter(|l| l.trim_start().starts_with("{\"node\""))
         .collect();
     assert_eq!(nodes.len(), 3, "{text}");
-    let field = |line: &str, name: &str| -> u64 {
-        let at = line
-            .find(&format!("\"{name}\": "))
-            .unwrap_or_else(|| panic!("{name} missing in {line}"));
-        line[at + name.len() + 4..]
-            .split([',', '}'])
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     assert_eq!(field(nodes[0], "node"), 0);
     assert!(field(nodes[0], "allocations") >= 200_000, "{}", nodes[0]);
     assert!(field(nodes[0], "page_faults_remote") > 0, "{}", nodes[0]);
     assert!(field(nodes[1], "page_faults_home") > 0, "{}", nodes[1]);
     assert_eq!(field(nodes[2], "allocations"), 0);
     std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// A fork carries the pages its arguments point to (the shared variables
+/// on main's stack, which node 0 writes before every region): the other
+/// node installs them instead of faulting on them in every region.
+#[test]
+fn a_fork_carries_the_pages_its_arguments_point_to() {
+    let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
+    let work = scratch("fork-args");
+    let exe = work.join("fork_args");
+    loco_compile_with("programs/fork_args.c", &["-fopenmp"], &exe);
+    let json = work.join("stats.json");
+    let out = Command::new(&daemon)
+        .args(["run", "-n", "2", "--timeout", "120", "--stats-json"])
+        .arg(&json)
+        .arg("--")
+        .arg(&exe)
+        .env("OMP_NUM_THREADS", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("200 regions"), "{stdout}{err}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let nodes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("{\"node\""))
+        .collect();
+    assert_eq!(nodes.len(), 2, "{text}");
+    let carried = field(nodes[1], "pages_carried");
+    let faults = field(nodes[1], "page_faults_remote");
+    // 200 regions: one carried page each. Node 1 still faults once a
+    // region on the page of `out` both nodes write; without the carried
+    // pages it would also fault on main's stack page in every region.
+    assert!(carried >= 200, "{}", nodes[1]);
+    assert!(faults < 300, "{}", nodes[1]);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// A number from one node's line of `--stats-json`.
+fn field(line: &str, name: &str) -> u64 {
+    let at = line
+        .find(&format!("\"{name}\": "))
+        .unwrap_or_else(|| panic!("{name} missing in {line}"));
+    line[at + name.len() + 4..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]

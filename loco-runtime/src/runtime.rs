@@ -427,6 +427,7 @@ fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
         ("evictions", r.evictions),
         ("pages_migrated_in", r.pages_migrated_in),
         ("pages_migrated_out", r.pages_migrated_out),
+        ("pages_carried", r.pages_carried),
         ("allocations", h.allocations),
         ("frees", h.frees),
         ("arena_bytes", h.arena_bytes),

@@ -1,8 +1,10 @@
-//! The other nodes' pages this node holds: a list, roughly oldest first,
-//! from which any one page can be removed in constant time. Atomics and
-//! volatile accesses drop single pages; finding one by scanning a list as
-//! long as the cache, under the lock every release takes, would make each
-//! of them cost as much as the cache is large.
+//! The other nodes' pages this node holds: a list from which any one page
+//! can be removed in constant time (atomics and volatile accesses drop
+//! single pages; finding one by scanning a list as long as the cache,
+//! under the lock every release takes, would make each of them cost as
+//! much as the cache is large), swept like a CLOCK for eviction, and the
+//! places reserved for pages being fetched, so that listed plus reserved
+//! never exceeds the cache limit.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +13,10 @@ use crate::sys::Mapping;
 
 pub struct CachedPages {
     order: Vec<u32>,
+    /// The CLOCK hand: where the next sweep starts in `order`.
+    hand: usize,
+    /// Places taken by fetches under way (`reserve`), not yet listed.
+    reserved: usize,
     /// Per page: its index in `order` plus one, 0 when absent. Lazily backed
     /// (one word per page of the region, touched only for pages cached).
     slots: Mapping,
@@ -20,6 +26,8 @@ impl CachedPages {
     pub fn new(pages: usize) -> io::Result<CachedPages> {
         Ok(CachedPages {
             order: Vec::new(),
+            hand: 0,
+            reserved: 0,
             slots: Mapping::anywhere((pages * 8).max(8))?,
         })
     }
@@ -30,6 +38,26 @@ impl CachedPages {
 
     pub fn len(&self) -> usize {
         self.order.len()
+    }
+
+    /// Listed pages plus places reserved for fetches under way.
+    pub fn taken(&self) -> usize {
+        self.order.len() + self.reserved
+    }
+
+    /// Reserves `n` places if that keeps `taken()` within `limit`.
+    pub fn reserve(&mut self, n: usize, limit: usize) -> bool {
+        if self.taken() + n > limit {
+            return false;
+        }
+        self.reserved += n;
+        true
+    }
+
+    /// Gives back `n` reserved places (the fetch listed its pages with
+    /// `push`, or failed).
+    pub fn unreserve(&mut self, n: usize) {
+        self.reserved = self.reserved.saturating_sub(n);
     }
 
     pub fn contains(&self, page: u32) -> bool {
@@ -74,15 +102,27 @@ impl CachedPages {
         std::mem::take(&mut self.order)
     }
 
-    /// Removes and returns the `n` oldest pages.
-    pub fn take_oldest(&mut self, n: usize) -> Vec<u32> {
-        let n = n.min(self.order.len());
-        let taken: Vec<u32> = self.order.drain(..n).collect();
-        for &p in &taken {
-            self.slot(p).store(0, Ordering::Relaxed);
-        }
-        for (i, &p) in self.order.iter().enumerate() {
-            self.slot(p).store(i as u64 + 1, Ordering::Relaxed);
+    /// Removes and returns up to `n` pages the CLOCK hand finds not
+    /// `referenced` (which clears a page's reference as the hand passes
+    /// it: a second chance). After two turns of the hand without enough,
+    /// referenced pages go too.
+    pub fn sweep(&mut self, n: usize, mut referenced: impl FnMut(u32) -> bool) -> Vec<u32> {
+        let mut taken = Vec::with_capacity(n);
+        let mut passed = 0;
+        while taken.len() < n && !self.order.is_empty() {
+            if self.hand >= self.order.len() {
+                self.hand = 0;
+            }
+            let page = self.order[self.hand];
+            if passed < 2 * self.order.len() && referenced(page) {
+                passed += 1;
+                self.hand += 1;
+                continue;
+            }
+            // The last page moves into its place, where the hand stays:
+            // it is looked at next.
+            self.remove(page);
+            taken.push(page);
         }
         taken
     }
@@ -105,7 +145,7 @@ mod tests {
                     0 | 1 => { list.push(page); model.insert(page); }
                     2 => prop_assert_eq!(list.remove(page), model.remove(&page)),
                     _ => {
-                        let taken = list.take_oldest((page % 5) as usize);
+                        let taken = list.sweep((page % 5) as usize, |p| p % 3 == 0);
                         for p in taken { prop_assert!(model.remove(&p)); }
                     }
                 }
@@ -117,5 +157,35 @@ mod tests {
             prop_assert_eq!(all, model.into_iter().collect::<Vec<_>>());
             prop_assert_eq!(list.len(), 0);
         }
+    }
+
+    #[test]
+    fn reservations_count_against_the_limit() {
+        let mut list = CachedPages::new(16).unwrap();
+        assert!(list.reserve(3, 4));
+        assert!(!list.reserve(2, 4));
+        list.push(7);
+        list.unreserve(1);
+        assert_eq!(list.taken(), 3);
+        assert!(list.reserve(1, 4));
+        assert!(!list.reserve(1, 4));
+    }
+
+    #[test]
+    fn the_clock_spares_referenced_pages_once() {
+        let mut list = CachedPages::new(16).unwrap();
+        for p in 0..8 {
+            list.push(p);
+        }
+        let mut referenced: std::collections::HashSet<u32> = [0, 1, 2].into_iter().collect();
+        // Referenced pages lose their mark as the hand passes and are
+        // taken only when nothing else is left.
+        let first = list.sweep(5, |p| referenced.remove(&p));
+        let mut sorted = first.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![3, 4, 5, 6, 7]);
+        let rest = list.sweep(5, |p| referenced.remove(&p));
+        assert_eq!(rest.len(), 3);
+        assert_eq!(list.len(), 0);
     }
 }

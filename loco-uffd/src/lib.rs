@@ -80,4 +80,7 @@ pub struct RegionStats {
     /// Pages whose home moved here, and away from here (home migration).
     pub pages_migrated_in: u64,
     pub pages_migrated_out: u64,
+    /// Pages installed from a copy a synchronisation carried (a fork
+    /// carries the pages its arguments point to) instead of fetched.
+    pub pages_carried: u64,
 }

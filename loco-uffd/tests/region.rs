@@ -38,6 +38,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     acquire_makes_other_nodes_releases_visible,
     eviction_keeps_every_write,
     writes_racing_an_eviction_are_kept,
+    the_cache_limit_always_holds,
     a_write_to_a_page_just_fetched_is_released,
     first_touch_homes_pages_where_first_touched,
     allocating_node_homes_pages_in_the_arena,
@@ -456,6 +457,53 @@ fn writes_racing_an_eviction_are_kept(node: &Node) -> Check {
             ));
         }
     }
+    r.finish()
+}
+
+/// Two threads fault in 400 remote pages while a third watches how many
+/// are cached: never more than the limit (16 pages), however fast the
+/// faults come, and every page read has the bytes its home wrote.
+fn the_cache_limit_always_holds(node: &Node) -> Check {
+    const LIMIT: u64 = 16;
+    let r = start_with(node, Placement::Interleaved, LIMIT * PAGE)?;
+    let next = (r.rank + 1) % r.n;
+    // Each node fills 400 pages homed here for the node before it.
+    for i in 0..400 {
+        let off = r.page_of(r.rank, 500 + i);
+        r.store(off, &pattern(off, 16));
+    }
+    r.barrier()?;
+    let done = AtomicBool::new(false);
+    let most = AtomicU64::new(0);
+    let wrong = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                most.fetch_max(r.region.cached_pages() as u64, Ordering::Relaxed);
+                std::hint::spin_loop();
+            }
+        });
+        let readers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let r = &r;
+                s.spawn(move || {
+                    (t * 200..t * 200 + 200)
+                        .filter(|&i| {
+                            let off = r.page_of(next, 500 + i);
+                            r.load(off, 16) != pattern(off, 16)
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let wrong: usize = readers.into_iter().map(|h| h.join().unwrap()).sum();
+        done.store(true, Ordering::Release);
+        wrong
+    });
+    ensure(wrong == 0, || format!("{wrong} pages read wrong"))?;
+    let most = most.load(Ordering::Relaxed);
+    ensure(most <= LIMIT, || {
+        format!("{most} pages were cached at once, over the limit of {LIMIT}")
+    })?;
     r.finish()
 }
 

@@ -416,6 +416,10 @@ pub fn fork(microtask: usize, args: &[usize]) {
     ];
     desc.extend(args.iter().map(|&a| a as u64));
     let bytes: Vec<u8> = desc.iter().flat_map(|w| w.to_le_bytes()).collect();
+    // The workers' first touch of the shared variables the arguments point
+    // to (on main's stack, which lives here) would each fetch a page that
+    // this thread has just written: the pages travel with the fork.
+    let carried = carried_pages(rt, args);
     // The descriptor rides on the barrier that starts the workers (one
     // exchange per node). It is also left in node 0's own block, for a
     // transport whose barriers carry no bytes: after the go, every worker
@@ -426,7 +430,7 @@ pub fn fork(microtask: usize, args: &[usize]) {
         .unwrap_or_else(|e| fatal(&format!("writing the fork descriptor: {e}")));
     // A gathering region barrier: the workers' acquire learns every
     // node's write notices from it too, with no read of their logs.
-    if let Err(e) = rt.region().barrier_carrying(&bytes) {
+    if let Err(e) = rt.region().barrier_carrying(&[bytes, carried].concat()) {
         fatal(&format!("barrier: {e}"));
     }
     let (first, local) = block(size, rt.nodes, 0);
@@ -998,7 +1002,11 @@ pub fn worker_loop(rt: &Runtime) -> ! {
             runtime::finish_worker(rt);
         }
         let mut bytes = match gathered {
-            Some(mut parts) if parts[0].len() >= DESC_WORDS * 8 => std::mem::take(&mut parts[0]),
+            Some(mut parts) if parts[0].len() >= DESC_WORDS * 8 => {
+                let mut bytes = std::mem::take(&mut parts[0]);
+                accept_carried_pages(rt, &mut bytes);
+                bytes
+            }
             _ => {
                 let mut bytes = vec![0u8; (DESC_WORDS + variadic::MAX_ARGS) * 8];
                 rt.transport
@@ -1059,6 +1067,65 @@ pub fn worker_loop(rt: &Runtime) -> ! {
         // SAFETY: fflush(NULL) flushes every stdio output stream.
         unsafe { libc::fflush(std::ptr::null_mut()) };
     }
+}
+
+/// Most pages a fork carries (see `carried_pages`).
+const MAX_CARRIED: usize = 4;
+
+/// The home pages the fork's arguments point into, as
+/// `[count, (page, len, bytes)...]` words and bytes to append to the
+/// descriptor: copies taken before the fork's release, which the workers
+/// install once they have acquired (`accept_carried_pages`).
+fn carried_pages(rt: &Runtime, args: &[usize]) -> Vec<u8> {
+    let region = rt.region();
+    let mut pages: Vec<(u32, Vec<u8>)> = Vec::new();
+    for &arg in args {
+        if pages.len() == MAX_CARRIED {
+            break;
+        }
+        // A pointer argument, or a scalar that looks like one (then a page
+        // travels for nothing).
+        let page = region.page_index(arg as u64);
+        if page.is_none() || pages.iter().any(|(p, _)| Some(*p) == page) {
+            continue;
+        }
+        if let Some(copy) = region.home_page_copy(arg as u64) {
+            pages.push(copy);
+        }
+    }
+    let mut out = (pages.len() as u64).to_le_bytes().to_vec();
+    for (page, bytes) in pages {
+        out.extend((page as u64).to_le_bytes());
+        out.extend((bytes.len() as u64).to_le_bytes());
+        out.extend(bytes);
+    }
+    out
+}
+
+/// A worker: installs the pages node 0's fork descriptor carries (after
+/// the descriptor and its arguments) and cuts them off the descriptor.
+fn accept_carried_pages(rt: &Runtime, bytes: &mut Vec<u8>) {
+    let word = |b: &[u8], i: usize| {
+        b.get(i..i + 8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap()) as usize)
+    };
+    let argc = word(bytes, 3 * 8).unwrap_or(0).min(variadic::MAX_ARGS);
+    let mut at = (DESC_WORDS + argc) * 8;
+    let count = word(bytes, at).unwrap_or(0);
+    at += 8;
+    for _ in 0..count {
+        let (Some(page), Some(len)) = (word(bytes, at), word(bytes, at + 8)) else {
+            fatal("a fork descriptor's carried pages are cut short");
+        };
+        let Some(copy) = bytes.get(at + 16..at + 16 + len) else {
+            fatal("a fork descriptor's carried pages are cut short");
+        };
+        if let Err(e) = rt.region().accept_copy(0, page as u32, copy) {
+            fatal(&format!("installing a page the fork carried: {e}"));
+        }
+        at += 16 + len;
+    }
+    bytes.truncate((DESC_WORDS + argc) * 8);
 }
 
 /// Node 0 at exit: tells every worker node to finish (they are waiting for

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Most pages one eviction batch writes back and drops.
+const EVICTION_BATCH: usize = 64;
+
 impl Inner {
     /// Gathers the modified bytes of `page` into `batch` and refreshes its
     /// twin. `diff` compares against the twin as well as reading the bitmap.
@@ -408,6 +411,46 @@ impl Inner {
         self.notify_invalidated();
     }
 
+    /// The most places (listed and reserved) the cache may take before the
+    /// evictor starts, and what it evicts down to: it works ahead of the
+    /// limit, so a fault rarely waits for it.
+    pub(super) fn eviction_marks(&self) -> (usize, usize) {
+        let limit = self.cache_limit;
+        (limit - (limit / 8).max(1), limit - (limit / 4).max(1))
+    }
+
+    /// Wakes the evictor.
+    pub(super) fn start_eviction(&self) {
+        let (flag, cv) = &self.evict;
+        *flag.lock().unwrap() = true;
+        cv.notify_one();
+    }
+
+    /// Reserves room in the cache for `n` pages about to be fetched,
+    /// waiting for the evictor while there is none. The caller holds no
+    /// lock and no `fetch_gate` (an acquire waits for those, and the
+    /// evictor for the acquire's `consistency`).
+    pub(super) fn reserve_room(&self, n: usize) {
+        let (high, _) = self.eviction_marks();
+        let mut cached = self.cached.lock().unwrap();
+        while !cached.reserve(n, self.cache_limit) {
+            if self.stopping.load(Ordering::Acquire) {
+                // No evictor any more: over the limit rather than stuck.
+                cached.reserve(n, usize::MAX);
+                break;
+            }
+            self.start_eviction();
+            cached = self
+                .room
+                .wait_timeout(cached, Duration::from_millis(10))
+                .unwrap()
+                .0;
+        }
+        if cached.taken() > high {
+            self.start_eviction();
+        }
+    }
+
     pub(super) fn evict_loop(self: Arc<Self>) {
         loop {
             {
@@ -421,23 +464,36 @@ impl Inner {
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            let _c = self.consistency.lock().unwrap();
-            // Down to 7/8 of the limit, oldest first, so eviction runs in batches.
-            let victims: Vec<u32> = {
-                let mut cached = self.cached.lock().unwrap();
-                let keep = self.cache_limit - self.cache_limit / 8;
-                let n = cached.len().saturating_sub(keep);
-                cached.take_oldest(n)
-            };
-            let n = victims.len() as u64;
-            if let Err(e) = self.invalidate(victims) {
-                // The pages are back in the cache with their unsent bytes
-                // (invalidate restores them), but a home that cannot take
-                // writes means the run cannot go on correctly: end it,
-                // naming the reason, rather than carry on without the data.
-                self.fatal(&format!("writing back evicted pages failed: {e}"));
+            // Down to the low mark, in batches, each making room for the
+            // faults waiting for it as soon as it is done.
+            let (_, low) = self.eviction_marks();
+            loop {
+                let _c = self.consistency.lock().unwrap();
+                let victims: Vec<u32> = {
+                    let mut cached = self.cached.lock().unwrap();
+                    let excess = cached.taken().saturating_sub(low);
+                    cached.sweep(excess.min(EVICTION_BATCH), |p| {
+                        self.referenced.as_atomic_u8()[p as usize].swap(0, Ordering::Relaxed) != 0
+                    })
+                };
+                if victims.is_empty() {
+                    break;
+                }
+                let n = victims.len() as u64;
+                let at = self.stats.evictions.fetch_add(n, Ordering::Relaxed) + n;
+                for &p in &victims {
+                    self.evicted_at.as_atomic_u64()[p as usize].store(at + 1, Ordering::Relaxed);
+                }
+                if let Err(e) = self.invalidate(victims) {
+                    // The pages are back in the cache with their unsent bytes
+                    // (invalidate restores them), but a home that cannot take
+                    // writes means the run cannot go on correctly: end it,
+                    // naming the reason, rather than carry on without the data.
+                    self.fatal(&format!("writing back evicted pages failed: {e}"));
+                }
+                drop(self.cached.lock().unwrap());
+                self.room.notify_all();
             }
-            self.stats.evictions.fetch_add(n, Ordering::Relaxed);
         }
     }
 }

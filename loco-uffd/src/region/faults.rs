@@ -106,12 +106,16 @@ impl Inner {
             let _ = self.uffd.wake(dst.cast(), run * size);
             return Ok(());
         }
-        let gate = self.fetch_gate.read().unwrap();
         // Pages after this one that come in the same read (see read_ahead).
         let run = self.read_ahead(page, home);
+        // Room in the cache first, before the gate: waiting for the
+        // evictor while holding it could wait on an acquire that waits on it.
+        self.reserve_room(run);
+        let gate = self.fetch_gate.read().unwrap();
         let len = run * size;
         let pages = page..page + run;
         let give_up = |why: HeapError| {
+            self.cached.lock().unwrap().unreserve(run);
             for q in pages.clone() {
                 self.state(q).store(MISSING, Ordering::Release);
             }
@@ -132,18 +136,8 @@ impl Inner {
         if let Err(e) = fetched {
             return give_up(HeapError::Transport(e));
         }
-        // Marks left from before the pages were last dropped were already covered.
-        let mut scratch = vec![0u64; self.words_per_page];
-        for q in pages.clone() {
-            self.bitmap.take_page(q, &mut scratch);
-            self.written(q).store(0, Ordering::Relaxed);
-        }
-        if let Err(e) = self.install(page, twin, len) {
-            return give_up(e);
-        }
-        if !self.hold_install.is_zero() {
-            std::thread::sleep(self.hold_install);
-        }
+        // Counted before the install wakes the faulting threads, which may
+        // read the statistics at once.
         self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
         self.stats
             .pages_read_ahead
@@ -151,6 +145,45 @@ impl Inner {
         self.stats
             .bytes_fetched
             .fetch_add(len as u64, Ordering::Relaxed);
+        if let Err(e) = self.install_copies(page, run, gate) {
+            return give_up(e);
+        }
+        Ok(())
+    }
+
+    /// Installs the `run` pages from `page` on, claimed (FETCHING) by the
+    /// caller, from their twins (which hold the home's bytes), and lists
+    /// them as cached in the places the caller reserved (`reserve_room`).
+    /// `gate` is the caller's hold on `fetch_gate`, taken before it read
+    /// the home. On error the pages are not installed (and the places
+    /// stay reserved).
+    pub(super) fn install_copies(
+        &self,
+        page: usize,
+        run: usize,
+        gate: std::sync::RwLockReadGuard<'_, ()>,
+    ) -> Result<(), HeapError> {
+        let size = self.page_size();
+        let len = run * size;
+        let pages = page..page + run;
+        let dst = self.page_ptr(page);
+        // Marks left from before the pages were last dropped were already covered.
+        let mut scratch = vec![0u64; self.words_per_page];
+        for q in pages.clone() {
+            self.bitmap.take_page(q, &mut scratch);
+            self.written(q).store(0, Ordering::Relaxed);
+        }
+        self.install(page, self.twin_ptr(page), len)?;
+        if !self.hold_install.is_zero() {
+            std::thread::sleep(self.hold_install);
+        }
+        // Back soon after its eviction: part of the working set.
+        let evictions = self.stats.evictions.load(Ordering::Relaxed);
+        for q in pages.clone() {
+            let at = self.evicted_at.as_atomic_u64()[q].load(Ordering::Relaxed);
+            let recent = at != 0 && evictions + 1 - at <= self.cache_limit as u64;
+            self.referenced.as_atomic_u8()[q].store(u8::from(recent), Ordering::Relaxed);
+        }
         let over = {
             let mut cached = self.cached.lock().unwrap();
             for q in pages.clone() {
@@ -158,14 +191,13 @@ impl Inner {
                 self.state(q).store(CACHED, Ordering::Release);
                 cached.push(q as u32);
             }
-            cached.len() > self.cache_limit
+            cached.unreserve(run);
+            cached.taken() > self.eviction_marks().0
         };
         drop(gate);
         let _ = self.uffd.wake(dst.cast(), len);
         if over {
-            let (flag, cv) = &self.evict;
-            *flag.lock().unwrap() = true;
-            cv.notify_one();
+            self.start_eviction();
         }
         Ok(())
     }
@@ -302,6 +334,7 @@ impl Inner {
                         continue;
                     }
                     self.written(page).store(1, Ordering::Release);
+                    self.referenced.as_atomic_u8()[page].store(1, Ordering::Relaxed);
                     self.stats.write_faults.fetch_add(1, Ordering::Relaxed);
                     self.uffd
                         .remove_write_protection(self.page_ptr(page).cast(), self.page_size(), true)

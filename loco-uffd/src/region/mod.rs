@@ -184,6 +184,13 @@ struct Inner {
     consistency: Mutex<()>,
     cached: Mutex<CachedPages>,
     cache_limit: usize,
+    /// Signalled (with `cached`'s mutex) when eviction has made room.
+    room: Condvar,
+    /// Per page: set when it is written while cached, or fetched again
+    /// soon after it was evicted; the eviction CLOCK spares it once.
+    referenced: Mapping,
+    /// Per page: `evictions` when it was last evicted, + 1 (0: never).
+    evicted_at: Mapping,
     invalidated: (Mutex<()>, Condvar),
     evict: (Mutex<bool>, Condvar),
     stopping: AtomicBool,
@@ -273,6 +280,7 @@ struct Counters {
     acquire_ns: AtomicU64,
     pages_migrated_in: AtomicU64,
     pages_migrated_out: AtomicU64,
+    pages_carried: AtomicU64,
 }
 
 impl SharedRegion {
@@ -473,6 +481,9 @@ impl SharedRegion {
             written: aux(pages)?,
             home_cache: aux(pages * 8)?,
             cache_limit: ((config.cache_size / layout.page_size) as usize).max(1),
+            room: Condvar::new(),
+            referenced: aux(pages)?,
+            evicted_at: aux(pages * 8)?,
             layout,
             rank,
             transport,
@@ -570,6 +581,15 @@ impl SharedRegion {
     }
 
     /// Whether `addr .. addr+len` is inside the shared region.
+    /// The page of the region holding `addr`, if it is in the region.
+    pub fn page_index(&self, addr: u64) -> Option<u32> {
+        self.contains(addr, 1).then(|| {
+            self.inner
+                .layout
+                .page_of_offset(addr - self.inner.layout.base) as u32
+        })
+    }
+
     pub fn contains(&self, addr: u64, len: u64) -> bool {
         self.inner.layout.contains(addr, len)
     }
@@ -731,6 +751,78 @@ impl SharedRegion {
         Ok(old)
     }
 
+    /// A copy of the home page holding `addr`, for another node to install
+    /// with [`SharedRegion::accept_copy`] instead of fetching it (a fork
+    /// carries the pages its arguments point to). None unless the page is
+    /// home here and present. The page is exported first, as another
+    /// node's read of it would be, so this node's later writes to it are
+    /// noticed (and the copy invalidated at that node's next acquire).
+    pub fn home_page_copy(&self, addr: u64) -> Option<(u32, Vec<u8>)> {
+        let inner = &self.inner;
+        if !inner.demand_paged || !self.contains(addr, 1) {
+            return None;
+        }
+        let page = inner.layout.page_of_offset(addr - inner.layout.base);
+        if inner.state(page).load(Ordering::Acquire) != HOME {
+            return None;
+        }
+        if inner.selective {
+            inner.export(page);
+        }
+        let mut bytes = vec![0u8; inner.page_size()];
+        // SAFETY: the page is HOME here, so present (home pages are never
+        // dropped, and a move away happens only in a barrier, which the
+        // caller, about to start one, is not in); a concurrent write by a
+        // serving thread makes this a snapshot, as a fetch's read is.
+        unsafe { sys::copy_bytes(inner.page_ptr(page), bytes.as_mut_ptr(), bytes.len()) };
+        Some((page as u32, bytes))
+    }
+
+    /// Installs `bytes` as this node's cached copy of `page`, whose home is
+    /// `from`, unless this node has the page already (or a fetch of it is
+    /// under way). `bytes` must be what `from`'s
+    /// [`SharedRegion::home_page_copy`] gave before a release this node has
+    /// since acquired: then they are at least as new as anything this node
+    /// may see, as a fetch's would be. True if installed.
+    pub fn accept_copy(&self, from: NodeId, page: u32, bytes: &[u8]) -> Result<bool, HeapError> {
+        let inner = &self.inner;
+        let page = page as usize;
+        if bytes.len() != inner.page_size() || page >= inner.layout.pages() {
+            return Err(HeapError::Invalid(format!(
+                "a copy of page {page} with {} bytes",
+                bytes.len()
+            )));
+        }
+        if !inner.demand_paged || inner.home_if_known(page) != Some(from) || from == inner.rank {
+            return Ok(false);
+        }
+        let gate = inner.fetch_gate.read().unwrap();
+        if inner
+            .state(page)
+            .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Ok(false);
+        }
+        // Only into free room: a fork does not wait for the evictor.
+        if !inner.cached.lock().unwrap().reserve(1, inner.cache_limit) {
+            inner.state(page).store(MISSING, Ordering::Release);
+            inner.wake(page);
+            return Ok(false);
+        }
+        // SAFETY: the twin of a page this thread has claimed (FETCHING):
+        // nothing else touches it until the page is CACHED.
+        unsafe { sys::copy_bytes(bytes.as_ptr(), inner.twin_ptr(page), bytes.len()) };
+        if let Err(e) = inner.install_copies(page, 1, gate) {
+            inner.cached.lock().unwrap().unreserve(1);
+            inner.state(page).store(MISSING, Ordering::Release);
+            inner.wake(page);
+            return Err(e);
+        }
+        inner.stats.pages_carried.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// Before a volatile read of `addr .. addr+len`: cached copies of other
     /// nodes' pages there are dropped (this node's writes to them sent home
     /// first), so the read sees the home's current bytes. OpenMP reads a
@@ -806,6 +898,7 @@ impl SharedRegion {
             acquire_ns: l(&c.acquire_ns),
             pages_migrated_in: l(&c.pages_migrated_in),
             pages_migrated_out: l(&c.pages_migrated_out),
+            pages_carried: l(&c.pages_carried),
         }
     }
 }

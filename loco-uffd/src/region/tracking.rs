@@ -108,6 +108,7 @@ impl Inner {
                 match self.state(page).load(Ordering::Acquire) {
                     CACHED if self.track => {
                         self.written(page).store(1, Ordering::Release);
+                        self.referenced.as_atomic_u8()[page].store(1, Ordering::Relaxed);
                         found += 1;
                     }
                     // Installed a moment before it becomes CACHED (its
