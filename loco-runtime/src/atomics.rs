@@ -137,7 +137,14 @@ unsafe fn local_update(p: *mut c_void, size: u32, mut f: impl FnMut(u64) -> Opti
     }
 }
 
-fn update(p: *mut c_void, size: u32, ordering: i32, f: impl FnMut(u64) -> Option<u64>) -> u64 {
+/// # Safety
+/// As for `loco_atomic_load`.
+unsafe fn update(
+    p: *mut c_void,
+    size: u32,
+    ordering: i32,
+    f: impl FnMut(u64) -> Option<u64>,
+) -> u64 {
     match runtime::try_get() {
         Some(rt) if rt.nodes == 1 && rt.region().contains(p as u64, size as u64) => {
             // As atomic_update would: a misaligned access is refused, not
@@ -161,13 +168,18 @@ fn update(p: *mut c_void, size: u32, ordering: i32, f: impl FnMut(u64) -> Option
                 f,
             )
             .unwrap_or_else(|e| fatal(&format!("atomic operation at {p:p}: {e}"))),
-        // SAFETY: compiled code passes the address of a naturally aligned atomic object.
+        // SAFETY: the caller passes the address of a naturally aligned
+        // atomic object (this function's contract).
         _ => unsafe { local_update(p, size, f) },
     }
 }
 
+/// # Safety
+/// `p` must be the address of a naturally aligned object of `size` bytes
+/// (1, 2, 4 or 8) that no other code accesses non-atomically meanwhile
+/// (what compiled code passes for a C/C++ atomic or `omp atomic`).
 #[no_mangle]
-pub extern "C" fn loco_atomic_rmw(
+pub unsafe extern "C" fn loco_atomic_rmw(
     p: *mut c_void,
     value: u64,
     op: i32,
@@ -175,11 +187,16 @@ pub extern "C" fn loco_atomic_rmw(
     ordering: i32,
 ) -> u64 {
     let size = size as u32;
-    update(p, size, ordering, |old| Some(apply(op, old, value, size)))
+    // SAFETY: this function's own contract.
+    unsafe { update(p, size, ordering, |old| Some(apply(op, old, value, size))) }
 }
 
+/// # Safety
+/// `p` must be the address of a naturally aligned object of `size` bytes
+/// (1, 2, 4 or 8) that no other code accesses non-atomically meanwhile
+/// (what compiled code passes for a C/C++ atomic or `omp atomic`).
 #[no_mangle]
-pub extern "C" fn loco_atomic_cmpxchg(
+pub unsafe extern "C" fn loco_atomic_cmpxchg(
     p: *mut c_void,
     expected: u64,
     desired: u64,
@@ -188,19 +205,32 @@ pub extern "C" fn loco_atomic_cmpxchg(
 ) -> u64 {
     let size = size as u32;
     let expected = low(expected, size);
-    update(p, size, ordering, |old| {
-        (old == expected).then_some(desired)
-    })
+    // SAFETY: this function's own contract.
+    unsafe {
+        update(p, size, ordering, |old| {
+            (old == expected).then_some(desired)
+        })
+    }
 }
 
+/// # Safety
+/// `p` must be the address of a naturally aligned object of `size` bytes
+/// (1, 2, 4 or 8) that no other code accesses non-atomically meanwhile
+/// (what compiled code passes for a C/C++ atomic or `omp atomic`).
 #[no_mangle]
-pub extern "C" fn loco_atomic_load(p: *mut c_void, size: i32, ordering: i32) -> u64 {
-    update(p, size as u32, ordering, |_| None)
+pub unsafe extern "C" fn loco_atomic_load(p: *mut c_void, size: i32, ordering: i32) -> u64 {
+    // SAFETY: this function's own contract.
+    unsafe { update(p, size as u32, ordering, |_| None) }
 }
 
+/// # Safety
+/// `p` must be the address of a naturally aligned object of `size` bytes
+/// (1, 2, 4 or 8) that no other code accesses non-atomically meanwhile
+/// (what compiled code passes for a C/C++ atomic or `omp atomic`).
 #[no_mangle]
-pub extern "C" fn loco_atomic_store(p: *mut c_void, value: u64, size: i32, ordering: i32) {
-    update(p, size as u32, ordering, |_| Some(value));
+pub unsafe extern "C" fn loco_atomic_store(p: *mut c_void, value: u64, size: i32, ordering: i32) {
+    // SAFETY: this function's own contract.
+    unsafe { update(p, size as u32, ordering, |_| Some(value)) };
 }
 
 /// Before a thread fence (loco-pass/ABI.md): a release fence sends this
@@ -278,10 +308,13 @@ mod tests {
     fn private_atomics_work_without_a_cluster() {
         let mut x: u32 = 5;
         let p = (&mut x as *mut u32).cast();
-        assert_eq!(loco_atomic_rmw(p, 3, ADD, 4, SEQ_CST), 5);
-        assert_eq!(loco_atomic_cmpxchg(p, 8, 1, 4, SEQ_CST), 8);
-        assert_eq!(loco_atomic_load(p, 4, SEQ_CST), 1);
-        loco_atomic_store(p, 42, 4, SEQ_CST);
+        // SAFETY: p is a live, aligned u32 that nothing else touches.
+        unsafe {
+            assert_eq!(loco_atomic_rmw(p, 3, ADD, 4, SEQ_CST), 5);
+            assert_eq!(loco_atomic_cmpxchg(p, 8, 1, 4, SEQ_CST), 8);
+            assert_eq!(loco_atomic_load(p, 4, SEQ_CST), 1);
+            loco_atomic_store(p, 42, 4, SEQ_CST);
+        }
         assert_eq!(x, 42);
     }
 }

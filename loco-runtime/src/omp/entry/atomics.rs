@@ -27,10 +27,16 @@ const RELAXED: i32 = 2;
 
 /// Replaces the `size`-byte value at `p` with `f(old)`, atomically (at the
 /// home node for shared memory); returns the old value.
-fn update(p: *mut c_void, size: i32, f: impl Fn(u64) -> u64) -> u64 {
-    let mut old = atomics::loco_atomic_load(p, size, RELAXED);
+///
+/// # Safety
+/// `p` must be the address of a naturally aligned `size`-byte object that
+/// only atomics access meanwhile.
+unsafe fn update(p: *mut c_void, size: i32, f: impl Fn(u64) -> u64) -> u64 {
+    // SAFETY: this function's own contract.
+    let mut old = unsafe { atomics::loco_atomic_load(p, size, RELAXED) };
     loop {
-        let found = atomics::loco_atomic_cmpxchg(p, old, f(old), size, RELAXED);
+        // SAFETY: as above.
+        let found = unsafe { atomics::loco_atomic_cmpxchg(p, old, f(old), size, RELAXED) };
         if found == old {
             return old;
         }
@@ -47,12 +53,16 @@ macro_rules! atomic_ops {
 macro_rules! paste_ops {
     ($prefix:ident, $t:ty, $size:expr, $to:expr, $from:expr, [$(($op:ident, $f:expr)),*]) => {
         $(
+            /// # Safety
+            /// `lhs` must point to a naturally aligned object that only
+            /// atomics access meanwhile (what `omp atomic` passes).
             #[no_mangle]
-            pub extern "C" fn $op(_loc: Ident, _gtid: i32, lhs: *mut $t, rhs: $t) {
+            pub unsafe extern "C" fn $op(_loc: Ident, _gtid: i32, lhs: *mut $t, rhs: $t) {
                 let to: fn($t) -> u64 = $to;
                 let from: fn(u64) -> $t = $from;
                 let f: fn($t, $t) -> $t = $f;
-                update(lhs.cast(), $size, |old| to(f(from(old), rhs)));
+                // SAFETY: this function's own contract.
+                unsafe { update(lhs.cast(), $size, |old| to(f(from(old), rhs))) };
             }
         )*
     };
@@ -127,16 +137,24 @@ atomic_ops!(
 
 macro_rules! atomic_rd_wr {
     ($rd:ident, $wr:ident, $t:ty, $size:expr, $to:expr, $from:expr) => {
+        /// # Safety
+        /// `p` must point to a naturally aligned object that only atomics
+        /// access meanwhile (what `omp atomic read` passes).
         #[no_mangle]
-        pub extern "C" fn $rd(_loc: Ident, _gtid: i32, p: *mut $t) -> $t {
+        pub unsafe extern "C" fn $rd(_loc: Ident, _gtid: i32, p: *mut $t) -> $t {
             let from: fn(u64) -> $t = $from;
-            from(atomics::loco_atomic_load(p.cast(), $size, RELAXED))
+            // SAFETY: this function's own contract.
+            from(unsafe { atomics::loco_atomic_load(p.cast(), $size, RELAXED) })
         }
 
+        /// # Safety
+        /// `p` must point to a naturally aligned object that only atomics
+        /// access meanwhile (what `omp atomic write` passes).
         #[no_mangle]
-        pub extern "C" fn $wr(_loc: Ident, _gtid: i32, p: *mut $t, v: $t) {
+        pub unsafe extern "C" fn $wr(_loc: Ident, _gtid: i32, p: *mut $t, v: $t) {
             let to: fn($t) -> u64 = $to;
-            atomics::loco_atomic_store(p.cast(), to(v), $size, RELAXED);
+            // SAFETY: this function's own contract.
+            unsafe { atomics::loco_atomic_store(p.cast(), to(v), $size, RELAXED) };
         }
     };
 }
