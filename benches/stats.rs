@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use loco_testkit::{free_ports, run_nodes, this_executable};
+use loco_testkit::{free_ports, run_nodes, this_executable, NodeOutcome};
 
 /// The role this benchmark process plays: `Some((rank, ports))` in a node
 /// process started by [`run_nodes_of_this_bench`], `None` in the parent.
@@ -26,19 +26,7 @@ pub fn run_nodes_of_this_bench(
     env: &[(&str, String)],
     reporter: usize,
 ) -> String {
-    let ports = free_ports(ports_needed)
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let outcomes = run_nodes(n, Duration::from_secs(600), |rank| {
-        let mut all = vec![
-            ("LOCO_BENCH_RANK", rank.to_string()),
-            ("LOCO_BENCH_PORTS", ports.clone()),
-        ];
-        all.extend(env.iter().cloned());
-        this_executable(&all)
-    });
+    let outcomes = node_outcomes_of_this_bench(n, ports_needed, env, Duration::from_secs(600));
     for o in &outcomes {
         if !o.success() {
             eprintln!("{}", o.describe());
@@ -48,7 +36,30 @@ pub fn run_nodes_of_this_bench(
     outcomes[reporter].stdout.clone()
 }
 
-/// LOCO_BENCH_SAMPLES, or `default`.
+/// Runs this benchmark executable as `n` node processes, as
+/// [`run_nodes_of_this_bench`] does, killed at `deadline`, and returns how
+/// every node ended (its output too), failed or not.
+pub fn node_outcomes_of_this_bench(
+    n: usize,
+    ports_needed: usize,
+    env: &[(&str, String)],
+    deadline: Duration,
+) -> Vec<NodeOutcome> {
+    let ports = free_ports(ports_needed)
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    run_nodes(n, deadline, |rank| {
+        let mut all = vec![
+            ("LOCO_BENCH_RANK", rank.to_string()),
+            ("LOCO_BENCH_PORTS", ports.clone()),
+        ];
+        all.extend(env.iter().cloned());
+        this_executable(&all)
+    })
+}
+
 /// The workspace's build directory this bench runs from (target/<profile>).
 pub fn build_dir() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("bench path");
@@ -109,6 +120,7 @@ pub fn require_built(files: &[&std::path::Path]) {
     }
 }
 
+/// LOCO_BENCH_SAMPLES, or `default`.
 pub fn sample_count(default: usize) -> usize {
     std::env::var("LOCO_BENCH_SAMPLES")
         .ok()
