@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Bytes a release collects before it sends them (`release_pages_locked`).
+const RELEASE_PIECE: usize = 4 << 20;
+
 /// Most pages one eviction batch writes back and drops.
 const EVICTION_BATCH: usize = 64;
 
@@ -47,12 +50,9 @@ impl Inner {
             return Ok(());
         }
         let base = self.layout.page_offset(page);
-        let mut snapshot = vec![0u8; size];
         for_each_run(&bits, |start, len| {
-            let run = &mut snapshot[start..start + len];
             // SAFETY: start+len <= size; the source is the present page.
-            unsafe { sys::copy_bytes(data.add(start), run.as_mut_ptr(), len) };
-            batch.push(home, base + start as u64, run);
+            unsafe { batch.push_from(home, base + start as u64, data.add(start), len) };
         });
         Ok(())
     }
@@ -177,19 +177,31 @@ impl Inner {
                 .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
         }
         let mut batch = Batch::new(self.layout.nodes);
+        let send = |batch: &mut Batch| -> Result<(), HeapError> {
+            let (bytes, runs) = self.send_batch(batch)?;
+            self.stats
+                .bytes_released
+                .fetch_add(bytes, Ordering::Relaxed);
+            self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
+            *batch = Batch::new(self.layout.nodes);
+            Ok(())
+        };
         for (page, diff) in work {
-            let _g = self.lock_page(page);
-            if let Err(e) = self.collect(page, self.page_ptr(page), diff, &mut batch) {
-                self.mark_again(&batch);
-                return Err(e);
+            {
+                let _g = self.lock_page(page);
+                if let Err(e) = self.collect(page, self.page_ptr(page), diff, &mut batch) {
+                    self.mark_again(&batch);
+                    return Err(e);
+                }
+            }
+            // A large release goes in pieces: a buffer that stays small
+            // stays in the cache, where one the size of everything written
+            // would be allocated, faulted in and copied as it grows.
+            if batch.bytes() >= RELEASE_PIECE {
+                send(&mut batch)?;
             }
         }
-        let (bytes, runs) = self.send_batch(&batch)?;
-        self.stats
-            .bytes_released
-            .fetch_add(bytes, Ordering::Relaxed);
-        self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
-        Ok(())
+        send(&mut batch)
     }
 
     pub(super) fn acquire(&self) -> Result<(), HeapError> {
@@ -412,11 +424,14 @@ impl Inner {
     }
 
     /// The most places (listed and reserved) the cache may take before the
-    /// evictor starts, and what it evicts down to: it works ahead of the
-    /// limit, so a fault rarely waits for it.
+    /// evictor starts, and what it evicts down to: it works a little ahead
+    /// of the limit, so a fault rarely waits for it, while a cache as
+    /// large as the working set holds nearly all of it. The low mark
+    /// leaves room for the largest read-ahead window.
     pub(super) fn eviction_marks(&self) -> (usize, usize) {
         let limit = self.cache_limit;
-        (limit - (limit / 8).max(1), limit - (limit / 4).max(1))
+        let batch = (limit / 32).max(MAX_READ_AHEAD.min(limit / 4)).max(1);
+        (limit - (batch / 2).max(1), limit - batch)
     }
 
     /// Wakes the evictor.

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// How many pages fetched since the page before a faulting one still make
+/// the fault part of a scan (`read_ahead`).
+const RECENT_FETCHES: u64 = 4 * MAX_READ_AHEAD as u64;
+
 impl Inner {
     pub(super) fn fault_loop(self: Arc<Self>) {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&self.uffd);
@@ -179,7 +183,9 @@ impl Inner {
         }
         // Back soon after its eviction: part of the working set.
         let evictions = self.stats.evictions.load(Ordering::Relaxed);
+        let seq = self.fetch_seq.fetch_add(run as u64, Ordering::Relaxed) + run as u64;
         for q in pages.clone() {
+            self.fetched_at.as_atomic_u64()[q].store(seq, Ordering::Relaxed);
             let at = self.evicted_at.as_atomic_u64()[q].load(Ordering::Relaxed);
             let recent = at != 0 && evictions + 1 - at <= self.cache_limit as u64;
             self.referenced.as_atomic_u8()[q].store(u8::from(recent), Ordering::Relaxed);
@@ -298,7 +304,16 @@ impl Inner {
     /// whose home is already known count (read-ahead never claims a
     /// first-touch home).
     pub(super) fn read_ahead(&self, page: usize, home: NodeId) -> usize {
-        let sequential = page > 0 && self.state(page - 1).load(Ordering::Acquire) == CACHED;
+        // A scan: the page before was fetched a moment ago (by the last
+        // fault of this scan, or in its window). A page before that has
+        // been cached for long says nothing: random reads in a large cache
+        // would read ahead for nothing.
+        let recent = |q: usize| {
+            let at = self.fetched_at.as_atomic_u64()[q].load(Ordering::Relaxed);
+            at != 0 && self.fetch_seq.load(Ordering::Relaxed) - at < RECENT_FETCHES
+        };
+        let sequential =
+            page > 0 && self.state(page - 1).load(Ordering::Acquire) == CACHED && recent(page - 1);
         // In the prefix only over the globals: past them lie main's stack and
         // the guard page below it, which its home must never be asked to read.
         let end = if self.layout.page_offset(page) < self.layout.node0_prefix() {

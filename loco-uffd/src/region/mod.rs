@@ -77,7 +77,7 @@ const TRACKED_CHUNK: usize = 64;
 /// Most pages one remote fault fetches in a long sequential scan (the
 /// window starts at `RegionOptions::read_ahead` and doubles as the scan
 /// goes on: `read_ahead` in faults.rs).
-const MAX_READ_AHEAD: usize = 64;
+const MAX_READ_AHEAD: usize = 256;
 
 /// The address window reserved for the shared region (16 TiB), whatever its
 /// size: compiled code checks `addr - base < REGION_SPAN` (loco-pass/ABI.md).
@@ -191,6 +191,11 @@ struct Inner {
     referenced: Mapping,
     /// Per page: `evictions` when it was last evicted, + 1 (0: never).
     evicted_at: Mapping,
+    /// Pages installed by fetches so far, and per page that count when it
+    /// was installed: read-ahead follows a scan only behind a page fetched
+    /// recently (`read_ahead`), not any page that happens to be cached.
+    fetch_seq: AtomicU64,
+    fetched_at: Mapping,
     invalidated: (Mutex<()>, Condvar),
     evict: (Mutex<bool>, Condvar),
     stopping: AtomicBool,
@@ -484,6 +489,8 @@ impl SharedRegion {
             room: Condvar::new(),
             referenced: aux(pages)?,
             evicted_at: aux(pages * 8)?,
+            fetch_seq: AtomicU64::new(0),
+            fetched_at: aux(pages * 8)?,
             layout,
             rank,
             transport,
@@ -948,10 +955,24 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, home: NodeId, offset: u64, bytes: &[u8]) {
+    /// Adds the `len` bytes at `src` as a run for `home` at `offset`.
+    ///
+    /// # Safety
+    /// `src` must be readable for `len` bytes (a page that other threads
+    /// may be writing: what is copied is a snapshot).
+    unsafe fn push_from(&mut self, home: NodeId, offset: u64, src: *const u8, len: usize) {
         let (data, runs) = &mut self.per_node[home];
-        runs.push((offset, data.len(), bytes.len()));
-        data.extend_from_slice(bytes);
+        runs.push((offset, data.len(), len));
+        let at = data.len();
+        data.resize(at + len, 0);
+        // SAFETY: `src` is readable for `len` bytes (the caller's
+        // contract) and `data[at..]` was just made that long.
+        unsafe { sys::copy_bytes(src, data.as_mut_ptr().add(at), len) };
+    }
+
+    /// Bytes collected so far, for every home.
+    fn bytes(&self) -> usize {
+        self.per_node.iter().map(|(data, _)| data.len()).sum()
     }
 
     /// Every run, as (region offset, bytes).
