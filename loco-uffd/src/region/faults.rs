@@ -115,6 +115,16 @@ impl Inner {
         // Room in the cache first, before the gate: waiting for the
         // evictor while holding it could wait on an acquire that waits on it.
         self.reserve_room(run);
+        self.fetch_run(page, run, home)
+    }
+
+    /// Reads the `run` pages from `page` on (claimed, and their room
+    /// reserved, by the caller) from `home` and installs them. (A
+    /// handler that went on to read the next window of a scan while the
+    /// faulting thread used this one made the farmem scan no faster on
+    /// 2 CPUs: 0.25-0.28 of the raw stream against 0.29-0.30.)
+    fn fetch_run(&self, page: usize, run: usize, home: NodeId) -> Result<(), HeapError> {
+        let size = self.page_size();
         let gate = self.fetch_gate.read().unwrap();
         let len = run * size;
         let pages = page..page + run;
@@ -303,6 +313,17 @@ impl Inner {
     /// (MISSING -> FETCHING) here; otherwise just this one. Only pages
     /// whose home is already known count (read-ahead never claims a
     /// first-touch home).
+    /// Where read-ahead from `page` must stop: in the prefix only over the
+    /// globals (past them lie main's stack and the guard page below it,
+    /// which its home must never be asked to read).
+    fn scan_end(&self, page: usize) -> usize {
+        if self.layout.page_offset(page) < self.layout.node0_prefix() {
+            self.layout.page_of_offset(self.layout.globals())
+        } else {
+            self.layout.pages()
+        }
+    }
+
     pub(super) fn read_ahead(&self, page: usize, home: NodeId) -> usize {
         // A scan: the page before was fetched a moment ago (by the last
         // fault of this scan, or in its window). A page before that has
@@ -314,13 +335,7 @@ impl Inner {
         };
         let sequential =
             page > 0 && self.state(page - 1).load(Ordering::Acquire) == CACHED && recent(page - 1);
-        // In the prefix only over the globals: past them lie main's stack and
-        // the guard page below it, which its home must never be asked to read.
-        let end = if self.layout.page_offset(page) < self.layout.node0_prefix() {
-            self.layout.page_of_offset(self.layout.globals())
-        } else {
-            self.layout.pages()
-        };
+        let end = self.scan_end(page);
         if !sequential || page >= end || self.read_ahead <= 1 {
             return 1;
         }
