@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use loco_benches::{median_of, node_outcomes_of_this_bench, node_role, Samples};
 use loco_cluster::{parse_size, ClusterConfig, Placement};
 use loco_rdma::{MemoryRegion, RegionId, Transport};
-use loco_testkit::NodeOutcome;
+use loco_testkit::{NodeOutcome, Rng};
 use loco_uffd::{RegionOptions, RegionStats, SharedRegion};
 
 const PAGE: u64 = 4096;
@@ -153,29 +153,6 @@ fn fill_value(i: u64) -> u64 {
 /// The word of page `p` a scattered read takes.
 fn slot(p: u64) -> u64 {
     p.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 55
-}
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// `0..n` shuffled (Fisher-Yates).
-    fn permutation(&mut self, n: u64) -> Vec<u64> {
-        let mut v: Vec<u64> = (0..n).collect();
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-        v
-    }
 }
 
 /// Reads the u64 at `addr`.
@@ -364,7 +341,7 @@ fn work(region: &SharedRegion, t: &dyn Transport, raw: RegionId, wss: u64, cold:
             let mut bad = 0u64;
             let start = Instant::now();
             for _ in 0..n {
-                let w = rng.next() % words;
+                let w = rng.below(words);
                 bad += u64::from(load(base + 8 * w) != value(w));
             }
             (start.elapsed().as_secs_f64(), bad)

@@ -16,6 +16,7 @@ use loco_cluster::{ClusterConfig, TransportKind};
 use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport, TransportError};
 
 use loco_testkit::suite::{self, ensure, Check, Expect, Node, Scenario, Variant};
+use loco_testkit::Rng;
 
 struct Ctx {
     rank: NodeId,
@@ -105,25 +106,9 @@ fn ctx(node: &Node) -> Ctx {
 
 // ---------------------------------------------------------------- helpers
 
-/// SplitMix64: a deterministic generator every node can replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut r = Rng(seed);
-    (0..len).map(|_| r.next() as u8).collect()
+    (0..len).map(|_| r.next_u64() as u8).collect()
 }
 
 fn region(t: &dyn Transport, len: usize) -> Result<(Arc<MemoryRegion>, RegionId), String> {

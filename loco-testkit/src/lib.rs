@@ -268,6 +268,35 @@ mod tests {
 /// Multi-process test suites with their own `main` (`harness = false`):
 /// every scenario runs as real node processes, for each variant (a backend,
 /// a mode) and node count; the test executable plays every node itself.
+/// SplitMix64: a small deterministic generator that every node of a test
+/// or bench can replay from the same seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// `0..n` shuffled (Fisher-Yates).
+    pub fn permutation(&mut self, n: u64) -> Vec<u64> {
+        let mut v: Vec<u64> = (0..n).collect();
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+        v
+    }
+}
+
 pub mod suite {
     use std::process::ExitCode;
     use std::time::{Duration, Instant};
