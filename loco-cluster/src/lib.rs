@@ -53,7 +53,9 @@ pub enum TransportKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
-    /// Page `p` lives on node `p mod N`.
+    /// Page `p` lives on node `p mod N`; in a cluster with memory nodes,
+    /// on memory node `p mod M` (the M nodes with `role = "memory"`, in
+    /// rank order), which is then the default.
     Interleaved,
     /// A page lives on the first node that touches it.
     FirstTouch,
@@ -61,7 +63,33 @@ pub enum Placement {
     AllocatingNode,
 }
 
+/// The placement of a cluster without memory nodes, when none is given.
 pub const DEFAULT_PLACEMENT: Placement = Placement::FirstTouch;
+
+/// What a node does in the cluster (`role` in cluster.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Runs its share of every OpenMP team (node 0 also runs `main`),
+    /// takes part in the team's barriers, and homes what placement puts
+    /// on it.
+    #[default]
+    Compute,
+    /// Runs no program code: it homes pages of the shared region and
+    /// serves them (and the atomics on them) to the compute nodes, and
+    /// takes no part in forks, joins or barriers (disaggregated memory).
+    Memory,
+}
+
+impl Role {
+    /// The name in cluster.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Compute => "compute",
+            Role::Memory => "memory",
+        }
+    }
+}
 
 /// How the launcher starts a node's process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +142,8 @@ pub struct NodeConfig {
     /// How the node is started, as the file says (`daemon = ..` or
     /// `launch = ..`); `None`: see [`NodeConfig::launch_method`].
     pub launch: Option<Launch>,
+    /// A compute node (the default) or a memory node.
+    pub role: Role,
 }
 
 impl NodeConfig {
@@ -230,6 +260,7 @@ struct RawNode {
     gid_index: Option<u8>,
     daemon: Option<String>,
     launch: Option<String>,
+    role: Option<Role>,
 }
 
 /// A number written either as a TOML integer or as a string ("4GiB", "0x4000_0000_0000").
@@ -288,6 +319,7 @@ struct OutNode<'a> {
     launch: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     daemon: Option<&'a str>,
+    role: Role,
 }
 
 #[derive(Serialize)]
@@ -334,6 +366,7 @@ impl ClusterConfig {
                     rdma_port: 1,
                     gid_index: 0,
                     launch: None,
+                    role: Role::Compute,
                 })
                 .collect(),
             launch: LaunchSettings::default(),
@@ -396,6 +429,7 @@ impl ClusterConfig {
                 rdma_port: n.rdma_port.unwrap_or(1),
                 gid_index: n.gid_index.unwrap_or(0),
                 launch,
+                role: n.role.unwrap_or_default(),
             });
         }
         let field =
@@ -417,7 +451,10 @@ impl ClusterConfig {
             ),
             region_base: field(raw.memory.region_base, DEFAULT_REGION_BASE, "region_base")?,
             page_size: field(raw.memory.page_size, DEFAULT_PAGE_SIZE, "page_size")?,
-            placement: raw.memory.placement.unwrap_or(DEFAULT_PLACEMENT),
+            placement: raw
+                .memory
+                .placement
+                .unwrap_or_else(|| default_placement(&nodes)),
             cache_size: field(raw.memory.cache_size, DEFAULT_CACHE_SIZE, "cache_size")?,
             nodes,
             launch: LaunchSettings {
@@ -442,6 +479,20 @@ impl ClusterConfig {
         };
         if self.nodes.is_empty() {
             return err("no [[node]] entries: a cluster needs at least one node".into());
+        }
+        if self.nodes.iter().all(|n| n.role == Role::Memory) {
+            return err(
+                "every node has role = \"memory\": a cluster needs at least one compute node \
+                 (node 0 runs main)"
+                    .into(),
+            );
+        }
+        if self.nodes[0].role == Role::Memory {
+            return err(
+                "node 0 has role = \"memory\", but node 0 runs main and the program's serial \
+                 parts: make it a compute node (list memory nodes after it)"
+                    .into(),
+            );
         }
         if self.nodes.len() > u16::MAX as usize {
             return err(format!(
@@ -575,6 +626,7 @@ impl ClusterConfig {
                         Some(Launch::Daemon(addr)) => Some(addr),
                         _ => None,
                     },
+                    role: n.role,
                 })
                 .collect(),
             launch: OutLaunch {
@@ -597,6 +649,28 @@ impl ClusterConfig {
         self.nodes.len()
     }
 
+    /// The ranks of the compute nodes, in order (node 0 first).
+    pub fn compute_nodes(&self) -> Vec<usize> {
+        self.ranks_with(Role::Compute)
+    }
+
+    /// The ranks of the memory nodes, in order (none in most clusters).
+    pub fn memory_nodes(&self) -> Vec<usize> {
+        self.ranks_with(Role::Memory)
+    }
+
+    fn ranks_with(&self, role: Role) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&r| self.nodes[r].role == role)
+            .collect()
+    }
+
+    /// The placement a cluster gets when none is given: interleaved (over
+    /// the memory nodes) if it has memory nodes, else first-touch.
+    pub fn default_placement(&self) -> Placement {
+        default_placement(&self.nodes)
+    }
+
     /// A hash of everything the nodes must agree on. Nodes compare it at
     /// bootstrap, so a node started with another file is refused.
     pub fn fingerprint(&self) -> u64 {
@@ -614,8 +688,14 @@ impl ClusterConfig {
             self.nodes
                 .iter()
                 .map(|n| format!(
-                    "{}:{}:{}:{:?}:{}:{}",
-                    n.host, n.port, n.memory, n.rdma_device, n.rdma_port, n.gid_index
+                    "{}:{}:{}:{:?}:{}:{}:{}",
+                    n.host,
+                    n.port,
+                    n.memory,
+                    n.rdma_device,
+                    n.rdma_port,
+                    n.gid_index,
+                    n.role.name()
                 ))
                 .collect::<Vec<_>>()
                 .join(",")
@@ -666,6 +746,15 @@ pub fn parse_host_port(addr: &str) -> Result<(String, u16), String> {
         .filter(|&p| p != 0)
         .ok_or_else(|| format!("port {port:?} is not in 1..=65535"))?;
     Ok((host.to_string(), port))
+}
+
+/// See [`ClusterConfig::default_placement`].
+fn default_placement(nodes: &[NodeConfig]) -> Placement {
+    if nodes.iter().any(|n| n.role == Role::Memory) {
+        Placement::Interleaved
+    } else {
+        DEFAULT_PLACEMENT
+    }
 }
 
 fn number(value: &RawNumber) -> Result<u64, String> {

@@ -285,3 +285,72 @@ fn to_toml_writes_what_toml_integers_cannot_hold_and_control_characters() {
         "{text}"
     );
 }
+
+const COMPUTE_AND_MEMORY: &str = r#"
+[[node]]
+host = "127.0.0.1"
+port = 7000
+[[node]]
+host = "127.0.0.1"
+port = 7001
+role = "memory"
+[[node]]
+host = "127.0.0.1"
+port = 7002
+role = "compute"
+[[node]]
+host = "127.0.0.1"
+port = 7003
+role = "memory"
+"#;
+
+#[test]
+fn roles_default_to_compute_and_memory_nodes_get_interleaved_pages() {
+    let c = parse(TWO_NODES).unwrap();
+    assert!(c.nodes.iter().all(|n| n.role == Role::Compute));
+    assert_eq!(c.compute_nodes(), vec![0, 1]);
+    assert!(c.memory_nodes().is_empty());
+    assert_eq!(c.default_placement(), Placement::FirstTouch);
+
+    let c = parse(COMPUTE_AND_MEMORY).unwrap();
+    assert_eq!(c.compute_nodes(), vec![0, 2]);
+    assert_eq!(c.memory_nodes(), vec![1, 3]);
+    // No placement given: the pages are interleaved over the memory nodes.
+    assert_eq!(c.placement, Placement::Interleaved);
+    // One given still counts.
+    let c = parse(&format!(
+        "[memory]\nplacement = \"first-touch\"\n{COMPUTE_AND_MEMORY}"
+    ))
+    .unwrap();
+    assert_eq!(c.placement, Placement::FirstTouch);
+    let back = ClusterConfig::from_toml_str(&c.to_toml(), "round trip").unwrap();
+    assert_eq!(back, c);
+    assert!(c.to_toml().contains("role = \"memory\""), "{}", c.to_toml());
+}
+
+#[test]
+fn roles_are_part_of_the_fingerprint() {
+    let a = parse(COMPUTE_AND_MEMORY).unwrap();
+    let mut b = a.clone();
+    b.nodes[3].role = Role::Compute;
+    assert_ne!(a.fingerprint(), b.fingerprint());
+}
+
+#[test]
+fn rejects_clusters_whose_roles_cannot_run_a_program() {
+    let memory = |port: u16| format!("[[node]]\nhost=\"127.0.0.1\"\nport={port}\nrole=\"memory\"\n");
+    let compute = |port: u16| format!("[[node]]\nhost=\"127.0.0.1\"\nport={port}\n");
+    let m = message(&format!("{}{}", memory(7000), memory(7001)));
+    assert!(
+        m.starts_with("test.toml: every node has role = \"memory\"")
+            && m.contains("at least one compute node"),
+        "{m}"
+    );
+    let m = message(&format!("{}{}", memory(7000), compute(7001)));
+    assert!(
+        m.contains("node 0 has role = \"memory\"") && m.contains("make it a compute node"),
+        "{m}"
+    );
+    let m = message(&format!("{}role=\"storage\"\n", compute(7000)));
+    assert!(m.contains("storage") && m.contains("compute"), "{m}");
+}
