@@ -5,7 +5,9 @@
 //! carves blocks out of that arena. Which node is *home* to a page (holds
 //! its master copy) depends on the placement policy:
 //!
-//! - interleaved: page `p` lives on node `p mod N`;
+//! - interleaved: page `p` lives on node `p mod N`; in a cluster with
+//!   memory nodes (cluster.toml's `role = "memory"`), on the `p mod M`-th
+//!   of its M memory nodes, so that the compute nodes home nothing;
 //! - allocating-node: a page lives on the node whose arena contains it;
 //! - first-touch: decided when a page is first faulted anywhere, through a
 //!   directory at node 0 (see `region/homes.rs`); [`Layout::static_home`] is `None`.
@@ -37,6 +39,9 @@ pub struct Layout {
     /// Bytes at the start of that prefix placed by the policy (the globals);
     /// the rest of the prefix is node 0's.
     globals: u64,
+    /// The nodes interleaved pages rotate over: the memory nodes if the
+    /// cluster has any, else every node.
+    interleave: Vec<NodeId>,
 }
 
 impl Layout {
@@ -70,6 +75,10 @@ impl Layout {
             arenas,
             node0_prefix: prefix,
             globals: globals.min(prefix),
+            interleave: match config.memory_nodes() {
+                memory if memory.is_empty() => (0..config.num_nodes()).collect(),
+                memory => memory,
+            },
         }
     }
 
@@ -130,7 +139,7 @@ impl Layout {
             return Some(0);
         }
         match self.placement {
-            Placement::Interleaved => Some(page % self.nodes),
+            Placement::Interleaved => Some(self.interleave[page % self.interleave.len()]),
             Placement::AllocatingNode => {
                 let offset = self.page_offset(page);
                 self.arenas.iter().position(|a| a.contains(&offset))
@@ -159,6 +168,22 @@ mod tests {
         assert_eq!(l.pages(), 768);
         let homes: Vec<_> = (0..6).map(|p| l.static_home(p).unwrap()).collect();
         assert_eq!(homes, vec![0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn interleaved_pages_rotate_over_the_memory_nodes_only() {
+        let mut c = ClusterConfig::localhost(5).unwrap();
+        c.nodes[1].role = loco_cluster::Role::Memory;
+        c.nodes[3].role = loco_cluster::Role::Memory;
+        c.nodes[4].role = loco_cluster::Role::Memory;
+        c.placement = Placement::Interleaved;
+        let l = Layout::new(&c);
+        let homes: Vec<_> = (0..7).map(|p| l.static_home(p).unwrap()).collect();
+        assert_eq!(homes, vec![1, 3, 4, 1, 3, 4, 1]);
+        // Globals too; main's stack stays on node 0.
+        let l = Layout::with_prefix(&c, 3 * 4096, 5 * 4096);
+        let prefix: Vec<_> = (0..5).map(|p| l.static_home(p).unwrap()).collect();
+        assert_eq!(prefix, vec![1, 3, 4, 0, 0]);
     }
 
     #[test]
