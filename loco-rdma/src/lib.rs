@@ -178,12 +178,41 @@ pub trait Transport: Send + Sync {
         Ok(found)
     }
 
-    /// Waits until every node has called `barrier` the same number of times.
-    /// Fails, instead of waiting forever, once any node is known to have died.
+    /// Waits until every node that takes part in barriers has called
+    /// `barrier` the same number of times: every node, or, once this node
+    /// has called [`Transport::narrow_barriers`], the compute nodes. Fails,
+    /// instead of waiting forever, once any node is known to have died.
     fn barrier(&self) -> Result<()>;
 
+    /// A barrier of every node of the cluster, memory nodes included,
+    /// whether or not this node's barriers were narrowed: what a memory
+    /// node waits in for the end of a run, and what the compute nodes take
+    /// last to let it go. [`Transport::register`] ends with one.
+    fn barrier_all(&self) -> Result<()> {
+        self.barrier()
+    }
+
+    /// From now on this node's `barrier` and `barrier_gather` wait for the
+    /// compute nodes only (cluster.toml's `role`), so that memory nodes,
+    /// which run no program code, take no part in them and cost them
+    /// nothing. Every compute node calls it once, at the same point (after
+    /// the last collective registration); a memory node never does. A
+    /// gathering barrier still hands out one part per node, empty for the
+    /// memory nodes. In a cluster without memory nodes it changes nothing.
+    fn narrow_barriers(&self) {}
+
+    /// Whether `node` is a memory node (cluster.toml's `role = "memory"`):
+    /// it serves its memory to the others but runs no program code (so
+    /// it writes nothing of its own) and, once barriers are narrowed,
+    /// takes part in none.
+    fn is_memory_node(&self, node: NodeId) -> bool {
+        let _ = node;
+        false
+    }
+
     /// A barrier that also gathers: every node gives `mine`, and once all
-    /// have arrived each gets every node's bytes, by rank. `None` from a
+    /// have arrived each gets every node's bytes, by rank (empty for the
+    /// nodes outside the barrier: memory nodes once it is narrowed). `None` from a
     /// backend that cannot carry bytes with its barrier (then it was an
     /// ordinary barrier, and the caller fetches what it needs otherwise).
     fn barrier_gather(&self, mine: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {

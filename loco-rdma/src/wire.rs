@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped whenever the format changes; nodes with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 pub const REQUEST_LEN: usize = 32;
 pub const RESPONSE_LEN: usize = 16;
 /// Payloads up to this size are copied behind the header and sent in one
@@ -29,15 +29,16 @@ pub enum Op {
     FetchAdd = 5,
     /// a = expected, b = new; response value = value found.
     CompareSwap = 6,
-    /// a = the caller's barrier count (for a consistency check).
+    /// a = the caller's barrier count (for a consistency check), b = its
+    /// [`Scope`].
     Barrier = 7,
     /// region = service number, a = payload length; response value = reply length.
     Call = 8,
     /// The peer is leaving on purpose: its connections closing is no failure.
     Bye = 9,
-    /// A barrier that gathers: a = payload length (this node's bytes);
-    /// response value = reply length, the reply every node's bytes
-    /// ([`encode_gathered`]).
+    /// A barrier that gathers: a = payload length (this node's bytes), b =
+    /// its [`Scope`]; response value = reply length, the reply every
+    /// node's bytes ([`encode_gathered`]).
     BarrierGather = 10,
     /// a = payload length (24: expected, new and count, u64 each);
     /// response value = reply length, the reply the values found (u64 each).
@@ -60,6 +61,25 @@ impl Op {
             11 => Op::CompareSwapRun,
             _ => return None,
         })
+    }
+}
+
+/// Which nodes a barrier waits for (`b` of a barrier request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every node of the cluster.
+    All = 0,
+    /// The compute nodes (`Transport::narrow_barriers`).
+    Compute = 1,
+}
+
+impl Scope {
+    pub fn from_u64(v: u64) -> Option<Scope> {
+        match v {
+            0 => Some(Scope::All),
+            1 => Some(Scope::Compute),
+            _ => None,
+        }
     }
 }
 

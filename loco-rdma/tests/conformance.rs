@@ -50,6 +50,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     compare_swap_runs_claim_until_a_word_is_taken => Expect::AllSucceed,
     barrier_orders_rounds => Expect::AllSucceed,
     barrier_gather_hands_out_every_nodes_bytes => Expect::AllSucceed,
+    narrowed_barriers_leave_memory_nodes_out => Expect::AllSucceed,
     bad_requests => Expect::AllSucceed,
     node_disappears => Expect::LastNodeKilled,
     unreachable_node => Expect::AllSucceed,
@@ -512,6 +513,66 @@ fn barrier_gather_hands_out_every_nodes_bytes(c: &Ctx) -> Check {
         }
     }
     finish(&*t)
+}
+
+/// With the second half of the nodes as memory nodes: once the compute
+/// nodes narrow their barriers, their barriers and gathering barriers
+/// complete among themselves (memory nodes' parts empty) while the memory
+/// nodes wait in one `barrier_all` for the whole run and serve their memory
+/// meanwhile; a last `barrier_all` of the compute nodes lets them go.
+fn narrowed_barriers_leave_memory_nodes_out(c: &Ctx) -> Check {
+    let mut config = c.config.clone();
+    let compute = c.n / 2;
+    for node in &mut config.nodes[compute..] {
+        node.role = loco_cluster::Role::Memory;
+    }
+    let t = loco_rdma::connect(&config, c.rank).map_err(|e| format!("connect: {e}"))?;
+    let (mem, id) = region(&*t, 4096)?;
+    for n in 0..c.n {
+        ensure(t.is_memory_node(n) == (n >= compute), || {
+            format!("node {n}'s role came wrong")
+        })?;
+    }
+    if c.rank >= compute {
+        let before = t.stats().barriers;
+        ok(t.barrier_all(), "the memory node's barrier_all")?;
+        // The compute nodes' counters are all in place by now.
+        let mut v = [0u8; 8];
+        mem.read(0, &mut v)?;
+        ensure(u64::from_le_bytes(v) == 100 * compute as u64, || {
+            format!("counter {} at the end", u64::from_le_bytes(v))
+        })?;
+        ensure(t.stats().barriers == before + 1, || {
+            "a memory node took other barriers".into()
+        })?;
+        t.shutdown();
+        return Ok(());
+    }
+    t.narrow_barriers();
+    for round in 0..100usize {
+        // Atomics on every memory node while they wait in barrier_all.
+        for m in compute..c.n {
+            ok(t.fetch_add(m, id, 0, 1), "fetch_add at a memory node")?;
+        }
+        let mine = vec![c.rank as u8; round % 5 + 1];
+        let all = ok(t.barrier_gather(&mine), "barrier_gather")?
+            .ok_or_else(|| "tcp did not gather".to_string())?;
+        ensure(all.len() == c.n, || format!("{} parts", all.len()))?;
+        for (node, part) in all.iter().enumerate() {
+            let expected = if node < compute {
+                vec![node as u8; round % 5 + 1]
+            } else {
+                Vec::new()
+            };
+            ensure(*part == expected, || {
+                format!("round {round}: node {node}'s part came wrong")
+            })?;
+        }
+        ok(t.barrier(), "barrier")?;
+    }
+    ok(t.barrier_all(), "barrier_all")?;
+    t.shutdown();
+    Ok(())
 }
 
 /// Requests that cannot be served fail with a clear error and leave the

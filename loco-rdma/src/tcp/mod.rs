@@ -17,7 +17,7 @@ mod server;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,9 @@ use loco_cluster::ClusterConfig;
 use server::NodeState;
 pub use server::Service;
 
-use crate::wire::{self, Op, Purpose, Request, Response, Status, PROTOCOL_VERSION, RESPONSE_LEN};
+use crate::wire::{
+    self, Op, Purpose, Request, Response, Scope, Status, PROTOCOL_VERSION, RESPONSE_LEN,
+};
 use crate::{
     check_atomic_offset, check_node, MemoryRegion, NodeId, RegionId, Result, Run, StatCounters,
     Transport, TransportError, TransportStats,
@@ -43,6 +45,9 @@ pub struct TcpTransport {
     /// Shared with the accepting thread; held here so shutdown can wake it.
     listener: Arc<TcpListener>,
     barriers: AtomicU64,
+    /// `barrier` and `barrier_gather` wait for the compute nodes only
+    /// (`Transport::narrow_barriers`).
+    narrowed: AtomicBool,
     stats: StatCounters,
 }
 
@@ -79,7 +84,12 @@ impl TcpTransport {
             source,
         })?;
         let listener = Arc::new(listener);
-        let node = Arc::new(NodeState::new(rank, n, config.fingerprint()));
+        let memory = config
+            .nodes
+            .iter()
+            .map(|n| n.role == loco_cluster::Role::Memory)
+            .collect();
+        let node = Arc::new(NodeState::new(rank, memory, config.fingerprint()));
         {
             let node = node.clone();
             let listener = listener.clone();
@@ -105,6 +115,7 @@ impl TcpTransport {
             op_timeout: config.op_timeout,
             listener,
             barriers: AtomicU64::new(0),
+            narrowed: AtomicBool::new(false),
             stats: StatCounters::default(),
         };
         let deadline = Instant::now() + config.connect_timeout;
@@ -113,7 +124,7 @@ impl TcpTransport {
             *transport.peers[peer].liveness.lock().unwrap() = Some(stream);
         }
         // Everyone is listening and reachable once everyone is through here.
-        transport.barrier()?;
+        transport.barrier_all()?;
         Ok(transport)
     }
 
@@ -438,7 +449,7 @@ impl Transport for TcpTransport {
             RegionId((regions.len() - 1) as u32)
         };
         // Nobody touches the region before every node has registered its own.
-        self.barrier()?;
+        self.barrier_all()?;
         Ok(id)
     }
 
@@ -594,34 +605,42 @@ impl Transport for TcpTransport {
     }
 
     fn barrier(&self) -> Result<()> {
-        self.stats.barrier();
-        let count = self.barriers.fetch_add(1, Ordering::Relaxed);
-        if self.node.rank == 0 {
-            return self
-                .node
-                .barrier
-                .arrive()
-                .map_err(|(node, why)| TransportError::NodeFailed { node, why });
+        self.barrier_in(self.scope())
+    }
+
+    fn barrier_all(&self) -> Result<()> {
+        self.barrier_in(Scope::All)
+    }
+
+    fn narrow_barriers(&self) {
+        if !self.node.memory[self.node.rank] {
+            self.narrowed.store(true, Ordering::Release);
         }
-        let req = Request::new(Op::Barrier, 0, 0, count, 0);
-        self.exchange(0, "barrier", |c| {
-            c.stream.write_all_header(&req)?;
-            Ok(read_response(&mut c.stream, true)?.map(|_| ()))
-        })
+    }
+
+    fn is_memory_node(&self, node: NodeId) -> bool {
+        self.node.memory.get(node).copied().unwrap_or(false)
     }
 
     fn barrier_gather(&self, mine: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         self.stats.barrier();
         self.barriers.fetch_add(1, Ordering::Relaxed);
+        let scope = self.scope();
         if self.node.rank == 0 {
             return self
                 .node
-                .barrier
+                .coordinator(scope)
                 .arrive_with(Some((0, mine.to_vec())))
                 .map(|all| Some(all.as_ref().clone()))
                 .map_err(|(node, why)| TransportError::NodeFailed { node, why });
         }
-        let req = Request::new(Op::BarrierGather, 0, 0, mine.len() as u64, 0);
+        let req = Request::new(
+            Op::BarrierGather,
+            0,
+            0,
+            mine.len() as u64,
+            scope as u64,
+        );
         let nodes = self.node.nodes;
         self.exchange(0, "barrier", |c| {
             wire::send(&mut c.stream, &mut c.scratch, &req.encode(), mine)?;
@@ -669,6 +688,33 @@ impl Transport for TcpTransport {
 }
 
 impl TcpTransport {
+    /// Which nodes this node's `barrier` waits for now.
+    fn scope(&self) -> Scope {
+        if self.narrowed.load(Ordering::Acquire) {
+            Scope::Compute
+        } else {
+            Scope::All
+        }
+    }
+
+    /// A plain barrier of the nodes of `scope`.
+    fn barrier_in(&self, scope: Scope) -> Result<()> {
+        self.stats.barrier();
+        let count = self.barriers.fetch_add(1, Ordering::Relaxed);
+        if self.node.rank == 0 {
+            return self
+                .node
+                .coordinator(scope)
+                .arrive()
+                .map_err(|(node, why)| TransportError::NodeFailed { node, why });
+        }
+        let req = Request::new(Op::Barrier, 0, 0, count, scope as u64);
+        self.exchange(0, "barrier", |c| {
+            c.stream.write_all_header(&req)?;
+            Ok(read_response(&mut c.stream, true)?.map(|_| ()))
+        })
+    }
+
     /// Why `node` is known to have died, if it is.
     pub fn dead_reason(&self, node: NodeId) -> Option<String> {
         self.node.dead_reason(node)

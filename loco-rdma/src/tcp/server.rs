@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use crate::memory::MemoryRegion;
-use crate::wire::{self, Op, Purpose, Request, Response, Status, PROTOCOL_VERSION, REQUEST_LEN};
+use crate::wire::{
+    self, Op, Purpose, Request, Response, Scope, Status, PROTOCOL_VERSION, REQUEST_LEN,
+};
 use crate::NodeId;
 
 /// A handler for [`Op::Call`]: gets the calling node and the request bytes,
@@ -24,8 +26,13 @@ pub(crate) struct NodeState {
     pub fingerprint: u64,
     pub regions: RwLock<Vec<Arc<MemoryRegion>>>,
     pub services: RwLock<HashMap<u32, Service>>,
-    /// Only node 0 coordinates barriers; the others' coordinator stays unused.
+    /// Only node 0 coordinates barriers (the others' coordinators stay
+    /// unused): those of every node, and those of the compute nodes
+    /// (`Transport::narrow_barriers`).
     pub barrier: BarrierCoordinator,
+    pub compute_barrier: BarrierCoordinator,
+    /// Per node: whether it is a memory node (cluster.toml's `role`).
+    pub memory: Vec<bool>,
     /// Why each peer is known to be dead, if it is.
     pub dead: Mutex<Vec<Option<String>>>,
     pub closing: AtomicBool,
@@ -37,14 +44,19 @@ pub(crate) struct NodeState {
 }
 
 impl NodeState {
-    pub fn new(rank: NodeId, nodes: usize, fingerprint: u64) -> Self {
+    /// `memory`: per node, whether it is a memory node.
+    pub fn new(rank: NodeId, memory: Vec<bool>, fingerprint: u64) -> Self {
+        let nodes = memory.len();
+        let compute = memory.iter().filter(|&&m| !m).count();
         NodeState {
             rank,
             nodes,
             fingerprint,
             regions: RwLock::new(Vec::new()),
             services: RwLock::new(HashMap::new()),
-            barrier: BarrierCoordinator::new(nodes),
+            barrier: BarrierCoordinator::new(nodes, nodes),
+            compute_barrier: BarrierCoordinator::new(nodes, compute),
+            memory,
             dead: Mutex::new(vec![None; nodes]),
             closing: AtomicBool::new(false),
             in_flight: Mutex::new(0),
@@ -60,6 +72,14 @@ impl NodeState {
             .get(id as usize)
             .cloned()
             .ok_or_else(|| format!("region {id} is not registered"))
+    }
+
+    /// The coordinator of the barriers of `scope` (node 0).
+    pub fn coordinator(&self, scope: Scope) -> &BarrierCoordinator {
+        match scope {
+            Scope::All => &self.barrier,
+            Scope::Compute => &self.compute_barrier,
+        }
     }
 
     pub fn dead_reason(&self, node: NodeId) -> Option<String> {
@@ -105,14 +125,18 @@ impl NodeState {
                 hook(node, &why);
             }
         }
+        self.compute_barrier.fail(node, why.clone());
         self.barrier.fail(node, why);
     }
 }
 
-/// A central barrier: every node reports to node 0's coordinator, which
-/// answers all of them when the last arrives.
+/// A central barrier: every member node reports to node 0's coordinator,
+/// which answers all of them when the last arrives.
 pub(crate) struct BarrierCoordinator {
+    /// Nodes in the cluster (what gathered parts are indexed by).
     nodes: usize,
+    /// Nodes that take part: a barrier completes when this many have arrived.
+    members: usize,
     state: Mutex<BarrierState>,
     released: Condvar,
     /// `generation` as of the last completed barrier, and whether one
@@ -133,9 +157,10 @@ struct BarrierState {
 }
 
 impl BarrierCoordinator {
-    fn new(nodes: usize) -> Self {
+    fn new(nodes: usize, members: usize) -> Self {
         BarrierCoordinator {
             nodes,
+            members,
             state: Mutex::new(BarrierState {
                 generation: 0,
                 arrived: 0,
@@ -169,7 +194,7 @@ impl BarrierCoordinator {
         }
         let generation = s.generation;
         s.arrived += 1;
-        if s.arrived == self.nodes {
+        if s.arrived == self.members {
             s.arrived = 0;
             s.generation += 1;
             let all = std::mem::replace(&mut s.gathered, vec![Vec::new(); self.nodes]);
@@ -404,15 +429,22 @@ fn serve_request(
             };
         }
         Op::Barrier | Op::BarrierGather => {
+            let scope = Scope::from_u64(req.b);
             if node.rank != 0 {
                 Err(format!(
                     "node {} does not coordinate barriers (node 0 does)",
                     node.rank
                 ))
+            } else if scope.is_none() {
+                Err(format!("barrier scope {} is not one of this version's", req.b))
+            } else if scope == Some(Scope::Compute) && node.memory[peer] {
+                Err(format!(
+                    "node {peer} is a memory node: it takes no part in the compute nodes' barriers"
+                ))
             } else {
                 let gathering = req.op == Op::BarrierGather;
                 let mine = gathering.then(|| (peer, std::mem::take(payload)));
-                match node.barrier.arrive_with(mine) {
+                match node.coordinator(scope.unwrap()).arrive_with(mine) {
                     Ok(all) if gathering => {
                         let reply = wire::encode_gathered(&all);
                         return wire::send(

@@ -851,6 +851,19 @@ impl Transport for VerbsTransport {
         self.control.barrier()
     }
 
+    fn barrier_all(&self) -> Result<()> {
+        self.stats.barrier();
+        self.control.barrier_all()
+    }
+
+    fn narrow_barriers(&self) {
+        self.control.narrow_barriers()
+    }
+
+    fn is_memory_node(&self, node: NodeId) -> bool {
+        self.control.is_memory_node(node)
+    }
+
     fn offer(&self, number: u32, service: crate::Service) -> Result<()> {
         self.control.add_service(number, service);
         Ok(())
