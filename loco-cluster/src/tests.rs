@@ -338,7 +338,8 @@ fn roles_are_part_of_the_fingerprint() {
 
 #[test]
 fn rejects_clusters_whose_roles_cannot_run_a_program() {
-    let memory = |port: u16| format!("[[node]]\nhost=\"127.0.0.1\"\nport={port}\nrole=\"memory\"\n");
+    let memory =
+        |port: u16| format!("[[node]]\nhost=\"127.0.0.1\"\nport={port}\nrole=\"memory\"\n");
     let compute = |port: u16| format!("[[node]]\nhost=\"127.0.0.1\"\nport={port}\n");
     let m = message(&format!("{}{}", memory(7000), memory(7001)));
     assert!(

@@ -12,6 +12,10 @@
 //! node's log from where it last stopped, with one remote read per node
 //! (more only when a node logged more than a read's worth since).
 //!
+//! Memory nodes (cluster.toml's `role = "memory"`) run no program code, so
+//! they log nothing: nobody reads their logs, and their parts of a
+//! gathering barrier (which they take no part in) are empty.
+//!
 //! That makes invalidation transitive with no vector clocks: whatever chain
 //! of barriers and locks made a release happen before an acquire, the
 //! release's notices were in its node's log before the chain began, and the
@@ -53,8 +57,9 @@ pub enum Learned {
 }
 
 pub struct NoticeLog {
-    rank: NodeId,
-    nodes: usize,
+    /// The other nodes that may log notices (every other node but the
+    /// memory nodes): the logs an acquire reads.
+    others: Vec<NodeId>,
     region: RegionId,
     mem: Arc<MemoryRegion>,
     /// Number of the next entry this node appends (from 1).
@@ -104,9 +109,11 @@ impl NoticeLog {
             .register(mem.clone())
             .map_err(HeapError::Transport)?;
         let nodes = transport.num_nodes();
+        let rank = transport.rank();
         Ok(NoticeLog {
-            rank: transport.rank(),
-            nodes,
+            others: (0..nodes)
+                .filter(|&n| n != rank && !transport.is_memory_node(n))
+                .collect(),
             region,
             mem,
             next: Mutex::new(1),
@@ -145,7 +152,7 @@ impl NoticeLog {
     pub fn learn(&self, transport: &dyn Transport) -> Result<Learned, HeapError> {
         let mut seen = self.seen.lock().unwrap();
         let mut pages = Vec::new();
-        for node in (0..self.nodes).filter(|&n| n != self.rank) {
+        for &node in &self.others {
             if !self.read_log(transport, node, &mut seen, &mut pages)? {
                 return self.lapped(transport, &mut seen);
             }
@@ -195,7 +202,7 @@ impl NoticeLog {
     /// looked: skip what was missed (once this node has dropped everything
     /// it is up to date with every entry before each writer's current end).
     fn lapped(&self, transport: &dyn Transport, seen: &mut [u64]) -> Result<Learned, HeapError> {
-        for n in (0..self.nodes).filter(|&n| n != self.rank) {
+        for &n in &self.others {
             let mut header = [0u8; 8];
             transport
                 .read(n, self.region, 0, &mut header)
@@ -235,8 +242,13 @@ impl NoticeLog {
     /// Every page a contribution to a gathering barrier (see `unsent`)
     /// names, and how many bytes of it the notices take (what follows is
     /// the node's own: see migrate.rs); `None` if it does not list them
-    /// (its notices no longer fitted in the ring, or it is cut short).
+    /// (its notices no longer fitted in the ring, or it is cut short). An
+    /// empty part is a memory node's (the only nodes outside a gathering
+    /// barrier): it names no pages, since memory nodes write nothing.
     pub fn pages_in(part: &[u8]) -> Option<(Vec<u32>, usize)> {
+        if part.is_empty() {
+            return Some((Vec::new(), 0));
+        }
         let count = u64::from_le_bytes(part.get(8..16)?.try_into().ok()?);
         if u64::from_le_bytes(part.get(..8)?.try_into().ok()?) == u64::MAX {
             return None;
@@ -274,7 +286,7 @@ impl NoticeLog {
     ) -> Result<Learned, HeapError> {
         let mut seen = self.seen.lock().unwrap();
         let mut pages = Vec::new();
-        for node in (0..self.nodes).filter(|&n| n != self.rank) {
+        for &node in &self.others {
             let part = &parts[node];
             let word = |at: usize| {
                 part.get(at..at + 8)

@@ -48,6 +48,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     a_failed_write_back_loses_no_bytes,
     a_home_page_written_every_interval_stays_noticed,
     pages_one_node_keeps_writing_move_there,
+    memory_nodes_home_and_serve_every_page,
+    first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
 ];
 
 fn main() -> ExitCode {
@@ -131,6 +133,46 @@ fn start_with_options(
     })
 }
 
+/// As `start_with`, with the second half of the nodes (node 1 of 2, nodes
+/// 2 and 3 of 4) as memory nodes. A memory node only serves: it is
+/// returned as `None` once the compute nodes have finished (`finish_compute`).
+fn start_with_memory_nodes(node: &Node, placement: Placement) -> Result<Option<Run>, String> {
+    let (tracked, options) = options(node);
+    let mut config = config(node, placement, 1 << 30);
+    for n in &mut config.nodes[node.n / 2..] {
+        n.role = loco_cluster::Role::Memory;
+    }
+    let transport = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
+    let region =
+        SharedRegion::new(&config, transport.clone(), options).map_err(|e| e.to_string())?;
+    if node.rank >= node.n / 2 {
+        // What a memory node does for a whole run: wait in one barrier of
+        // every node while its serving threads answer the compute nodes.
+        transport
+            .barrier_all()
+            .map_err(|e| format!("barrier_all: {e}"))?;
+        let s = region.stats();
+        ensure(
+            s.releases == 0 && s.acquires == 0 && s.remote_faults == 0,
+            || format!("a memory node did consistency work: {s:?}"),
+        )?;
+        // Interleaved pages are all theirs; first-touch ones never are.
+        let homes = placement == Placement::Interleaved;
+        ensure((s.home_faults > 0) == homes, || {
+            format!("a memory node made {} home pages present", s.home_faults)
+        })?;
+        transport.shutdown();
+        return Ok(None);
+    }
+    transport.narrow_barriers();
+    Ok(Some(Run {
+        region,
+        rank: node.rank,
+        n: node.n / 2,
+        tracked,
+    }))
+}
+
 fn start(node: &Node) -> Result<Run, String> {
     start_with(node, Placement::Interleaved, 1 << 30)
 }
@@ -182,6 +224,16 @@ impl Run {
     /// The page offset of the `i`-th page homed at `node` (interleaved).
     fn page_of(&self, node: usize, i: u64) -> u64 {
         (i * self.n as u64 + node as u64) * PAGE
+    }
+
+    /// A compute node's end beside memory nodes: the compute nodes'
+    /// barrier, then the barrier of every node that lets the memory nodes go.
+    fn finish_compute(self) -> Check {
+        self.barrier()?;
+        let t = self.region.transport().clone();
+        t.barrier_all().map_err(|e| e.to_string())?;
+        t.shutdown();
+        Ok(())
     }
 
     fn finish(self) -> Check {
@@ -665,6 +717,118 @@ fn pages_one_node_keeps_writing_move_there(node: &Node) -> Check {
         format!("node {} misses node 0's write to a moved page", r.rank)
     })?;
     r.finish()
+}
+
+/// With memory nodes (the second half of the nodes), interleaved pages all
+/// live on them: the compute nodes home nothing, write bytes of the same
+/// pages (false sharing) and read each other's after their barriers (which
+/// the memory nodes take no part in), see released bytes after an acquire
+/// that reads only the other compute nodes' write notices, and count with
+/// atomics at the memory nodes.
+fn memory_nodes_home_and_serve_every_page(node: &Node) -> Check {
+    let Some(r) = start_with_memory_nodes(node, Placement::Interleaved)? else {
+        return Ok(());
+    };
+    let t = r.region.transport().clone();
+    let compute = r.n;
+    for page in 0..64u64 {
+        let home = r
+            .region
+            .home_of(r.addr(page * PAGE))
+            .map_err(|e| e.to_string())?;
+        ensure(home >= compute, || {
+            format!("page {page} is homed at compute node {home}")
+        })?;
+    }
+    for round in 0..4u64 {
+        for page in 0..16u64 {
+            r.store(
+                page * PAGE + 8 * r.rank as u64,
+                &(round << 8 | page).to_le_bytes(),
+            );
+        }
+        r.barrier()?;
+        for page in 0..16u64 {
+            for writer in 0..compute {
+                let got = r.load(page * PAGE + 8 * writer as u64, 8);
+                ensure(got == (round << 8 | page).to_le_bytes(), || {
+                    format!("round {round}: node {writer}'s bytes of page {page} are stale")
+                })?;
+            }
+        }
+        r.barrier()?;
+    }
+    // A release, then an acquire that learns from the logs: one read per
+    // other compute node, none of a memory node's log.
+    let off = 40 * PAGE;
+    if r.rank == 0 {
+        r.store(off, &[7]);
+        r.region.release().map_err(|e| e.to_string())?;
+    } else {
+        r.load(off, 1);
+    }
+    t.barrier().map_err(|e| e.to_string())?;
+    if r.rank == compute - 1 && compute > 1 {
+        let reads = t.stats().reads;
+        r.region.acquire().map_err(|e| e.to_string())?;
+        let read = t.stats().reads - reads;
+        ensure(read == compute as u64 - 1, || {
+            format!(
+                "an acquire made {read} reads for {} other compute nodes",
+                compute - 1
+            )
+        })?;
+        ensure(r.load(off, 1) == [7], || {
+            "a released byte is not seen".into()
+        })?;
+    }
+    t.barrier().map_err(|e| e.to_string())?;
+    let word = 50 * PAGE;
+    for _ in 0..50 {
+        r.region
+            .atomic_update(r.addr(word), 8, false, false, |v| Some(v + 1))
+            .map_err(|e| e.to_string())?;
+    }
+    r.barrier()?;
+    let total = u64::from_le_bytes(r.load(word, 8).try_into().unwrap());
+    ensure(total == 50 * compute as u64, || {
+        format!("{total} atomic increments, not {}", 50 * compute)
+    })?;
+    ensure(r.region.stats().home_faults == 0, || {
+        "a compute node homes a page".into()
+    })?;
+    r.finish_compute()
+}
+
+/// First-touch placement beside memory nodes: only the compute nodes
+/// touch, so they home every page; and a page one compute node keeps
+/// writing still moves its home there (the memory nodes' empty parts of
+/// the gathering barriers name no writes).
+fn first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes(node: &Node) -> Check {
+    let Some(r) = start_with_memory_nodes(node, Placement::FirstTouch)? else {
+        return Ok(());
+    };
+    let page = 30 * PAGE;
+    if r.rank == 0 {
+        r.store(page, &[1; 64]);
+    }
+    r.barrier()?;
+    let writer = r.n - 1;
+    for round in 0..12u8 {
+        if r.rank == writer {
+            r.store(page + 8, &[round; 8]);
+        }
+        r.barrier()?;
+        ensure(r.load(page + 8, 8) == [round; 8], || {
+            format!("round {round}: a stale copy")
+        })?;
+        r.barrier()?;
+    }
+    let home = r.region.home_of(r.addr(page)).map_err(|e| e.to_string())?;
+    ensure(home == writer, || {
+        format!("the page node {writer} keeps writing is homed at {home}")
+    })?;
+    r.finish_compute()
 }
 
 /// Under allocating-node placement, pages live on their arena's node.

@@ -634,13 +634,7 @@ impl Transport for TcpTransport {
                 .map(|all| Some(all.as_ref().clone()))
                 .map_err(|(node, why)| TransportError::NodeFailed { node, why });
         }
-        let req = Request::new(
-            Op::BarrierGather,
-            0,
-            0,
-            mine.len() as u64,
-            scope as u64,
-        );
+        let req = Request::new(Op::BarrierGather, 0, 0, mine.len() as u64, scope as u64);
         let nodes = self.node.nodes;
         self.exchange(0, "barrier", |c| {
             wire::send(&mut c.stream, &mut c.scratch, &req.encode(), mine)?;

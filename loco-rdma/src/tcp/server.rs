@@ -436,7 +436,10 @@ fn serve_request(
                     node.rank
                 ))
             } else if scope.is_none() {
-                Err(format!("barrier scope {} is not one of this version's", req.b))
+                Err(format!(
+                    "barrier scope {} is not one of this version's",
+                    req.b
+                ))
             } else if scope == Some(Scope::Compute) && node.memory[peer] {
                 Err(format!(
                     "node {peer} is a memory node: it takes no part in the compute nodes' barriers"

@@ -191,6 +191,9 @@ impl Inner {
         }
         let first = self.layout.page_of_offset(offset);
         let last = self.layout.page_of_offset(offset + len as u64 - 1);
+        // A memory node runs no program code: nothing of its own writes its
+        // home pages, so there is nothing to notice (no export, no note).
+        let notice = self.selective && !self.transport.is_memory_node(self.rank);
         let mut serving = Vec::new();
         for page in first..=last {
             if !self.is_home(page) {
@@ -247,7 +250,7 @@ impl Inner {
                     _ => break,
                 }
             }
-            if self.selective && self.state(page).load(Ordering::Acquire) == HOME {
+            if notice && self.state(page).load(Ordering::Acquire) == HOME {
                 match access {
                     Access::Read => self.export(page),
                     // Another node's write or atomic: that node logs it, but
