@@ -8,14 +8,18 @@
 //! globals aside, connects the transport, maps the shared region over them,
 //! and sets up the heap and the OpenMP runtime. Node 0 then returns and runs
 //! `main` (on a stack in the shared region, see `loco_main`); every other
-//! node stays in the constructor serving its share of the memory and running
-//! the parallel regions node 0 forks, until node 0 exits.
+//! compute node stays in the constructor serving its share of the memory and
+//! running the parallel regions node 0 forks, until node 0 exits. A memory
+//! node (cluster.toml's `role = "memory"`) stays there too, but only serves
+//! its memory: it runs no OpenMP thread and takes no part in the compute
+//! nodes' barriers, waiting in one barrier of every node that the compute
+//! nodes take last, at exit.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use loco_cluster::{ByteSize, ClusterConfig, DEFAULT_REGION_BASE};
+use loco_cluster::{ByteSize, ClusterConfig, Role, DEFAULT_REGION_BASE};
 use loco_rdma::Transport;
 use loco_uffd::{RegionOptions, SharedHeap, SharedRegion};
 
@@ -38,7 +42,13 @@ pub struct Runtime {
     pub heap: SharedHeap,
     pub transport: Arc<dyn Transport>,
     pub rank: usize,
+    /// Nodes in the cluster, memory nodes included.
     pub nodes: usize,
+    /// The compute nodes' ranks, in order (node 0 first): the nodes that
+    /// run OpenMP threads and take the team's barriers.
+    pub compute: Vec<usize>,
+    /// cluster.toml's `memory.cache_size` (for the statistics).
+    pub cache_size: u64,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -46,6 +56,21 @@ static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 impl Runtime {
     pub fn region(&self) -> &SharedRegion {
         self.heap.region()
+    }
+
+    /// Whether this node is a memory node (it runs no program code).
+    pub fn is_memory_node(&self) -> bool {
+        self.compute_index(self.rank).is_none()
+    }
+
+    /// `rank`'s place among the compute nodes; `None` for a memory node.
+    pub fn compute_index(&self, rank: usize) -> Option<usize> {
+        self.compute.binary_search(&rank).ok()
+    }
+
+    /// Whether the cluster has memory nodes.
+    pub fn has_memory_nodes(&self) -> bool {
+        self.compute.len() < self.nodes
     }
 }
 
@@ -167,12 +192,20 @@ fn start() -> Result<Runtime, String> {
         crate::image::install(globals.as_ref(), stack)?;
     }
     let heap = SharedHeap::new(region).map_err(|e| e.to_string())?;
-    crate::omp::team::init(&transport, config.num_nodes())?;
+    let compute = config.compute_nodes();
+    crate::omp::team::init(&transport, config.num_nodes(), compute.len())?;
+    // The last collective registration is behind us: from here on the
+    // compute nodes' barriers (the team's) leave the memory nodes out.
+    if compute.binary_search(&rank).is_ok() {
+        transport.narrow_barriers();
+    }
     Ok(Runtime {
         heap,
         transport,
         rank,
         nodes: config.num_nodes(),
+        compute,
+        cache_size: config.cache_size,
     })
 }
 
@@ -185,11 +218,12 @@ fn start() -> Result<Runtime, String> {
 /// delays that thread instead (4 nodes on 2 CPUs: 74 -> 214 µs).
 fn network_poll_us(config: &ClusterConfig, rank: usize) -> u64 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let nodes = config.num_nodes();
+    // Memory nodes run no OpenMP thread: only compute nodes count.
+    let nodes = config.compute_nodes().len();
     let sharing = config
         .nodes
         .iter()
-        .filter(|n| n.host == config.nodes[rank].host)
+        .filter(|n| n.host == config.nodes[rank].host && n.role == Role::Compute)
         .count();
     // A bad OMP_NUM_THREADS ends the run when the team starts; until then
     // any guess will do.
@@ -296,7 +330,29 @@ extern "C" fn on_load() {
         unsafe { libc::atexit(on_exit) };
         return;
     }
+    if rt.is_memory_node() {
+        serve_memory(rt)
+    }
     crate::omp::team::worker_loop(rt)
+}
+
+/// A memory node's whole run: its transport's serving threads answer the
+/// compute nodes (pages, writes, atomics) while this thread waits in the
+/// barrier of every node that the compute nodes take last, at exit
+/// (`finish_cluster`, `finish_worker`). A node that dies meanwhile ends
+/// this one through the failure hook, as on any node.
+fn serve_memory(rt: &Runtime) -> ! {
+    if let Err(e) = rt.transport.barrier_all() {
+        fatal(&format!("waiting for the end of the run: {e}"));
+    }
+    report_stats(rt);
+    rt.transport.shutdown();
+    // SAFETY: fflush(NULL) flushes every stdio stream; _exit ends the
+    // process without running the program's exit path (main never ran here).
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(0)
+    }
 }
 
 #[used]
@@ -306,6 +362,12 @@ static ON_LOAD: extern "C" fn() = on_load;
 /// A worker node's end, when node 0 has exited: statistics, goodbyes, exit.
 pub fn finish_worker(rt: &Runtime) -> ! {
     report_stats(rt);
+    if rt.has_memory_nodes() {
+        // The memory nodes leave with everyone (see `serve_memory`).
+        if let Err(e) = rt.transport.barrier_all() {
+            fatal(&format!("letting the memory nodes go: {e}"));
+        }
+    }
     rt.transport.shutdown();
     // SAFETY: fflush(NULL) flushes every stdio stream; _exit ends the
     // process without running the program's exit path (main never ran here).
@@ -438,6 +500,8 @@ fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
         ("net_bytes_written", t.bytes_written),
         ("net_atomics", t.atomics),
         ("net_barriers", t.barriers),
+        ("memory_node", u64::from(rt.is_memory_node())),
+        ("cache_size", rt.cache_size),
     ]
     .into_iter()
     .chain(crate::omp::entry::stats_fields())
@@ -498,12 +562,17 @@ fn report_stats(rt: &Runtime) {
     };
     let ms = |name: &str| get(name) as f64 / 1e6;
     eprintln!(
-        "loco: node {} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead) + {} home; written pages found {}; \
+        "loco: node {}{} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead) + {} home; written pages found {}; \
          releases {} ({} in {} runs, {:.1} ms); acquires {} ({} pages dropped, {:.1} ms); evictions {}; \
          home migration: {} pages in, {} out; \
          heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers; \
-         openmp: {} forks, {} barriers ({:.1} ms), {} lock takes ({} from another node, {:.1} ms waiting), {} dispatch operations",
+         openmp: {} forks, {} threads run, {} barriers ({:.1} ms), {} lock takes ({} from another node, {:.1} ms waiting), {} dispatch operations",
         rt.rank,
+        if rt.is_memory_node() {
+            " (memory node)"
+        } else {
+            ""
+        },
         get("page_faults_remote"),
         ByteSize(get("bytes_fetched")),
         ms("fault_ns"),
@@ -529,6 +598,7 @@ fn report_stats(rt: &Runtime) {
         get("net_atomics"),
         get("net_barriers"),
         get("omp_forks"),
+        get("omp_threads"),
         get("omp_barriers"),
         ms("omp_barrier_ns"),
         get("omp_lock_takes"),

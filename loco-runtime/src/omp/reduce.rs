@@ -298,9 +298,9 @@ unsafe fn gather(data: *mut c_void, combine: Combiner, layout: &Layout, nowait: 
         return 0;
     }
     let team_size = whoami().1;
-    for node in 1..rt.nodes {
+    for &node in &rt.compute[1..] {
         // Nodes without a thread of the team take no part.
-        if team::block(team_size, rt.nodes, node).1 > 0 {
+        if team::share(rt, team_size, node).1 > 0 {
             // SAFETY: the caller's contract.
             unsafe { fold_from(node, slot, data, combine, layout) };
         }

@@ -5,6 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Default)]
 pub struct OmpStats {
     pub forks: AtomicU64,
+    /// Implicit tasks this node ran: one per thread of this node per
+    /// parallel region (teams of one included; serialized regions, such
+    /// as `if(0)` ones, not).
+    pub threads: AtomicU64,
     /// Team barriers this node took part in (once per barrier, not per thread).
     pub barriers: AtomicU64,
     /// Time this node's threads waited in them, summed over threads.
@@ -25,6 +29,7 @@ pub struct OmpStats {
 
 static STATS: OmpStats = OmpStats {
     forks: AtomicU64::new(0),
+    threads: AtomicU64::new(0),
     barriers: AtomicU64::new(0),
     barrier_ns: AtomicU64::new(0),
     lock_takes: AtomicU64::new(0),

@@ -1,9 +1,11 @@
 //! One OpenMP team spanning every node: forking a parallel region, the
 //! threads that run it, its barriers, and the worker nodes' loop.
 //!
-//! A team of M threads is spread over the N nodes in contiguous blocks:
-//! node r runs thread ids `ceil(r*M/N) .. ceil((r+1)*M/N)` (node 0 always at
-//! least one, the master). The fork protocol, all through the transport:
+//! A team of M threads is spread over the N compute nodes in contiguous
+//! blocks: the compute node of index r runs thread ids `ceil(r*M/N) ..
+//! ceil((r+1)*M/N)` (node 0 always at least one, the master); memory nodes
+//! run none and take part in nothing below (`runtime::serve_memory`). The
+//! fork protocol, all through the transport:
 //!
 //! 1. node 0 releases (its serial writes go home), clears the worksharing
 //!    slots, writes a fork descriptor (microtask address, captured
@@ -105,7 +107,7 @@ static OMP: std::sync::OnceLock<Omp> = std::sync::OnceLock::new();
 
 /// The size of the whole team a parallel region gets: `OMP_NUM_THREADS`
 /// (its first level), else, like libomp's one thread per core, that many
-/// on every node.
+/// on every one of the `nodes` compute nodes.
 pub(crate) fn requested_team_size(nodes: usize) -> Result<u32, String> {
     match std::env::var("OMP_NUM_THREADS") {
         Ok(v) => {
@@ -124,8 +126,13 @@ pub(crate) fn requested_team_size(nodes: usize) -> Result<u32, String> {
 }
 
 /// Registers the control block. Collective: every node calls it once, at
-/// the same point of start-up.
-pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(), String> {
+/// the same point of start-up (`nodes` in all, `compute` of them compute
+/// nodes).
+pub fn init(
+    transport: &Arc<dyn loco_rdma::Transport>,
+    nodes: usize,
+    compute: usize,
+) -> Result<(), String> {
     // Registered sizes may differ between nodes: only node 0 holds the
     // reduction areas.
     let bytes = if transport.rank() == 0 && nodes > 1 {
@@ -147,7 +154,7 @@ pub fn init(transport: &Arc<dyn loco_rdma::Transport>, nodes: usize) -> Result<(
     let control = transport
         .register(mem.clone())
         .map_err(|e| format!("OpenMP control block: {e}"))?;
-    let nthreads = requested_team_size(nodes)?;
+    let nthreads = requested_team_size(compute)?;
     let omp = Omp {
         control,
         control_mem: mem,
@@ -340,11 +347,21 @@ pub fn push_num_threads(n: i32) {
     PUSHED_THREADS.with(|p| p.set(n.max(0) as u32));
 }
 
-/// This node's share of `size` threads over `nodes` nodes: (first, count).
+/// The share of `size` threads over `nodes` nodes of the node of index
+/// `rank` among them: (first, count).
 pub fn block(size: u32, nodes: usize, rank: usize) -> (u32, u32) {
     let bound = |r: usize| ((r as u64 * size as u64).div_ceil(nodes as u64)) as u32;
     let first = bound(rank);
     (first, bound(rank + 1) - first)
+}
+
+/// Node `rank`'s share of a team of `size` threads: its block among the
+/// compute nodes; none for a memory node.
+pub fn share(rt: &Runtime, size: u32, rank: usize) -> (u32, u32) {
+    match rt.compute_index(rank) {
+        Some(index) => block(size, rt.compute.len(), index),
+        None => (0, 0),
+    }
 }
 
 /// The fork: `__kmpc_fork_call` lands here on whichever node runs it.
@@ -372,10 +389,10 @@ pub fn fork(microtask: usize, args: &[usize]) {
     let schedule = *omp.icv.schedule.lock().unwrap();
     let level = outer_level + 1;
     let active_level = outer_active + u32::from(size > 1);
-    if size == 1 || rt.nodes == 1 {
+    if size == 1 || rt.compute.len() == 1 {
         // A team on this node only: one thread (a nested region, which
         // `nested` makes a team of one, or num_threads(1)), or any team
-        // on a single-node cluster.
+        // of a cluster with one compute node.
         let team = Arc::new(Team::new(
             size,
             0,
@@ -433,7 +450,7 @@ pub fn fork(microtask: usize, args: &[usize]) {
     if let Err(e) = rt.region().barrier_carrying(&[bytes, carried].concat()) {
         fatal(&format!("barrier: {e}"));
     }
-    let (first, local) = block(size, rt.nodes, 0);
+    let (first, local) = share(rt, size, 0);
     let team = Arc::new(Team::new(
         size,
         first,
@@ -453,8 +470,8 @@ pub fn fork(microtask: usize, args: &[usize]) {
     // (A count, not a flag: an idle node may look after a team barrier
     // that node 0 has already left.)
     let join = (seq << 32) | (team.passed.load(Ordering::Relaxed) + 1);
-    for node in 1..rt.nodes {
-        if block(size, rt.nodes, node).1 == 0 {
+    for &node in &rt.compute[1..] {
+        if share(rt, size, node).1 == 0 {
             if let Err(e) = rt
                 .transport
                 .write(node, omp.control, REGION_END, &join.to_le_bytes())
@@ -558,6 +575,7 @@ fn run_local(rt: &Runtime, omp: &Omp, team: &Arc<Team>) {
 
 /// One thread of the team: runs the microtask as thread `tid`.
 fn run_thread(team: Arc<Team>, tid: u32) {
+    stats::count(&stats::get().threads, 1);
     let microtask = team.microtask;
     let args = team.args.clone();
     enter(team.clone(), tid);
@@ -981,8 +999,8 @@ pub fn ws_load(what: &str, offset: u64) -> u64 {
     ws_fetch_add(what, offset, 0)
 }
 
-/// Worker nodes (rank > 0): run parallel regions as node 0 forks them,
-/// until node 0 exits. Never returns.
+/// Worker nodes (compute nodes other than 0): run parallel regions as
+/// node 0 forks them, until node 0 exits. Never returns.
 pub fn worker_loop(rt: &Runtime) -> ! {
     let omp = omp();
     loop {
@@ -1028,7 +1046,7 @@ pub fn worker_loop(rt: &Runtime) -> ! {
         let argc = (word(3) as usize).min(variadic::MAX_ARGS);
         let args: Vec<usize> = (0..argc).map(|i| word(DESC_WORDS + i) as usize).collect();
         let size = word(4) as u32;
-        let (first, local) = block(size, rt.nodes, rt.rank);
+        let (first, local) = share(rt, size, rt.rank);
         if local == 0 {
             // Take part in the team's barriers until node 0 says which one
             // was the join.
@@ -1129,12 +1147,12 @@ fn accept_carried_pages(rt: &Runtime, bytes: &mut Vec<u8>) {
 }
 
 /// Node 0 at exit: tells every worker node to finish (they are waiting for
-/// the next fork) and lets them go.
+/// the next fork) and lets them go, then the memory nodes.
 pub fn finish_cluster(rt: &Runtime) -> Result<(), String> {
     let omp = omp();
     let mut desc = vec![0u8; DESC_WORDS * 8];
     desc[..8].copy_from_slice(&KIND_EXIT.to_le_bytes());
-    for node in 1..rt.nodes {
+    for &node in &rt.compute[1..] {
         rt.transport
             .write(node, omp.control, DESC, &desc)
             .map_err(|e| format!("telling node {node} to finish: {e}"))?;
@@ -1144,6 +1162,11 @@ pub fn finish_cluster(rt: &Runtime) -> Result<(), String> {
     // it (node 0 leaves right after).
     rt.region()
         .barrier_carrying(&[])
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    if rt.has_memory_nodes() {
+        // The barrier the memory nodes wait in from start-up on; the
+        // worker nodes take it too (`runtime::finish_worker`).
+        rt.transport.barrier_all().map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

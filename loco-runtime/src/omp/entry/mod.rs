@@ -92,6 +92,7 @@ pub fn stats_fields() -> Vec<(&'static str, u64)> {
     let s = stats::get();
     vec![
         ("omp_forks", stats::read(&s.forks)),
+        ("omp_threads", stats::read(&s.threads)),
         ("omp_barriers", stats::read(&s.barriers)),
         ("omp_barrier_ns", stats::read(&s.barrier_ns)),
         ("omp_lock_takes", stats::read(&s.lock_takes)),
