@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loco_cluster::{ClusterConfig, Launch, Placement};
+use loco_cluster::{ClusterConfig, Launch, Placement, Role};
 
 use crate::{json, node, proto, remote};
 
@@ -22,9 +22,9 @@ const GRACE: Duration = Duration::from_secs(3);
 /// `memory.placement`, spelt the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlacementArg {
-    /// Page p lives on node p mod N.
+    /// Page p lives on node p mod N (on memory node p mod M, with memory nodes).
     Interleaved,
-    /// A page lives on the first node that touches it (the default).
+    /// A page lives on the first node that touches it (the default without memory nodes).
     FirstTouch,
     /// A page lives on the node whose allocator handed it out.
     AllocatingNode,
@@ -52,12 +52,17 @@ impl From<PlacementArg> for Placement {
 }
 
 pub struct Plan {
+    /// `-n`: nodes on this machine (compute nodes, with `memory_nodes`).
     pub nodes: Option<usize>,
+    /// `--memory-nodes` (with -n): memory nodes after the compute nodes.
+    pub memory_nodes: usize,
     pub config: Option<PathBuf>,
     /// `--placement` (with -n or --slurm).
     pub placement: Option<PlacementArg>,
     /// `--memory` (with -n or --slurm): each node's share of the heap, in bytes.
     pub memory: Option<u64>,
+    /// `--cache`: cluster.toml's `memory.cache_size` for this run, in bytes.
+    pub cache: Option<u64>,
     pub stats: bool,
     pub stats_json: Option<PathBuf>,
     pub timeout: Option<Duration>,
@@ -239,14 +244,33 @@ fn exit_code(status: ExitStatus) -> u8 {
 
 fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
     let config = match (&plan.config, plan.nodes) {
-        (Some(path), _) => ClusterConfig::load(path).map_err(|e| e.to_string())?,
+        (Some(path), _) => {
+            let mut config = ClusterConfig::load(path).map_err(|e| e.to_string())?;
+            if let Some(bytes) = plan.cache {
+                config.cache_size = bytes;
+                config
+                    .validate(&format!("{} with --cache", path.display()))
+                    .map_err(|e| e.to_string())?;
+            }
+            config
+        }
+        (None, Some(0)) if plan.memory_nodes > 0 => {
+            return Err(format!(
+                "-n 0 --memory-nodes {}: a run needs at least one compute node (-n counts them; \
+                 node 0, a compute node, runs main)",
+                plan.memory_nodes
+            ))
+        }
         (None, Some(0)) => return Err("-n must be at least 1".into()),
         (None, Some(n)) => {
             // Free ports picked now, so that runs side by side never collide.
-            let ports = loco_cluster::free_loopback_ports(n)
+            let ports = loco_cluster::free_loopback_ports(n + plan.memory_nodes)
                 .map_err(|e| format!("cannot find free ports on 127.0.0.1: {e}"))?;
             let mut config =
                 ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?;
+            for node in &mut config.nodes[n..] {
+                node.role = Role::Memory;
+            }
             apply_node_options(&mut config, plan, "the command line")?;
             config
         }
@@ -257,21 +281,26 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
     Ok(config)
 }
 
-/// `--placement` and `--memory` (for clusters the command line or Slurm
-/// describes), then the checks every cluster passes; `origin` names the
+/// `--placement`, `--memory` and `--cache` (for clusters the command line
+/// or Slurm describes; without `--placement`, the default for the nodes'
+/// roles), then the checks every cluster passes; `origin` names the
 /// description in errors.
 pub fn apply_node_options(
     config: &mut ClusterConfig,
     plan: &Plan,
     origin: &str,
 ) -> Result<(), String> {
-    if let Some(p) = plan.placement {
-        config.placement = p.into();
-    }
+    config.placement = match plan.placement {
+        Some(p) => p.into(),
+        None => config.default_placement(),
+    };
     if let Some(bytes) = plan.memory {
         for node in &mut config.nodes {
             node.memory = bytes;
         }
+    }
+    if let Some(bytes) = plan.cache {
+        config.cache_size = bytes;
     }
     config.validate(origin).map_err(|e| e.to_string())
 }

@@ -1,6 +1,7 @@
 //! `loco-daemon`: starts the nodes of a LOCO run and watches over them.
 //!
 //!     loco-daemon run -n 4 -- ./prog args          # 4 nodes on this machine
+//!     loco-daemon run -n 2 --memory-nodes 2 -- ./prog  # 2 compute nodes, 2 memory nodes
 //!     loco-daemon run --config cluster.toml -- ./prog args
 //!     loco-daemon serve [--listen ADDR:PORT]      # start nodes for launchers elsewhere
 //!     srun -n 4 loco-daemon node -- ./prog args     # one node per Slurm task
@@ -54,6 +55,10 @@ struct RunOptions {
     /// Kill the run if it takes longer than this many seconds.
     #[arg(long)]
     timeout: Option<u64>,
+    /// The remote pages each node may keep cached (e.g. 64MiB): cluster.toml's
+    /// memory.cache_size, for this run.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    cache: Option<u64>,
     /// Pass output through without the "[node N] " prefixes.
     #[arg(long)]
     no_prefix: bool,
@@ -77,8 +82,20 @@ enum Command {
     Run {
         /// Number of nodes on this machine (tcp over loopback, free ports);
         /// with --slurm, the number of Slurm tasks (default: the allocation's).
+        /// With --memory-nodes, the number of compute nodes.
         #[arg(short = 'n', long, conflicts_with = "config")]
         nodes: Option<usize>,
+        /// With -n: this many memory nodes more, after the compute nodes. A
+        /// memory node runs no OpenMP thread and takes no part in barriers:
+        /// it homes pages (all of them by default: interleaved over the
+        /// memory nodes) and serves them to the compute nodes.
+        #[arg(
+            long,
+            value_name = "M",
+            requires = "nodes",
+            conflicts_with_all = ["config", "slurm"]
+        )]
+        memory_nodes: Option<usize>,
         /// A cluster description (see cluster.toml): nodes on this machine,
         /// on other machines over ssh, or through `loco-daemon serve`.
         #[arg(long)]
@@ -161,9 +178,11 @@ fn plan(
 ) -> launch::Plan {
     launch::Plan {
         nodes,
+        memory_nodes: 0,
         config,
         placement,
         memory,
+        cache: o.cache,
         stats: o.stats,
         stats_json: o.stats_json,
         timeout: o.timeout.map(Duration::from_secs),
@@ -195,21 +214,24 @@ fn main() -> ExitCode {
             placement,
             memory,
             options,
+            ..
         } => {
             let plan = plan(None, config, placement, memory, options);
             exit(slurm::exec_srun(&plan, nodes), "loco-daemon")
         }
         Command::Run {
             nodes,
+            memory_nodes,
             config,
             slurm: false,
             placement,
             memory,
             options,
-        } => exit(
-            launch::run(plan(nodes, config, placement, memory, options)),
-            "loco-daemon",
-        ),
+        } => {
+            let mut plan = plan(nodes, config, placement, memory, options);
+            plan.memory_nodes = memory_nodes.unwrap_or(0);
+            exit(launch::run(plan), "loco-daemon")
+        }
         Command::Node {
             placement,
             memory,

@@ -369,6 +369,9 @@ pub fn exec_srun(plan: &Plan, tasks: Option<usize>) -> Result<u8, String> {
     if let Some(m) = plan.memory {
         cmd.arg("--memory").arg(m.to_string());
     }
+    if let Some(c) = plan.cache {
+        cmd.arg("--cache").arg(c.to_string());
+    }
     if plan.stats {
         cmd.arg("--stats");
     }

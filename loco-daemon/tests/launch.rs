@@ -220,3 +220,158 @@ fn placement_and_memory_values_are_checked_with_the_choices_named() {
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
+
+#[test]
+fn memory_nodes_and_the_cache_size_reach_every_nodes_cluster_description() {
+    // 2 compute nodes, then 2 memory nodes; pages interleaved over the
+    // memory nodes unless --placement says otherwise; --cache sets
+    // memory.cache_size. Each node checks the file it was given.
+    let check = "grep -c 'role = \"memory\"' \"$LOCO_CLUSTER\"; grep -c 'role = \"compute\"' \"$LOCO_CLUSTER\"; \
+                 grep 'placement' \"$LOCO_CLUSTER\"; grep 'cache_size' \"$LOCO_CLUSTER\"; \
+                 awk '/^\\[\\[node\\]\\]/ {k++} /role/ && k == ENVIRON[\"LOCO_RANK\"] + 1 {print \"mine:\", $3}' \"$LOCO_CLUSTER\"";
+    let o = run(&[
+        "run",
+        "-n",
+        "2",
+        "--memory-nodes",
+        "2",
+        "--cache",
+        "64MiB",
+        "--",
+        "sh",
+        "-c",
+        check,
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for k in 0..4 {
+        let role = if k < 2 { "compute" } else { "memory" };
+        for line in [
+            "2",
+            "placement = \"interleaved\"",
+            "cache_size = 67108864",
+            &format!("mine: \"{role}\""),
+        ] {
+            assert!(out.contains(&format!("[node {k}] {line}")), "{line}: {out}");
+        }
+    }
+    let o = run(&[
+        "run",
+        "-n",
+        "1",
+        "--memory-nodes",
+        "1",
+        "--placement",
+        "first-touch",
+        "--",
+        "sh",
+        "-c",
+        "grep -q 'placement = \"first-touch\"' \"$LOCO_CLUSTER\"",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+#[test]
+fn memory_node_and_cache_options_are_checked() {
+    let refused = |args: &[&str], needles: &[&str]| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = text(&o.stderr);
+        for needle in needles {
+            assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+        }
+    };
+    refused(
+        &["run", "-n", "0", "--memory-nodes", "2", "--", "true"],
+        &["needs at least one compute node"],
+    );
+    refused(
+        &["run", "--memory-nodes", "2", "--", "true"],
+        &["--memory-nodes <M>", "--nodes <NODES>"],
+    );
+    refused(
+        &["run", "-n", "2", "--memory-nodes", "two", "--", "true"],
+        &["invalid value 'two' for '--memory-nodes <M>'"],
+    );
+    refused(
+        &["run", "-n", "2", "--cache", "lots", "--", "true"],
+        &[
+            "invalid value 'lots' for '--cache <SIZE>'",
+            "does not start with a number",
+        ],
+    );
+    refused(
+        &["run", "-n", "2", "--cache", "100", "--", "true"],
+        &["the command line: memory.cache_size 100 is smaller than one page"],
+    );
+
+    let dir = temp_dir("roles");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let memory_first = write(
+        "memory-first.toml",
+        "[[node]]\nhost = \"127.0.0.1\"\nport = 7000\nrole = \"memory\"\n\
+         [[node]]\nhost = \"127.0.0.1\"\nport = 7001\n",
+    );
+    refused(
+        &["run", "--config", &memory_first, "--", "true"],
+        &["memory-first.toml: node 0 has role = \"memory\""],
+    );
+    let all_memory = write(
+        "all-memory.toml",
+        "[[node]]\nhost = \"127.0.0.1\"\nport = 7000\nrole = \"memory\"\n",
+    );
+    refused(
+        &["run", "--config", &all_memory, "--", "true"],
+        &["all-memory.toml: every node has role = \"memory\""],
+    );
+    refused(
+        &[
+            "run",
+            "--config",
+            &all_memory,
+            "--memory-nodes",
+            "1",
+            "--",
+            "true",
+        ],
+        &["--memory-nodes", "cannot be used with"],
+    );
+    let typo = write(
+        "typo.toml",
+        "[[node]]\nhost = \"127.0.0.1\"\nport = 7000\nrole = \"storage\"\n",
+    );
+    refused(
+        &["run", "--config", &typo, "--", "true"],
+        &["typo.toml", "storage", "compute", "memory"],
+    );
+    // --cache applies to a cluster.toml too.
+    let ports = loco_testkit::free_ports(2);
+    let two = write(
+        "two.toml",
+        &format!(
+            "[[node]]\nhost = \"127.0.0.1\"\nport = {}\n[[node]]\nhost = \"127.0.0.1\"\nport = {}\nrole = \"memory\"\n",
+            ports[0], ports[1]
+        ),
+    );
+    let o = run(&[
+        "run",
+        "--config",
+        &two,
+        "--cache",
+        "1MiB",
+        "--",
+        "sh",
+        "-c",
+        "grep -q 'cache_size = 1048576' \"$LOCO_CLUSTER\" && grep -q 'placement = \"interleaved\"' \"$LOCO_CLUSTER\"",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    refused(
+        &["run", "--config", &two, "--cache", "1", "--", "true"],
+        &["two.toml with --cache: memory.cache_size 1 is smaller than one page"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
