@@ -24,25 +24,42 @@ fn node_pids(cluster_file: &str) -> Vec<(usize, i32)> {
 
 #[test]
 fn a_node_killed_mid_run_ends_the_run_with_a_clear_message() {
-    kill_a_node_mid_run("failures/walker.c", &[]);
+    kill_a_node_mid_run("failures/walker.c", &[], &["-n", "4"], 2);
 }
 
 #[test]
 fn a_node_killed_inside_a_parallel_region_ends_the_run_with_a_clear_message() {
     // Node 2 is killed while the team (2 threads on each node) is in a loop
     // of barriers and critical sections: nobody may wait for it forever.
-    kill_a_node_mid_run("failures/team.c", &["-fopenmp"]);
+    kill_a_node_mid_run("failures/team.c", &["-fopenmp"], &["-n", "4"], 2);
 }
 
-fn kill_a_node_mid_run(source: &str, flags: &[&str]) {
+#[test]
+fn a_memory_node_killed_mid_run_ends_the_run_with_a_clear_message() {
+    // 2 compute nodes (4 threads each) synchronise in a loop while 2 memory
+    // nodes serve; memory node 3 dies: its pages are gone, the run ends.
+    kill_a_node_mid_run(
+        "failures/team.c",
+        &["-fopenmp"],
+        &["-n", "2", "--memory-nodes", "2"],
+        3,
+    );
+}
+
+/// Runs `source` under `loco-daemon run NODES...` (4 node processes in
+/// all) and kills node `victim` once the program has started.
+fn kill_a_node_mid_run(source: &str, flags: &[&str], nodes: &[&str], victim_rank: usize) {
     let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
     let stem = Path::new(source).file_stem().unwrap().to_string_lossy();
-    let work = scratch(&format!("failures-{stem}"));
+    // Tests run side by side: each its own directory.
+    let work = scratch(&format!("failures-{stem}{}", nodes.concat()));
     let exe = work.join("victim");
     loco_compile_with(source, flags, &exe);
 
     let mut run = Command::new(&daemon)
-        .args(["run", "-n", "4", "--timeout", "120", "--"])
+        .arg("run")
+        .args(nodes)
+        .args(["--timeout", "120", "--"])
         .arg(&exe)
         .env("OMP_NUM_THREADS", "8")
         .stdout(Stdio::piped())
@@ -60,7 +77,11 @@ fn kill_a_node_mid_run(source: &str, flags: &[&str]) {
     assert!(line.contains("walking"), "unexpected first line {line:?}");
     let pids = node_pids(&cluster_file);
     assert_eq!(pids.len(), 4, "found nodes {pids:?}");
-    let victim = pids.iter().find(|(rank, _)| *rank == 2).unwrap().1;
+    let victim = pids
+        .iter()
+        .find(|(rank, _)| *rank == victim_rank)
+        .unwrap()
+        .1;
     // SAFETY: kill(2) on a node process this test's launcher started.
     unsafe { libc::kill(victim, libc::SIGKILL) };
     let killed_at = Instant::now();
@@ -77,11 +98,13 @@ fn kill_a_node_mid_run(source: &str, flags: &[&str]) {
     std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut err).unwrap();
     assert!(!status.success(), "{err}");
     assert!(
-        err.contains("node 2 was killed by signal 9 (SIGKILL)"),
+        err.contains(&format!(
+            "node {victim_rank} was killed by signal 9 (SIGKILL)"
+        )),
         "{err}"
     );
     assert!(
-        err.contains("node 2 has failed"),
+        err.contains(&format!("node {victim_rank} has failed")),
         "the survivors did not say which node failed:\n{err}"
     );
     assert!(

@@ -7,9 +7,10 @@
 //! wrong team size shows too.
 //!
 //! -O2 runs (N, T) in (1,1) (1,2) (2,1) (2,2) (4,1) (4,2) with the default
-//! (first-touch) page placement, plus (2,2) interleaved and (4,1)
-//! allocating-node; -O0 runs the one- and two-node configurations (2x2
-//! interleaved) and 4x1,
+//! (first-touch) page placement, plus (2,2) interleaved, (4,1)
+//! allocating-node, and (2,2) beside 2 memory nodes (`--memory-nodes 2`:
+//! every page homed on the memory nodes, which take part in no barrier);
+//! -O0 runs the one- and two-node configurations (2x2 interleaved) and 4x1,
 //! to keep the suite within a few minutes on a small machine. A test stops at its first failing configuration.
 //!
 //! A program whose first line is `// loco-expect-error: TEXT` uses a
@@ -33,27 +34,58 @@ const RUN_TIMEOUT_S: u64 = 60;
 /// ...and, in case it does not, when the harness kills it.
 const RUN_DEADLINE: Duration = Duration::from_secs(RUN_TIMEOUT_S + 30);
 
-/// (nodes, threads per node) at each optimisation level.
-/// (nodes, threads per node, page placement) at each optimisation level.
-type Config = (usize, usize, &'static str);
+/// How the LOCO build runs: `nodes` compute nodes with `per_node` threads
+/// each, page placement `placement` (`None`: the cluster's default), and
+/// `memory_nodes` memory nodes besides (`--memory-nodes`).
+#[derive(Clone, Copy)]
+struct Config {
+    nodes: usize,
+    per_node: usize,
+    placement: Option<&'static str>,
+    memory_nodes: usize,
+}
+
+const fn on(nodes: usize, per_node: usize, placement: &'static str) -> Config {
+    Config {
+        nodes,
+        per_node,
+        placement: Some(placement),
+        memory_nodes: 0,
+    }
+}
+
+/// `nodes` compute nodes and `memory_nodes` memory nodes, default placement
+/// (pages interleaved over the memory nodes).
+const fn disaggregated(nodes: usize, per_node: usize, memory_nodes: usize) -> Config {
+    Config {
+        nodes,
+        per_node,
+        placement: None,
+        memory_nodes,
+    }
+}
+
 const CONFIGS_O2: &[Config] = &[
-    (1, 1, "first-touch"),
-    (1, 2, "first-touch"),
-    (2, 1, "first-touch"),
-    (2, 2, "first-touch"),
-    (4, 1, "first-touch"),
-    (4, 2, "first-touch"),
+    on(1, 1, "first-touch"),
+    on(1, 2, "first-touch"),
+    on(2, 1, "first-touch"),
+    on(2, 2, "first-touch"),
+    on(4, 1, "first-touch"),
+    on(4, 2, "first-touch"),
     // Another placement changes which node serves which page: the results
     // must not change.
-    (2, 2, "interleaved"),
-    (4, 1, "allocating-node"),
+    on(2, 2, "interleaved"),
+    on(4, 1, "allocating-node"),
+    // Memory nodes home every page (heap, globals) and take part in no
+    // barrier: the compute nodes alone must still get it right.
+    disaggregated(2, 2, 2),
 ];
 const CONFIGS_O0: &[Config] = &[
-    (1, 1, "first-touch"),
-    (1, 2, "first-touch"),
-    (2, 1, "first-touch"),
-    (2, 2, "interleaved"),
-    (4, 1, "first-touch"),
+    on(1, 1, "first-touch"),
+    on(1, 2, "first-touch"),
+    on(2, 1, "first-touch"),
+    on(2, 2, "interleaved"),
+    on(4, 1, "first-touch"),
 ];
 
 /// OpenMP settings that would change what either build does; both run without them.
@@ -225,7 +257,13 @@ fn check(
     compile(loco_cc, src, opt, &loco)?;
     // The native output for each team size used, computed once.
     let mut expected: HashMap<usize, String> = HashMap::new();
-    for &(nodes, per_node, placement) in configs {
+    for config in configs {
+        let Config {
+            nodes,
+            per_node,
+            placement,
+            memory_nodes,
+        } = *config;
         let threads = nodes * per_node;
         if let Entry::Vacant(slot) = expected.entry(threads) {
             slot.insert(run(
@@ -234,12 +272,19 @@ fn check(
                 &format!("the native build with OMP_NUM_THREADS={threads}"),
             )?);
         }
-        let what = format!(
-            "loco-daemon run -n {nodes} --placement {placement} with OMP_NUM_THREADS={threads} ({per_node} per node)"
-        );
         let mut cmd = Command::new(&tools.daemon);
-        cmd.args(["run", "-n", &nodes.to_string(), "--placement", placement])
-            .args(["--no-prefix", "--timeout"])
+        cmd.args(["run", "-n", &nodes.to_string()]);
+        let mut shown = format!("loco-daemon run -n {nodes}");
+        if memory_nodes > 0 {
+            cmd.args(["--memory-nodes", &memory_nodes.to_string()]);
+            shown += &format!(" --memory-nodes {memory_nodes}");
+        }
+        if let Some(placement) = placement {
+            cmd.args(["--placement", placement]);
+            shown += &format!(" --placement {placement}");
+        }
+        let what = format!("{shown} with OMP_NUM_THREADS={threads} ({per_node} per compute node)");
+        cmd.args(["--no-prefix", "--timeout"])
             .arg(RUN_TIMEOUT_S.to_string())
             .arg("--")
             .arg(&loco);

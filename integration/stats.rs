@@ -148,3 +148,107 @@ fn progress_lines_show_what_the_nodes_have_done_so_far() {
     assert!(count(" lock takes") > 0, "{last}");
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+/// Every node's `--stats-json` object, in node order.
+fn node_lines(json: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(json)
+        .unwrap()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("{\"node\""))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn memory_nodes_run_no_thread_take_no_barrier_and_serve_every_page() {
+    // 2 compute nodes and 2 memory nodes, the cache at 64 KiB: an OpenMP
+    // program of barriers over heap and global arrays (omp_barriers.c),
+    // and a serial one (linked_list.c), whose memory nodes must count the
+    // same barriers: those of start-up and the end, none of the program's.
+    let daemon = tool("loco-daemon").unwrap_or_else(|e| panic!("{e}"));
+    let work = scratch("memory-nodes");
+    let team = work.join("barriers");
+    loco_integration::loco_compile_with("openmp/omp_barriers.c", &["-fopenmp"], &team);
+    let serial = work.join("list");
+    loco_compile("programs/linked_list.c", &serial);
+    let run = |exe: &std::path::Path, json: &std::path::Path| {
+        let out = Command::new(&daemon)
+            .args(["run", "-n", "2", "--memory-nodes", "2", "--cache", "64KiB"])
+            .args(["--timeout", "120", "--stats", "--stats-json"])
+            .arg(json)
+            .arg("--")
+            .arg(exe)
+            .env("OMP_NUM_THREADS", "4")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        for k in [2, 3] {
+            assert!(
+                err.contains(&format!("[node {k}] loco: node {k} (memory node) stats:")),
+                "{err}"
+            );
+        }
+        let nodes = node_lines(json);
+        assert_eq!(nodes.len(), 4, "{nodes:?}");
+        nodes
+    };
+    let nodes = run(&team, &work.join("team.json"));
+    for (k, node) in nodes.iter().enumerate() {
+        assert_eq!(field(node, "node"), k as u64);
+        assert_eq!(field(node, "memory_node"), u64::from(k >= 2), "{node}");
+        // --cache reached every node.
+        assert_eq!(field(node, "cache_size"), 64 << 10, "{node}");
+    }
+    for compute in &nodes[..2] {
+        // Each compute node ran its 2 of the 4 threads in every region and
+        // took the team's barriers.
+        assert!(field(compute, "omp_threads") >= 2, "{compute}");
+        assert!(field(compute, "omp_barriers") >= 30, "{compute}");
+        assert!(field(compute, "page_faults_remote") > 0, "{compute}");
+        // A 64 KiB cache holds 16 pages: the arrays do not fit.
+        assert!(field(compute, "evictions") > 0, "{compute}");
+    }
+    assert_eq!(
+        field(&nodes[0], "omp_threads"),
+        field(&nodes[1], "omp_threads")
+    );
+    // Everything the program touches lives on the memory nodes: node 1
+    // homes no page at all (node 0 only main's stack).
+    assert_eq!(field(&nodes[1], "page_faults_home"), 0, "{}", nodes[1]);
+    for memory in &nodes[2..] {
+        for zero in [
+            "omp_forks",
+            "omp_threads",
+            "omp_barriers",
+            "omp_lock_takes",
+            "releases",
+            "acquires",
+            "page_faults_remote",
+            "allocations",
+        ] {
+            assert_eq!(field(memory, zero), 0, "{zero}: {memory}");
+        }
+        // It served pages: its home pages were made present for the
+        // compute nodes' reads and writes.
+        assert!(field(memory, "page_faults_home") > 0, "{memory}");
+    }
+    let serial_nodes = run(&serial, &work.join("serial.json"));
+    for k in [2, 3] {
+        let (with_team, alone) = (
+            field(&nodes[k], "net_barriers"),
+            field(&serial_nodes[k], "net_barriers"),
+        );
+        assert_eq!(
+            with_team, alone,
+            "memory node {k} took {with_team} barriers beside a team, {alone} beside a serial program"
+        );
+        assert!(
+            with_team + field(&nodes[1], "omp_barriers") <= field(&nodes[1], "net_barriers"),
+            "{}\n{}",
+            nodes[k],
+            nodes[1]
+        );
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
