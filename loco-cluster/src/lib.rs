@@ -54,8 +54,9 @@ pub enum TransportKind {
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
     /// Page `p` lives on node `p mod N`; in a cluster with memory nodes,
-    /// on memory node `p mod M` (the M nodes with `role = "memory"`, in
-    /// rank order), which is then the default.
+    /// runs of pages take turns over the memory nodes only (the M nodes
+    /// with `role = "memory"`, in rank order; see loco-uffd's layout.rs),
+    /// and this is then the default.
     Interleaved,
     /// A page lives on the first node that touches it.
     FirstTouch,
