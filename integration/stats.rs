@@ -229,10 +229,15 @@ fn memory_nodes_run_no_thread_take_no_barrier_and_serve_every_page() {
         ] {
             assert_eq!(field(memory, zero), 0, "{zero}: {memory}");
         }
-        // It served pages: its home pages were made present for the
-        // compute nodes' reads and writes.
-        assert!(field(memory, "page_faults_home") > 0, "{memory}");
     }
+    // They served the pages: their home pages were made present for the
+    // compute nodes' reads and writes (the program's arrays are small:
+    // they may all lie in one run of pages, on one memory node).
+    let served: u64 = nodes[2..]
+        .iter()
+        .map(|m| field(m, "page_faults_home"))
+        .sum();
+    assert!(served > 0, "{}\n{}", nodes[2], nodes[3]);
     let serial_nodes = run(&serial, &work.join("serial.json"));
     for k in [2, 3] {
         let (with_team, alone) = (
