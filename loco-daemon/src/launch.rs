@@ -22,7 +22,7 @@ const GRACE: Duration = Duration::from_secs(3);
 /// `memory.placement`, spelt the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlacementArg {
-    /// Page p lives on node p mod N (with memory nodes: runs of 64 pages take turns over them).
+    /// Page p lives on node p mod N (with memory nodes: runs of 256 pages take turns over them).
     Interleaved,
     /// A page lives on the first node that touches it (the default without memory nodes).
     FirstTouch,

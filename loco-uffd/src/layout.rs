@@ -29,11 +29,13 @@ use loco_cluster::{ClusterConfig, Placement};
 use loco_rdma::NodeId;
 
 /// Pages in a row homed on one memory node under interleaved placement:
-/// the most one fault reads ahead (256 KiB). Page by page, as over compute
-/// nodes, every fault of a scan would fetch one page (homes alternate);
-/// measured with benches/kernels/omp_scan.c on 2 compute and 2 memory
-/// nodes, 16 MiB read by both: 317 ms page by page, 4097 faults on node 0.
-pub const MEMORY_NODE_RUN: usize = 64;
+/// the most one fault reads ahead (1 MiB, `MAX_READ_AHEAD` in
+/// region/mod.rs). Page by page, as over compute nodes, every fault of a
+/// scan would fetch one page (homes alternate). Measured with
+/// benches/kernels/omp_scan.c on 2 compute and 2 memory nodes, 16 MiB read
+/// by both: 317 ms page by page (4097 faults on node 0), about 95 ms in
+/// runs of 64 pages (69 faults), 80 ms in runs of 256 (23 faults).
+pub const MEMORY_NODE_RUN: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct Layout {

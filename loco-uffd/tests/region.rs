@@ -731,7 +731,7 @@ fn memory_nodes_home_and_serve_every_page(node: &Node) -> Check {
     };
     let t = r.region.transport().clone();
     let compute = r.n;
-    for page in 0..256u64 {
+    for page in 0..1024u64 {
         let home = r
             .region
             .home_of(r.addr(page * PAGE))
@@ -740,18 +740,18 @@ fn memory_nodes_home_and_serve_every_page(node: &Node) -> Check {
             format!("page {page} is homed at compute node {home}")
         })?;
     }
-    // Pages 9 apart: over several runs of pages, every memory node's.
+    // Pages 97 apart: over several runs of pages, every memory node's.
     for round in 0..4u64 {
         for page in 0..16u64 {
             r.store(
-                9 * page * PAGE + 8 * r.rank as u64,
+                97 * page * PAGE + 8 * r.rank as u64,
                 &(round << 8 | page).to_le_bytes(),
             );
         }
         r.barrier()?;
         for page in 0..16u64 {
             for writer in 0..compute {
-                let got = r.load(9 * page * PAGE + 8 * writer as u64, 8);
+                let got = r.load(97 * page * PAGE + 8 * writer as u64, 8);
                 ensure(got == (round << 8 | page).to_le_bytes(), || {
                     format!("round {round}: node {writer}'s bytes of page {page} are stale")
                 })?;
