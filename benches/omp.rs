@@ -1,8 +1,10 @@
 //! The cost of each OpenMP construct, side by side in one run: native
 //! libomp, LOCO on one node (the binary run directly, and under `loco-daemon
-//! run -n 1`), LOCO on 2 and 4 nodes (one thread per node), with a raw TCP
-//! round trip between two processes (both pinned to one CPU, and pinned to
-//! two) as the floor for anything that crosses nodes.
+//! run -n 1`), LOCO on 2 and 4 nodes (one thread per node), LOCO on 2
+//! compute nodes beside 2 memory nodes (`--memory-nodes 2`: every page
+//! homed on the memory nodes, which take part in no barrier), with a raw
+//! TCP round trip between two processes (both pinned to one CPU, and
+//! pinned to two) as the floor for anything that crosses nodes.
 //!
 //! Constructs come from benches/kernels/omp_sync.c (EPCC syncbench's
 //! definition of overhead: time per construct around a short delay, minus
@@ -14,7 +16,9 @@
 //!
 //! Goals: one node within 2x native + 1 µs; two nodes: a barrier
 //! within 2x one round trip, other constructs within 3x (the round trip
-//! across CPUs: the node processes are not pinned).
+//! across CPUs: the node processes are not pinned); memory nodes add
+//! nothing to a barrier of the compute nodes (within 10% + 2 µs of the
+//! same 2 nodes without them).
 //!
 //! `cargo bench -p loco-benches --bench omp` (needs the workspace built:
 //! loco-cc, loco-daemon, libloco.so and libloco_pass.so next to the bench;
@@ -57,6 +61,8 @@ enum Setup {
     Direct(usize),
     /// The loco-cc build under `loco-daemon run -n NODES`, `threads` in all.
     Daemon(usize, usize),
+    /// As `Daemon`, with `--memory-nodes MEMORY` (the first field).
+    Memory(usize, usize, usize),
 }
 
 /// The columns, left to right.
@@ -65,6 +71,7 @@ const SETUPS: &[(Setup, &str)] = &[
     (Setup::Direct(2), "1 node"),
     (Setup::Daemon(1, 2), "1 node -n 1"),
     (Setup::Daemon(2, 2), "2 nodes"),
+    (Setup::Memory(2, 2, 2), "2 nodes+2mem"),
     (Setup::Native(4), "native M=4"),
     (Setup::Daemon(4, 4), "4 nodes"),
 ];
@@ -103,12 +110,14 @@ fn command(setup: Setup, native: &Path, loco: &Path, daemon: &Path) -> (Command,
     match setup {
         Setup::Native(m) => (Command::new(native), m),
         Setup::Direct(m) => (Command::new(loco), m),
-        Setup::Daemon(nodes, m) => {
+        Setup::Daemon(nodes, m) | Setup::Memory(nodes, _, m) => {
             let mut cmd = Command::new(daemon);
             cmd.args(["run", "-n", &nodes.to_string(), "--no-prefix", "--timeout"])
-                .arg(DEADLINE.as_secs().saturating_sub(10).to_string())
-                .arg("--")
-                .arg(loco);
+                .arg(DEADLINE.as_secs().saturating_sub(10).to_string());
+            if let Setup::Memory(_, memory, _) = setup {
+                cmd.args(["--memory-nodes", &memory.to_string()]);
+            }
+            cmd.arg("--").arg(loco);
             (cmd, m)
         }
     }
@@ -185,7 +194,10 @@ fn main() {
     for (_, label) in SETUPS {
         header += &format!(" {label:>12}");
     }
-    header += &format!(" {:>16} {:>16}", "goal 1 node", "goal 2 nodes");
+    header += &format!(
+        " {:>16} {:>16} {:>16}",
+        "goal 1 node", "goal 2 nodes", "goal +2 mem"
+    );
     println!("{header}");
     let rows: Vec<String> = CONSTRUCTS
         .iter()
@@ -220,6 +232,16 @@ fn main() {
         if let (true, Some(floor), Some(two)) = (is_construct, floor, med(Setup::Daemon(2, 2))) {
             let factor = if row == "barrier" { 2.0 } else { 3.0 };
             line += &format!(" {:>16}", verdict(two, factor * floor));
+        } else {
+            line += &format!(" {:>16}", "");
+        }
+        // Memory nodes take no part in the compute nodes' barriers.
+        if let (true, Some(two), Some(with_memory)) = (
+            row == "barrier",
+            med(Setup::Daemon(2, 2)),
+            med(Setup::Memory(2, 2, 2)),
+        ) {
+            line += &format!(" {:>16}", verdict(with_memory, 1.1 * two + 2.0));
         }
         println!("{line}");
     }
