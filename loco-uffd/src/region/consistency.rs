@@ -39,13 +39,23 @@ impl Inner {
                 std::slice::from_raw_parts(twin as *const u8, size),
             )
         };
+        // Bytes this node wrote (marked, or differing from the twin when
+        // `diff`): those that differ from the twin are sent, with the short
+        // gaps between them (`bridge_written_gaps`).
         if diff {
-            mark_differences(page_bytes, twin_bytes, &mut bits);
+            // One comparison with the twin: the differing bytes are both
+            // what was written besides the marks and what is kept.
+            let mut differing = vec![0u64; self.words_per_page];
+            mark_differences(page_bytes, twin_bytes, &mut differing);
             self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
+            let written: Vec<u64> = bits.iter().zip(&differing).map(|(m, d)| m | d).collect();
+            bridge_written_gaps(&mut differing, &written);
+            bits = differing;
+        } else {
+            let written = bits.clone();
+            keep_differences(page_bytes, twin_bytes, &mut bits);
+            bridge_written_gaps(&mut bits, &written);
         }
-        let written = bits.clone();
-        keep_differences(page_bytes, twin_bytes, &mut bits);
-        bridge_written_gaps(&mut bits, &written);
         if bits.iter().all(|&w| w == 0) {
             return Ok(());
         }

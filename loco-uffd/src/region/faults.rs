@@ -307,12 +307,6 @@ impl Inner {
         .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))
     }
 
-    /// How many pages from `page` on to fetch in one read: when the page
-    /// before this one is cached (a sequential scan), up to `read_ahead`
-    /// pages that live on the same home and nobody has yet, each claimed
-    /// (MISSING -> FETCHING) here; otherwise just this one. Only pages
-    /// whose home is already known count (read-ahead never claims a
-    /// first-touch home).
     /// Where read-ahead from `page` must stop: in the prefix only over the
     /// globals (past them lie main's stack and the guard page below it,
     /// which its home must never be asked to read).
@@ -324,6 +318,12 @@ impl Inner {
         }
     }
 
+    /// How many pages from `page` on to fetch in one read: when the page
+    /// before this one was fetched a moment ago (a sequential scan), a
+    /// window of pages that live on the same home and nobody has yet, each
+    /// claimed (MISSING -> FETCHING) here; otherwise just this one. Only
+    /// pages whose home is already known count (read-ahead never claims a
+    /// first-touch home).
     pub(super) fn read_ahead(&self, page: usize, home: NodeId) -> usize {
         // A scan: the page before was fetched a moment ago (by the last
         // fault of this scan, or in its window). A page before that has
