@@ -41,7 +41,8 @@
 //! half the raw stream or better; scattered reads at the cold-fault cost.
 //!
 //! `cargo bench -p loco-benches --bench farmem` (LOCO_BENCH_WSS: W, e.g.
-//! `16MiB`; LOCO_BENCH_LOOKUPS; LOCO_BENCH_DEADLINE_S; LOCO_TRACK,
+//! `16MiB`; LOCO_BENCH_FRACTIONS: the cache sizes, e.g. `25,100`;
+//! LOCO_BENCH_LOOKUPS; LOCO_BENCH_DEADLINE_S; LOCO_TRACK,
 //! LOCO_WP_ASYNC, LOCO_READ_AHEAD and LOCO_LINGER_US as for programs).
 
 use std::collections::HashMap;
@@ -90,7 +91,23 @@ fn main() {
     );
     let started = Instant::now();
     let mut configs: Vec<(String, Option<u64>)> = vec![("all-local".into(), None)];
-    configs.extend(FRACTIONS.iter().map(|&p| (format!("{p}%"), Some(p))));
+    // LOCO_BENCH_FRACTIONS (e.g. `25`, `25,100`): only those cache sizes.
+    let fractions: Vec<u64> = match std::env::var("LOCO_BENCH_FRACTIONS") {
+        Ok(list) => list
+            .split(',')
+            .map(|p| {
+                p.trim()
+                    .parse()
+                    .ok()
+                    .filter(|p| (1..=100).contains(p))
+                    .unwrap_or_else(|| {
+                        panic!("LOCO_BENCH_FRACTIONS: {p:?} is not a percentage from 1 to 100")
+                    })
+            })
+            .collect(),
+        Err(_) => FRACTIONS.to_vec(),
+    };
+    configs.extend(fractions.iter().map(|&p| (format!("{p}%"), Some(p))));
     let mut runs = Vec::new();
     for (label, percent) in configs {
         let env = [(
@@ -200,6 +217,7 @@ fn node(rank: usize, ports: &[u16]) {
         async_write_tracking: on("LOCO_WP_ASYNC"),
         linger_us: env_number("LOCO_LINGER_US").unwrap_or(0),
         read_ahead: env_number("LOCO_READ_AHEAD").unwrap_or(defaults.read_ahead),
+        zero_fill_fresh: on("LOCO_ZERO_FILL"),
         ..defaults
     };
     let region = SharedRegion::new(&config, t.clone(), options).unwrap();
@@ -242,7 +260,7 @@ struct Meter<'a> {
 
 impl Meter<'_> {
     /// Runs `f` as workload `name`, then prints its counters:
-    /// `counters NAME faults read_ahead evictions fetched released max_cached fault_ns`.
+    /// `counters NAME faults read_ahead evictions fetched released max_cached fault_ns zeroed`.
     fn run<R>(&self, name: &str, f: impl FnOnce() -> R) -> R {
         let before = self.region.stats();
         self.peak
@@ -255,13 +273,14 @@ impl Meter<'_> {
             .max(self.region.cached_pages());
         let d = |f: fn(&RegionStats) -> u64| f(&after) - f(&before);
         println!(
-            "counters {name} {} {} {} {} {} {peak} {}",
+            "counters {name} {} {} {} {} {} {peak} {} {}",
             d(|s| s.remote_faults),
             d(|s| s.pages_read_ahead),
             d(|s| s.evictions),
             d(|s| s.bytes_fetched),
             d(|s| s.bytes_released),
             d(|s| s.fault_ns),
+            d(|s| s.pages_zero_filled),
         );
         r
     }
@@ -432,7 +451,7 @@ struct RunResult {
     values: HashMap<String, Vec<f64>>,
     /// Per workload: faults, read-ahead, evictions, fetched, released,
     /// max cached, nanoseconds fetching and installing.
-    counters: Vec<(String, [u64; 7])>,
+    counters: Vec<(String, [u64; 8])>,
     /// Workloads whose reads (or the fill's check) found wrong values.
     wrong: Vec<String>,
     /// How a node failed, if one did.
@@ -459,7 +478,7 @@ impl RunResult {
                         }
                     }
                     (Some("counters"), Some(name)) => {
-                        let mut c = [0u64; 7];
+                        let mut c = [0u64; 8];
                         for (slot, v) in c.iter_mut().zip(f) {
                             *slot = v.parse().unwrap_or(0);
                         }
@@ -654,11 +673,12 @@ fn report(runs: &[RunResult]) {
         "\nper workload on node 1 (region counters; max cached: the most pages the sampler saw)"
     );
     println!(
-        "{:<6}  {:<18}  {:>8}  {:>10}  {:>9}  {:>11}  {:>11}  {:>10}  {:>6}  {:>8}",
+        "{:<6}  {:<18}  {:>8}  {:>10}  {:>7}  {:>9}  {:>11}  {:>11}  {:>10}  {:>6}  {:>8}",
         "cache",
         "workload",
         "faults",
         "read-ahead",
+        "zeroed",
         "evictions",
         "fetched MiB",
         "written MiB",
@@ -670,11 +690,12 @@ fn report(runs: &[RunResult]) {
         let limit = r.get("limit_pages").unwrap_or(0.0);
         for (name, c) in &r.counters {
             println!(
-                "{:<6}  {:<18}  {:>8}  {:>10}  {:>9}  {:>11.1}  {:>11.1}  {:>10}  {:>6.0}  {:>8.0}",
+                "{:<6}  {:<18}  {:>8}  {:>10}  {:>7}  {:>9}  {:>11.1}  {:>11.1}  {:>10}  {:>6.0}  {:>8.0}",
                 r.label,
                 name,
                 c[0],
                 c[1],
+                c[7],
                 c[2],
                 c[3] as f64 / 1048576.0,
                 c[4] as f64 / 1048576.0,

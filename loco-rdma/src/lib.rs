@@ -48,6 +48,47 @@ pub struct Run<'a> {
     pub data: &'a [u8],
 }
 
+/// A run of a masked scatter: bit j of `mask[k]` says byte `8k + j` of
+/// `data` is written (`mask` has `data.len().div_ceil(8)` bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct MaskedRun<'a> {
+    pub offset: u64,
+    pub data: &'a [u8],
+    pub mask: &'a [u8],
+}
+
+impl MaskedRun<'_> {
+    /// Whether the mask has the run's length.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.mask.len() == self.data.len().div_ceil(8) {
+            Ok(())
+        } else {
+            Err(format!(
+                "a masked run of {} bytes has a mask of {} bytes",
+                self.data.len(),
+                self.mask.len()
+            ))
+        }
+    }
+
+    /// Calls `f(start, end)` for each stretch of bytes the mask names.
+    pub fn for_each_stretch(&self, mut f: impl FnMut(usize, usize)) {
+        let named = |i: usize| self.mask[i / 8] & (1 << (i % 8)) != 0;
+        let mut i = 0;
+        while i < self.data.len() {
+            if !named(i) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < self.data.len() && named(i) {
+                i += 1;
+            }
+            f(start, i);
+        }
+    }
+}
+
 /// Why a transport operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -138,6 +179,31 @@ pub trait Transport: Send + Sync {
     /// the backend allows; done (all runs visible at the target) when it returns.
     /// Runs are applied in order, so a later run wins where runs overlap.
     fn scatter(&self, node: NodeId, region: RegionId, runs: &[Run<'_>]) -> Result<()>;
+
+    /// Whether `scatter_masked` sends masked runs as they are (one network
+    /// operation, the target applying the masks) rather than as the
+    /// default's plain runs.
+    fn has_scatter_masked(&self) -> bool {
+        false
+    }
+
+    /// As `scatter`, writing only the bytes each run's mask names: a
+    /// run may span bytes the caller must not write (another node's),
+    /// which stay as they are at the target. The default sends each
+    /// stretch of named bytes as a plain run (what a NIC can do).
+    fn scatter_masked(&self, node: NodeId, region: RegionId, runs: &[MaskedRun<'_>]) -> Result<()> {
+        let mut plain = Vec::new();
+        for run in runs {
+            run.check().map_err(TransportError::Invalid)?;
+            run.for_each_stretch(|start, end| {
+                plain.push(Run {
+                    offset: run.offset + start as u64,
+                    data: &run.data[start..end],
+                })
+            });
+        }
+        self.scatter(node, region, &plain)
+    }
 
     /// Atomically adds `delta` to the u64 at `offset` (8-byte aligned); returns the old value.
     fn fetch_add(&self, node: NodeId, region: RegionId, offset: u64, delta: u64) -> Result<u64>;
@@ -313,11 +379,12 @@ impl StatCounters {
         self.bytes_written
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
-    pub(crate) fn scatter(&self, runs: &[Run<'_>]) {
+    /// A scatter of runs of these lengths.
+    pub(crate) fn scatter(&self, runs: impl ExactSizeIterator<Item = usize>) {
         self.scatters.fetch_add(1, Ordering::Relaxed);
         self.scatter_runs
             .fetch_add(runs.len() as u64, Ordering::Relaxed);
-        let bytes: usize = runs.iter().map(|r| r.data.len()).sum();
+        let bytes: usize = runs.sum();
         self.bytes_written
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
@@ -338,5 +405,26 @@ impl StatCounters {
             atomics: self.atomics.load(Ordering::Relaxed),
             barriers: self.barriers.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MaskedRun;
+
+    #[test]
+    fn a_masked_run_names_its_stretches_of_bytes() {
+        let data = [0u8; 20];
+        let run = MaskedRun {
+            offset: 0,
+            data: &data,
+            mask: &[0b1100_0011, 0b0000_0001, 0b1000],
+        };
+        run.check().unwrap();
+        let mut stretches = Vec::new();
+        run.for_each_stretch(|a, b| stretches.push((a, b)));
+        assert_eq!(stretches, vec![(0, 2), (6, 9), (19, 20)]);
+        let short = MaskedRun { mask: &[0xff], ..run };
+        assert!(short.check().is_err());
     }
 }

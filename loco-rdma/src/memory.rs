@@ -23,6 +23,11 @@ pub type Prepare = Box<dyn Fn(u64, usize, Access) -> Option<Finish> + Send + Syn
 /// Run when an access that [`Prepare`] prepared is over.
 pub type Finish = Box<dyn FnOnce() + Send>;
 
+/// Runs of a scatter this close or closer (in bytes) are prepared as one
+/// span ([`MemoryRegion::scatter`]): less than a 4 KiB page, so a span
+/// never takes in a whole page that no run writes.
+pub const SCATTER_SPAN_GAP: u64 = 4096;
+
 /// Runs a [`Finish`] when dropped: held for the length of one access.
 struct Served(Option<Finish>);
 
@@ -125,15 +130,19 @@ impl MemoryRegion {
     /// `check_range`, keeping the owner's preparation until the returned
     /// guard is dropped (after the access).
     fn prepared(&self, offset: u64, len: usize, access: Access) -> Result<(usize, Served), String> {
+        let start = self.bounds(offset, len)?;
+        let finish = match (&self.prepare, len > 0) {
+            (Some(prepare), true) => prepare(offset, len, access),
+            _ => None,
+        };
+        Ok((start, Served(finish)))
+    }
+
+    /// Where `offset..offset+len` starts, if it lies inside the region.
+    fn bounds(&self, offset: u64, len: usize) -> Result<usize, String> {
         let start = usize::try_from(offset).map_err(|_| format!("offset {offset} is too large"))?;
         match start.checked_add(len) {
-            Some(end) if end <= self.len => {
-                let finish = match (&self.prepare, len > 0) {
-                    (Some(prepare), true) => prepare(offset, len, access),
-                    _ => None,
-                };
-                Ok((start, Served(finish)))
-            }
+            Some(end) if end <= self.len => Ok(start),
             _ => Err(format!(
                 "range {offset}..{} is outside the region of {} bytes",
                 offset as u128 + len as u128,
@@ -179,6 +188,92 @@ impl MemoryRegion {
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(start), data.len())
         };
+        Ok(())
+    }
+
+    /// Copies each `(offset, data)` run into the region: all are checked
+    /// first (a bad run changes nothing). The owner prepares each span of
+    /// runs at once rather than run by run: runs in ascending order less
+    /// than `SCATTER_SPAN_GAP` bytes apart make one span, so no 4 KiB
+    /// block inside a span is free of written bytes (a page the owner
+    /// prepares for writing is one the scatter writes).
+    pub fn scatter(&self, runs: &[(u64, &[u8])]) -> Result<(), String> {
+        self.scatter_with(runs, |data, dst| {
+            // SAFETY: `dst` is in bounds for `data.len()` bytes (checked by
+            // `scatter_with`); `data` is a Rust slice (the request's
+            // payload), never memory of a registered region, so the ranges
+            // cannot overlap.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }
+        })
+    }
+
+    /// As [`MemoryRegion::scatter`], writing only the bytes each run's
+    /// mask names (bit j of `mask[k]`: byte `8k + j`; `data.len().div_ceil(8)`
+    /// mask bytes). The others are not touched at all, not even rewritten
+    /// with their own value: another thread may be writing them.
+    pub fn scatter_masked(&self, runs: &[(u64, &[u8], &[u8])]) -> Result<(), String> {
+        for &(_, data, mask) in runs {
+            if mask.len() != data.len().div_ceil(8) {
+                return Err(format!(
+                    "a masked run of {} bytes has a mask of {} bytes",
+                    data.len(),
+                    mask.len()
+                ));
+            }
+        }
+        let plain: Vec<(u64, &[u8])> = runs.iter().map(|&(o, d, _)| (o, d)).collect();
+        let masks: Vec<&[u8]> = runs.iter().map(|&(_, _, m)| m).collect();
+        let mut next = 0;
+        self.scatter_with(&plain, |data, dst| {
+            let mask = masks[next];
+            next += 1;
+            for (k, chunk) in data.chunks(8).enumerate() {
+                let bits = mask[k];
+                if bits == 0xff && chunk.len() == 8 {
+                    // SAFETY: `dst..dst+data.len()` is in bounds
+                    // (`scatter_with`) and `8k+8 <= data.len()`; `data` is
+                    // the request's payload, never region memory.
+                    unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), dst.add(8 * k), 8) };
+                } else if bits != 0 {
+                    for (j, &b) in chunk.iter().enumerate() {
+                        if bits & (1 << j) != 0 {
+                            // SAFETY: as above, one byte: `8k+j < data.len()`.
+                            unsafe { *dst.add(8 * k + j) = b };
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// A scatter applying each run with `apply(data, destination)`.
+    fn scatter_with(
+        &self,
+        runs: &[(u64, &[u8])],
+        mut apply: impl FnMut(&[u8], *mut u8),
+    ) -> Result<(), String> {
+        for &(offset, data) in runs {
+            self.bounds(offset, data.len())?;
+        }
+        let mut rest = runs;
+        while let Some(&(first, _)) = rest.first() {
+            let mut end = first;
+            let mut n = 0;
+            for &(offset, data) in rest {
+                if n > 0 && (offset < end || offset - end >= SCATTER_SPAN_GAP) {
+                    break;
+                }
+                end = offset + data.len() as u64;
+                n += 1;
+            }
+            let (span, after) = rest.split_at(n);
+            let (_, _served) = self.prepared(first, (end - first) as usize, Access::Write)?;
+            for &(offset, data) in span {
+                // SAFETY: every run was checked in bounds above.
+                apply(data, unsafe { self.ptr.as_ptr().add(offset as usize) });
+            }
+            rest = after;
+        }
         Ok(())
     }
 
@@ -229,5 +324,86 @@ impl MemoryRegion {
     pub fn load_u64(&self, offset: u64) -> Result<u64, String> {
         let (cell, _served) = self.atomic_at(offset, Access::Read)?;
         Ok(cell.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// The (offset, len) ranges a region prepared for writing.
+    type Prepared = Arc<Mutex<Vec<(u64, usize)>>>;
+
+    /// A region of `len` bytes recording every range it prepares for writing.
+    fn recording(len: usize) -> (MemoryRegion, Prepared) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let region = MemoryRegion::anonymous(len).unwrap().with_prepare(Box::new(
+            move |offset, len, access| {
+                if access == Access::Write {
+                    log.lock().unwrap().push((offset, len));
+                }
+                None
+            },
+        ));
+        (region, seen)
+    }
+
+    #[test]
+    fn a_scatter_prepares_close_runs_as_one_span_and_far_ones_apart() {
+        let (region, seen) = recording(64 << 10);
+        let runs: Vec<(u64, &[u8])> = vec![
+            (10, b"ab"),
+            (100, b"cd"),
+            (4000, b"ef"),
+            // 4096 or more bytes after the previous run's end: a new span.
+            (4002 + 4096, b"gh"),
+            // Out of order: a new span too.
+            (20, b"ij"),
+        ];
+        region.scatter(&runs).unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(10, 3992), (4002 + 4096, 2), (20, 2)]
+        );
+        let mut got = [0u8; 2];
+        for (offset, data) in runs {
+            region.read(offset, &mut got).unwrap();
+            assert_eq!(&got, data);
+        }
+    }
+
+    #[test]
+    fn a_scatter_with_a_run_outside_the_region_writes_nothing() {
+        let (region, seen) = recording(8192);
+        let runs: Vec<(u64, &[u8])> = vec![(0, b"ab"), (8191, b"cd")];
+        assert!(region.scatter(&runs).is_err());
+        let mut got = [9u8; 2];
+        region.read(0, &mut got).unwrap();
+        assert_eq!(got, [0, 0]);
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_masked_scatter_writes_only_the_bytes_its_masks_name() {
+        let (region, seen) = recording(8192);
+        region.write(0, &[0xee; 32]).unwrap();
+        // Word 0: bytes 0 and 2; word 1: all; word 2: none; then 3 bytes
+        // of a last partial word, the middle one named.
+        let data: Vec<u8> = (1..=27).collect();
+        let mask = [0b0000_0101, 0xff, 0, 0b010];
+        region.scatter_masked(&[(0, &data, &mask)]).unwrap();
+        let mut got = [0u8; 32];
+        region.read(0, &mut got).unwrap();
+        let mut want = [0xee; 32];
+        want[0] = 1;
+        want[2] = 3;
+        want[8..16].copy_from_slice(&data[8..16]);
+        want[25] = 26;
+        assert_eq!(got, want);
+        assert!(seen.lock().unwrap().contains(&(0, 27)));
+        // A mask of the wrong length is refused before anything is written.
+        assert!(region.scatter_masked(&[(0, &data, &mask[..3])]).is_err());
     }
 }

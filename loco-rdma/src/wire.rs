@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped whenever the format changes; nodes with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 pub const REQUEST_LEN: usize = 32;
 pub const RESPONSE_LEN: usize = 16;
 /// Payloads up to this size are copied behind the header and sent in one
@@ -43,6 +43,9 @@ pub enum Op {
     /// a = payload length (24: expected, new and count, u64 each);
     /// response value = reply length, the reply the values found (u64 each).
     CompareSwapRun = 11,
+    /// As `Scatter`, each run followed by its mask ([`push_masked_run`]):
+    /// only the bytes the mask names are written.
+    ScatterMasked = 12,
 }
 
 impl Op {
@@ -59,6 +62,7 @@ impl Op {
             9 => Op::Bye,
             10 => Op::BarrierGather,
             11 => Op::CompareSwapRun,
+            12 => Op::ScatterMasked,
             _ => return None,
         })
     }
@@ -280,25 +284,73 @@ pub fn push_run(payload: &mut Vec<u8>, offset: u64, data: &[u8]) -> Result<(), S
     Ok(())
 }
 
+/// Appends a masked run: as [`push_run`], then its mask
+/// (`data.len().div_ceil(8)` bytes; bit j of byte k: byte 8k+j is written).
+pub fn push_masked_run(
+    payload: &mut Vec<u8>,
+    offset: u64,
+    data: &[u8],
+    mask: &[u8],
+) -> Result<(), String> {
+    if mask.len() != data.len().div_ceil(8) {
+        return Err(format!(
+            "a masked run of {} bytes has a mask of {} bytes",
+            data.len(),
+            mask.len()
+        ));
+    }
+    push_run(payload, offset, data)?;
+    payload.extend_from_slice(mask);
+    Ok(())
+}
+
+/// Splits a masked scatter payload back into (offset, bytes, mask) runs.
+pub fn parse_masked_runs(payload: &[u8], count: u64) -> Result<Vec<MaskedRunRef<'_>>, String> {
+    let mut runs = Vec::with_capacity(count.min(1 << 20) as usize);
+    let mut rest = payload;
+    for i in 0..count {
+        let (offset, data, after) = split_run(rest, i)?;
+        let m = data.len().div_ceil(8);
+        if after.len() < m {
+            return Err(format!("masked scatter run {i} ends inside its mask"));
+        }
+        runs.push((offset, data, &after[..m]));
+        rest = &after[m..];
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the last scatter run", rest.len()));
+    }
+    Ok(runs)
+}
+
+/// A masked run as parsed: (offset, bytes, mask).
+pub type MaskedRunRef<'a> = (u64, &'a [u8], &'a [u8]);
+
+/// The first run of a scatter payload: (offset, bytes, the rest).
+fn split_run(rest: &[u8], i: u64) -> Result<(u64, &[u8], &[u8]), String> {
+    if rest.len() < 12 {
+        return Err(format!("scatter payload ends inside run {i}"));
+    }
+    let offset = u64::from_le_bytes(rest[..8].try_into().unwrap());
+    let len = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+    let rest = &rest[12..];
+    if rest.len() < len {
+        return Err(format!(
+            "scatter run {i} claims {len} bytes, {} remain",
+            rest.len()
+        ));
+    }
+    Ok((offset, &rest[..len], &rest[len..]))
+}
+
 /// Splits a scatter payload back into (offset, bytes) runs.
 pub fn parse_runs(payload: &[u8], count: u64) -> Result<Vec<(u64, &[u8])>, String> {
     let mut runs = Vec::with_capacity(count.min(1 << 20) as usize);
     let mut rest = payload;
     for i in 0..count {
-        if rest.len() < 12 {
-            return Err(format!("scatter payload ends inside run {i}"));
-        }
-        let offset = u64::from_le_bytes(rest[..8].try_into().unwrap());
-        let len = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
-        rest = &rest[12..];
-        if rest.len() < len {
-            return Err(format!(
-                "scatter run {i} claims {len} bytes, {} remain",
-                rest.len()
-            ));
-        }
-        runs.push((offset, &rest[..len]));
-        rest = &rest[len..];
+        let (offset, data, after) = split_run(rest, i)?;
+        runs.push((offset, data));
+        rest = after;
     }
     if !rest.is_empty() {
         return Err(format!("{} bytes after the last scatter run", rest.len()));

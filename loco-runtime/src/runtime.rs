@@ -181,6 +181,12 @@ fn start() -> Result<Runtime, String> {
         // First-touch pages move to the node that keeps writing them
         // (LOCO_MIGRATE=0: they stay where they were first touched).
         home_migration: std::env::var("LOCO_MIGRATE").map_or(true, |v| v != "0"),
+        // Pages nobody has written are mapped as zeros, not read
+        // (LOCO_ZERO_FILL=0: read from their home like any other).
+        zero_fill_fresh: std::env::var("LOCO_ZERO_FILL").map_or(true, |v| v != "0"),
+        // Write-back in masked runs of whole words (LOCO_MASKED=0: exact
+        // runs of the changed bytes, as over RDMA).
+        masked_write_back: std::env::var("LOCO_MASKED").map_or(true, |v| v != "0"),
         ..RegionOptions::default()
     };
     let region =
@@ -490,6 +496,7 @@ fn stats_fields(rt: &Runtime) -> Vec<(&'static str, u64)> {
         ("pages_migrated_in", r.pages_migrated_in),
         ("pages_migrated_out", r.pages_migrated_out),
         ("pages_carried", r.pages_carried),
+        ("pages_zero_filled", r.pages_zero_filled),
         ("allocations", h.allocations),
         ("frees", h.frees),
         ("arena_bytes", h.arena_bytes),

@@ -328,6 +328,28 @@ pub fn bridge_written_gaps(bits: &mut [u64], written: &[u64]) {
     });
 }
 
+/// Per 8-byte word of `page`, a mask of its bytes that differ from
+/// `twin` (bit j: byte j of the word). Both have the same length, a
+/// multiple of 8.
+pub fn changed_byte_masks(page: &[u8], twin: &[u8]) -> Vec<u8> {
+    page.chunks_exact(8)
+        .zip(twin.chunks_exact(8))
+        .map(|(a, b)| {
+            let d = u64::from_le_bytes(a.try_into().unwrap())
+                ^ u64::from_le_bytes(b.try_into().unwrap());
+            if d == 0 {
+                return 0;
+            }
+            // Each byte's bits folded into its lowest, then gathered.
+            let mut f = d | (d >> 4);
+            f |= f >> 2;
+            f |= f >> 1;
+            let low = f & 0x0101_0101_0101_0101;
+            (low.wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,6 +591,25 @@ mod tests {
             for_each_run(&bits, |s, l| covered[s..s + l].iter_mut().for_each(|c| *c = true));
             for i in 0..256 {
                 prop_assert_eq!(covered[i], a[i] != b[i], "byte {}", i);
+            }
+        }
+    }
+
+    #[test]
+    fn changed_byte_masks_name_exactly_the_differing_bytes() {
+        let mut rng = loco_testkit::Rng(7);
+        for _ in 0..2000 {
+            let twin: Vec<u8> = (0..64).map(|_| rng.below(4) as u8).collect();
+            let mut page = twin.clone();
+            for b in page.iter_mut() {
+                if rng.below(3) == 0 {
+                    *b = b.wrapping_add(1 + rng.below(255) as u8);
+                }
+            }
+            let masks = changed_byte_masks(&page, &twin);
+            for (i, (p, t)) in page.iter().zip(&twin).enumerate() {
+                let named = masks[i / 8] & (1 << (i % 8)) != 0;
+                assert_eq!(named, p != t, "byte {i}");
             }
         }
     }

@@ -83,4 +83,8 @@ pub struct RegionStats {
     /// Pages installed from a copy a synchronisation carried (a fork
     /// carries the pages its arguments point to) instead of fetched.
     pub pages_carried: u64,
+    /// Pages of another home mapped as zeros without reading them, because
+    /// nobody had written them (the fault counts in `remote_faults`, the
+    /// pages in neither `pages_read_ahead` nor `bytes_fetched`).
+    pub pages_zero_filled: u64,
 }

@@ -14,7 +14,8 @@
 //! are first touched; elsewhere they are interleaved (the default: their
 //! homes rotate over the nodes), except in the `read-ahead` variant (tracked,
 //! allocating-node placement), where every page lives on node 0, so the
-//! other nodes' sequential reads fetch several pages per fault.
+//! other nodes' sequential reads fetch several pages per fault (pages
+//! nobody wrote are read there too, not mapped as zeros as in the others).
 //!
 //! The `migrate` variant (tracked, first-touch) gives programs the shape
 //! home migration acts on: node 0 first writes a word of every page (so it
@@ -47,6 +48,10 @@
 //! written pages found by write-protect faults, as on kernels without
 //! WP_ASYNC (the other variants find them by page-table scans where the
 //! kernel has it, and the test checks that they do).
+//!
+//! Write-back: `marked`, `shadow` and `shadow-migrate` send exact runs of
+//! the bytes written (as over RDMA); the others send masked runs of whole
+//! words (tcp's default: the home writes only the bytes a mask names).
 //!
 //! `cargo test -p loco-uffd --test consistency` (LOCO_PROPTEST_CASES sets
 //! the number of programs per node count and variant, default 16).
@@ -656,6 +661,11 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     let options = RegionOptions {
         track_uninstrumented: tracked,
         async_write_tracking: !by_faults,
+        // Untouched pages would be mapped as zeros rather than read ahead.
+        zero_fill_fresh: variant != "read-ahead",
+        // Exact runs of bytes, as over RDMA, in the variants that rely on
+        // marks; masked runs (tcp's default) in the others.
+        masked_write_back: !matches!(variant, "marked" | "shadow" | "shadow-migrate"),
         ..RegionOptions::default()
     };
     let region =

@@ -7,7 +7,8 @@
 //! that do not mark the bitmap (found by page-table scans where the kernel
 //! has WP_ASYNC); `tracked-faults` the same with write-protect faults, as
 //! on older kernels; `marked` relies on every writer marking (what code
-//! compiled by loco-cc does).
+//! compiled by loco-cc does) and writes back exact runs of bytes (as over
+//! RDMA) where the others send masked runs.
 //!
 //! `cargo test -p loco-uffd --test region [-- FILTER]`
 
@@ -47,6 +48,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     atomics_at_the_home_never_lose_updates,
     a_failed_write_back_loses_no_bytes,
     a_home_page_written_every_interval_stays_noticed,
+    untouched_pages_map_as_zeros_and_later_writes_reach_them,
+    a_page_home_wrote_after_serving_it_is_never_taken_for_untouched,
     pages_one_node_keeps_writing_move_there,
     memory_nodes_home_and_serve_every_page,
     first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
@@ -105,6 +108,9 @@ fn options(node: &Node) -> (bool, RegionOptions) {
     let options = RegionOptions {
         track_uninstrumented: tracked,
         async_write_tracking: node.variant != "tracked-faults",
+        // Exact runs of marked or changed bytes, as over RDMA; the
+        // others send masked runs (tcp's default).
+        masked_write_back: node.variant != "marked",
         ..RegionOptions::default()
     };
     (tracked, options)
@@ -1024,6 +1030,24 @@ impl loco_rdma::Transport for FailingScatter {
         }
         self.inner.scatter(node, region, runs)
     }
+    fn has_scatter_masked(&self) -> bool {
+        self.inner.has_scatter_masked()
+    }
+    fn scatter_masked(
+        &self,
+        node: usize,
+        region: loco_rdma::RegionId,
+        runs: &[loco_rdma::MaskedRun<'_>],
+    ) -> loco_rdma::Result<()> {
+        if self.fail_next.swap(false, Ordering::AcqRel) {
+            return Err(loco_rdma::TransportError::Timeout {
+                node,
+                timeout: Duration::ZERO,
+                op: "masked scatter (failed on purpose by the test)",
+            });
+        }
+        self.inner.scatter_masked(node, region, runs)
+    }
     fn fetch_add(
         &self,
         node: usize,
@@ -1163,5 +1187,111 @@ fn a_home_page_written_every_interval_stays_noticed(node: &Node) -> Check {
             )
         })?;
     }
+    r.finish()
+}
+
+/// Pages nobody has written are mapped as zeros without reading their
+/// home; writes that come later still reach every reader: a remote write
+/// that a node learns of through a release and an acquire the home takes
+/// no part in (the write marks the page touched before it lands), the
+/// home's own first write to a page a reader mapped as zeros (the home
+/// exports it), and this node's own writes to such pages after they were
+/// evicted.
+fn untouched_pages_map_as_zeros_and_later_writes_reach_them(node: &Node) -> Check {
+    let r = start_with(node, Placement::Interleaved, 8 * PAGE)?;
+    let t = r.region.transport().clone();
+    let home = r.n - 1;
+    let by_home = r.page_of(home, 40) + 24;
+    let by_other = r.page_of(home, 41) + 8;
+    let unseen = r.page_of(home, 42) + 16;
+    if r.rank == 0 {
+        for off in [by_home, by_other] {
+            ensure(r.load(off, 8) == [0; 8], || {
+                format!("untouched page {off:#x} does not read as zeros")
+            })?;
+        }
+        let s = r.region.stats();
+        ensure(s.pages_zero_filled > 0 && s.bytes_fetched == 0, || {
+            format!("untouched pages were read from their home: {s:?}")
+        })?;
+    }
+    r.barrier()?;
+    // 4 nodes: node 1 writes and releases, node 2 (which never saw the
+    // page) acquires and reads; the home does neither in between.
+    if r.n > 2 {
+        if r.rank == 1 {
+            r.store(by_other, &[9; 8]);
+            r.region.release().map_err(|e| e.to_string())?;
+        }
+        t.barrier().map_err(|e| e.to_string())?;
+        if r.rank == 2 {
+            r.region.acquire().map_err(|e| e.to_string())?;
+            let seen = r.load(by_other, 8);
+            ensure(seen == [9; 8], || {
+                format!("node 2 read {seen:?}, not node 1's released 9s")
+            })?;
+        }
+        // The home's next release (which logs the page) only after that.
+        t.barrier().map_err(|e| e.to_string())?;
+        r.barrier()?;
+    }
+    if r.rank == home {
+        r.store(by_home, &[7; 8]);
+        r.store(unseen, &[3; 8]);
+    }
+    r.barrier()?;
+    for (off, value, what) in [
+        (by_home, 7, "the home's first write"),
+        (unseen, 3, "the home's write to a page read by nobody"),
+    ] {
+        let seen = r.load(off, 8);
+        ensure(seen == [value; 8], || {
+            format!("node {} read {seen:?}: {what} is missing", r.rank)
+        })?;
+    }
+    if r.rank == 0 {
+        // Own writes to untouched pages, evicted (8-page cache) and read
+        // back within one interval: read from the home, not zeros again.
+        for i in 0..32 {
+            r.store(r.page_of(home, 100 + i), &pattern(i, 32));
+        }
+        for i in 0..32 {
+            ensure(
+                r.load(r.page_of(home, 100 + i), 32) == pattern(i, 32),
+                || format!("write {i} to an untouched page was lost after eviction"),
+            )?;
+        }
+    }
+    r.finish()
+}
+
+/// A home page that was served (read) while untouched, and then written
+/// by its home, is marked touched by the home's release: a node that
+/// never saw it must read it, not map zeros (4 nodes; on 2 the only
+/// other node has read it already).
+fn a_page_home_wrote_after_serving_it_is_never_taken_for_untouched(node: &Node) -> Check {
+    // Node 0 reads the page from its home while nobody has written it, as
+    // a read-ahead window does: here by not mapping zeros at all itself.
+    // That makes the page present and exported at the home, unwritten.
+    let (tracked, mut options) = options(node);
+    options.zero_fill_fresh = node.rank != 0;
+    let r = start_with_options(node, Placement::Interleaved, 1 << 30, tracked, options)?;
+    let home = r.n - 1;
+    let off = r.page_of(home, 60) + 40;
+    if r.rank == 0 {
+        ensure(r.load(off, 1) == [0], || "not zeros".into())?;
+        ensure(r.region.stats().bytes_fetched > 0, || {
+            "the page was not read from its home".into()
+        })?;
+    }
+    r.barrier()?;
+    if r.rank == home {
+        r.store(off, &[5]);
+    }
+    r.barrier()?;
+    let seen = r.load(off, 1)[0];
+    ensure(seen == 5, || {
+        format!("node {} read {seen}, not the home's 5", r.rank)
+    })?;
     r.finish()
 }

@@ -30,8 +30,8 @@ use crate::wire::{
     self, Op, Purpose, Request, Response, Scope, Status, PROTOCOL_VERSION, RESPONSE_LEN,
 };
 use crate::{
-    check_atomic_offset, check_node, MemoryRegion, NodeId, RegionId, Result, Run, StatCounters,
-    Transport, TransportError, TransportStats,
+    check_atomic_offset, check_node, MaskedRun, MemoryRegion, NodeId, RegionId, Result, Run,
+    StatCounters, Transport, TransportError, TransportStats,
 };
 
 /// How long to wait between attempts to reach a node that is not up yet.
@@ -301,6 +301,23 @@ impl TcpTransport {
         })
     }
 
+    /// Sends a scatter's payload (`Op::Scatter` or `Op::ScatterMasked`)
+    /// and waits for the target to have applied it.
+    fn send_scatter(
+        &self,
+        node: NodeId,
+        region: RegionId,
+        op: Op,
+        payload: &[u8],
+        runs: usize,
+    ) -> Result<()> {
+        let req = Request::new(op, region.0, 0, payload.len() as u64, runs as u64);
+        self.exchange(node, "scatter", |c| {
+            wire::send(&mut c.stream, &mut c.scratch, &req.encode(), payload)?;
+            Ok(read_response(&mut c.stream, false)?.map(|_| ()))
+        })
+    }
+
     fn simple_op(&self, node: NodeId, op: &'static str, req: Request) -> Result<u64> {
         self.exchange(node, op, |c| {
             c.stream.write_all_header(&req)?;
@@ -492,31 +509,44 @@ impl Transport for TcpTransport {
 
     fn scatter(&self, node: NodeId, region: RegionId, runs: &[Run<'_>]) -> Result<()> {
         check_node(self.node.nodes, node)?;
-        self.stats.scatter(runs);
+        self.stats.scatter(runs.iter().map(|r| r.data.len()));
         if node == self.node.rank {
             return self.local(region, "scatter", |r| {
-                for run in runs {
-                    r.check_range(run.offset, run.data.len(), crate::Access::Write)?;
-                }
-                runs.iter()
-                    .try_for_each(|run| r.write(run.offset, run.data))
+                let runs: Vec<(u64, &[u8])> =
+                    runs.iter().map(|run| (run.offset, run.data)).collect();
+                r.scatter(&runs)
             });
         }
         let mut payload = Vec::with_capacity(runs.iter().map(|r| r.data.len() + 12).sum());
         for run in runs {
             wire::push_run(&mut payload, run.offset, run.data).map_err(TransportError::Invalid)?;
         }
-        let req = Request::new(
-            Op::Scatter,
-            region.0,
-            0,
-            payload.len() as u64,
-            runs.len() as u64,
-        );
-        self.exchange(node, "scatter", |c| {
-            wire::send(&mut c.stream, &mut c.scratch, &req.encode(), &payload)?;
-            Ok(read_response(&mut c.stream, false)?.map(|_| ()))
-        })
+        self.send_scatter(node, region, Op::Scatter, &payload, runs.len())
+    }
+
+    fn has_scatter_masked(&self) -> bool {
+        true
+    }
+
+    fn scatter_masked(&self, node: NodeId, region: RegionId, runs: &[MaskedRun<'_>]) -> Result<()> {
+        check_node(self.node.nodes, node)?;
+        self.stats.scatter(runs.iter().map(|r| r.data.len()));
+        if node == self.node.rank {
+            return self.local(region, "masked scatter", |r| {
+                let runs: Vec<(u64, &[u8], &[u8])> = runs
+                    .iter()
+                    .map(|run| (run.offset, run.data, run.mask))
+                    .collect();
+                r.scatter_masked(&runs)
+            });
+        }
+        let mut payload =
+            Vec::with_capacity(runs.iter().map(|r| r.data.len() + r.mask.len() + 12).sum());
+        for run in runs {
+            wire::push_masked_run(&mut payload, run.offset, run.data, run.mask)
+                .map_err(TransportError::Invalid)?;
+        }
+        self.send_scatter(node, region, Op::ScatterMasked, &payload, runs.len())
     }
 
     fn fetch_add(&self, node: NodeId, region: RegionId, offset: u64, delta: u64) -> Result<u64> {

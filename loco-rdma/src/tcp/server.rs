@@ -362,7 +362,12 @@ fn serve_request(
     // Requests that carry bytes are read in full first, so that a refusal
     // leaves the connection in step.
     let carried = match req.op {
-        Op::Write | Op::Scatter | Op::Call | Op::BarrierGather | Op::CompareSwapRun => req.a,
+        Op::Write
+        | Op::Scatter
+        | Op::ScatterMasked
+        | Op::Call
+        | Op::BarrierGather
+        | Op::CompareSwapRun => req.a,
         _ => 0,
     };
     let len = usize::try_from(carried).map_err(|_| wire::invalid("payload too large".into()))?;
@@ -386,14 +391,11 @@ fn serve_request(
             .and_then(|r| r.write(req.offset, payload))
             .map(|()| 0),
         Op::Scatter => node.region(req.region).and_then(|r| {
-            let runs = wire::parse_runs(payload, req.b)?;
-            // All runs are checked before any is applied: a bad run changes nothing.
-            for &(offset, data) in &runs {
-                r.check_range(offset, data.len(), crate::Access::Write)?;
-            }
-            for (offset, data) in runs {
-                r.write(offset, data)?;
-            }
+            r.scatter(&wire::parse_runs(payload, req.b)?)?;
+            Ok(0)
+        }),
+        Op::ScatterMasked => node.region(req.region).and_then(|r| {
+            r.scatter_masked(&wire::parse_masked_runs(payload, req.b)?)?;
             Ok(0)
         }),
         Op::FetchAdd => node

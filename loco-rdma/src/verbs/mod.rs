@@ -787,7 +787,7 @@ impl Transport for VerbsTransport {
 
     fn scatter(&self, node: NodeId, region: RegionId, runs: &[Run<'_>]) -> Result<()> {
         check_node(self.nodes, node)?;
-        self.stats.scatter(runs);
+        self.stats.scatter(runs.iter().map(|r| r.data.len()));
         let target = self.target(node, region, "scatter")?;
         // All or nothing: every run is checked before any is posted.
         for run in runs {

@@ -2,12 +2,18 @@
 //! home, write-back, invalidation, eviction.
 
 use super::*;
+use crate::dirty::changed_byte_masks;
 
 /// Bytes a release collects before it sends them (`release_pages_locked`).
 const RELEASE_PIECE: usize = 4 << 20;
 
 /// Most pages one eviction batch writes back and drops.
 const EVICTION_BATCH: usize = 64;
+
+/// Unchanged words a masked run takes in rather than end (`collect_masked`):
+/// a new run costs a 12-byte header and the work of one more run at both
+/// ends; a word taken in costs 9 bytes.
+const MASKED_GAP_WORDS: usize = 2;
 
 impl Inner {
     /// Gathers the modified bytes of `page` into `batch` and refreshes its
@@ -39,9 +45,36 @@ impl Inner {
                 std::slice::from_raw_parts(twin as *const u8, size),
             )
         };
-        // Bytes this node wrote (marked, or differing from the twin when
-        // `diff`): those that differ from the twin are sent, with the short
-        // gaps between them (`bridge_written_gaps`).
+        let base = self.layout.page_offset(page);
+        let runs_before = batch.run_count();
+        if batch.masked() {
+            self.collect_masked(page_bytes, twin_bytes, home, base, batch);
+        } else {
+            self.collect_exact(page_bytes, twin_bytes, bits, diff, home, base, data, batch);
+        }
+        // Bytes for its home: it is not untouched there any more (before
+        // they are sent, and so before the page can be dropped and fetched).
+        if batch.run_count() > runs_before {
+            self.forget_fresh(page);
+        }
+        Ok(())
+    }
+
+    /// `collect` with byte-exact runs: the bytes this node wrote (marked,
+    /// or differing from the twin when `diff`) that differ from the twin,
+    /// with the short gaps between them (`bridge_written_gaps`).
+    #[allow(clippy::too_many_arguments)]
+    fn collect_exact(
+        &self,
+        page_bytes: &[u8],
+        twin_bytes: &[u8],
+        mut bits: Vec<u64>,
+        diff: bool,
+        home: NodeId,
+        base: u64,
+        data: *const u8,
+        batch: &mut Batch,
+    ) {
         if diff {
             // One comparison with the twin: the differing bytes are both
             // what was written besides the marks and what is kept.
@@ -57,14 +90,62 @@ impl Inner {
             bridge_written_gaps(&mut bits, &written);
         }
         if bits.iter().all(|&w| w == 0) {
-            return Ok(());
+            return;
         }
-        let base = self.layout.page_offset(page);
         for_each_run(&bits, |start, len| {
-            // SAFETY: start+len <= size; the source is the present page.
+            // SAFETY: start+len <= the page size; the source is the present page.
             unsafe { batch.push_from(home, base + start as u64, data.add(start), len) };
         });
-        Ok(())
+    }
+
+    /// `collect` where the transport takes masked runs: every byte that
+    /// differs from the twin is sent (only this node's writes can make its
+    /// copy differ), in runs of whole words that take in short stretches
+    /// of unchanged words, each with the mask of its changed bytes (the
+    /// home writes only those: another node may be writing the others).
+    /// Marks are not needed to find them, nor to join runs safely.
+    fn collect_masked(
+        &self,
+        page_bytes: &[u8],
+        twin_bytes: &[u8],
+        home: NodeId,
+        base: u64,
+        batch: &mut Batch,
+    ) {
+        // One snapshot: the mask and the bytes sent come from the same
+        // read, so a byte the mask leaves out equals the twin (which takes
+        // whole runs once they are sent).
+        let snapshot = page_bytes.to_vec();
+        self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
+        let masks = changed_byte_masks(&snapshot, twin_bytes);
+        let words = masks.len();
+        let mut k = 0;
+        while k < words {
+            if masks[k] == 0 {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            let mut end = k + 1;
+            loop {
+                let mut j = end;
+                while j < words && masks[j] == 0 && j - end < MASKED_GAP_WORDS {
+                    j += 1;
+                }
+                if j < words && masks[j] != 0 {
+                    end = j + 1;
+                } else {
+                    break;
+                }
+            }
+            batch.push_masked(
+                home,
+                base + 8 * start as u64,
+                &snapshot[8 * start..8 * end],
+                &masks[start..end],
+            );
+            k = end;
+        }
     }
 
     /// Sends a batch. Only once the homes have the bytes do the twins take
@@ -186,14 +267,14 @@ impl Inner {
                 .write_protect(self.page_ptr(first).cast(), count * self.page_size())
                 .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
         }
-        let mut batch = Batch::new(self.layout.nodes);
+        let mut batch = Batch::new(self.layout.nodes, self.masked_write_back);
         let send = |batch: &mut Batch| -> Result<(), HeapError> {
             let (bytes, runs) = self.send_batch(batch)?;
             self.stats
                 .bytes_released
                 .fetch_add(bytes, Ordering::Relaxed);
             self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
-            *batch = Batch::new(self.layout.nodes);
+            *batch = Batch::new(self.layout.nodes, self.masked_write_back);
             Ok(())
         };
         for (page, diff) in work {
@@ -253,6 +334,9 @@ impl Inner {
         // may have read a page before the release this acquire must see.
         let pages: Vec<u32> = {
             let _gate = self.fetch_gate.write().unwrap();
+            // Pages found untouched before this acquire may have been
+            // written by a release it must see.
+            self.new_fresh_epoch();
             let mut cached = self.cached.lock().unwrap();
             // Pages an earlier acquire had to keep (its write-back failed)
             // are stale all the same.
@@ -345,7 +429,7 @@ impl Inner {
                     ..((b - scratch_base) / size as u64) as usize
             })
             .collect();
-        let mut batch = Batch::new(self.layout.nodes);
+        let mut batch = Batch::new(self.layout.nodes, self.masked_write_back);
         let collected = victims
             .iter()
             // In tracked mode a page nobody wrote since it was last protected

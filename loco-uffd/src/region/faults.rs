@@ -95,7 +95,16 @@ impl Inner {
         // release must already see the page as cached.
         if home == self.rank {
             let run = self.home_run(page);
-            if let Err(e) = self.zero_pages(page, run) {
+            // Before the zeros are mapped: this node may write them now.
+            for q in page..page + run {
+                self.mark_touched(q);
+            }
+            let installed = match self.zero_pages_exported_if_promised(page, run, false) {
+                Ok(true) => Ok(()),
+                Ok(false) => self.zero_pages(page, run),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = installed {
                 for q in page..page + run {
                     self.state(q).store(MISSING, Ordering::Release);
                 }
@@ -110,12 +119,26 @@ impl Inner {
             let _ = self.uffd.wake(dst.cast(), run * size);
             return Ok(());
         }
-        // Pages after this one that come in the same read (see read_ahead).
-        let run = self.read_ahead(page, home);
+        let fresh = match self.fresh_epoch_of(page, home) {
+            Ok(f) => f,
+            Err(e) => {
+                self.state(page).store(MISSING, Ordering::Release);
+                self.wake(page);
+                return Err(e);
+            }
+        };
+        // Pages after this one that come in the same read (see read_ahead),
+        // or that are zeros as well.
+        let run = match fresh {
+            Some(epoch) => self.claim_following(page, MAX_READ_AHEAD, self.layout.pages(), |q| {
+                self.layout.static_home(q) == Some(home) && self.still_fresh(q, epoch)
+            }),
+            None => self.read_ahead(page, home),
+        };
         // Room in the cache first, before the gate: waiting for the
         // evictor while holding it could wait on an acquire that waits on it.
         self.reserve_room(run);
-        self.fetch_run(page, run, home)
+        self.fetch_run(page, run, home, fresh)
     }
 
     /// Reads the `run` pages from `page` on (claimed, and their room
@@ -123,7 +146,16 @@ impl Inner {
     /// handler that went on to read the next window of a scan while the
     /// faulting thread used this one made the farmem scan no faster on
     /// 2 CPUs: 0.25-0.28 of the raw stream against 0.29-0.30.)
-    fn fetch_run(&self, page: usize, run: usize, home: NodeId) -> Result<(), HeapError> {
+    ///
+    /// `fresh`: the pages were found untouched in that acquire epoch; if it
+    /// is still the current one they are installed as zeros, unread.
+    fn fetch_run(
+        &self,
+        page: usize,
+        run: usize,
+        home: NodeId,
+        fresh: Option<u64>,
+    ) -> Result<(), HeapError> {
         let size = self.page_size();
         let gate = self.fetch_gate.read().unwrap();
         let len = run * size;
@@ -144,11 +176,27 @@ impl Inner {
         // this thread, which moved those pages to FETCHING, touches them
         // until they are CACHED.
         let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, len) };
+        // Checked under the gate: an acquire since the map was read (which
+        // takes the gate to start a new epoch) means reading them after all.
+        if fresh.is_some_and(|epoch| self.still_fresh(page, epoch)) {
+            twin_slice.fill(0);
+            self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .pages_zero_filled
+                .fetch_add(run as u64, Ordering::Relaxed);
+            if let Err(e) = self.install_copies(page, run, gate) {
+                return give_up(e);
+            }
+            return Ok(());
+        }
         let fetched =
             self.transport
                 .read(home, self.data, self.layout.page_offset(page), twin_slice);
         if let Err(e) = fetched {
             return give_up(HeapError::Transport(e));
+        }
+        for q in pages.clone() {
+            self.forget_fresh(q);
         }
         // Counted before the install wakes the faulting threads, which may
         // read the statistics at once.
@@ -351,7 +399,11 @@ impl Inner {
         let most = MAX_READ_AHEAD.max(self.read_ahead);
         let window = behind.next_power_of_two().clamp(self.read_ahead, most);
         let limit = window.min(self.cache_limit / 4).max(1);
-        self.claim_following(page, limit, end, |q| self.home_if_known(q) == Some(home))
+        // Pages known to be untouched are left to their own fault, which
+        // maps zeros rather than read them.
+        self.claim_following(page, limit, end, |q| {
+            self.home_if_known(q) == Some(home) && !self.known_fresh(q)
+        })
     }
 
     pub(super) fn resolve_write_protect(&self, page: usize) -> Result<(), HeapError> {

@@ -199,6 +199,9 @@ impl Inner {
             if !self.is_home(page) {
                 continue;
             }
+            if access == Access::Write {
+                self.mark_touched(page);
+            }
             loop {
                 match self.state(page).load(Ordering::Acquire) {
                     MISSING => {
@@ -213,6 +216,33 @@ impl Inner {
                             .is_err()
                         {
                             continue;
+                        }
+                        // A page another node will read, or one a reader
+                        // may hold as zeros: write-protected and exported
+                        // from the start (fresh.rs).
+                        match self.zero_pages_exported_if_promised(
+                            page,
+                            1,
+                            notice && access == Access::Read,
+                        ) {
+                            Ok(true) => {
+                                self.bitmap.set_home(page, true);
+                                self.state(page).store(HOME, Ordering::Release);
+                                self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
+                                self.wake(page);
+                                break;
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                // Leave it to the fault handlers, as below.
+                                eprintln!(
+                                    "loco: node {}: mapping zeros at a served page: {e}",
+                                    self.rank
+                                );
+                                self.state(page).store(MISSING, Ordering::Release);
+                                self.wake(page);
+                                break;
+                            }
                         }
                         // SAFETY: a page of our registered region.
                         let zeroed = unsafe {
@@ -444,6 +474,11 @@ impl Inner {
             self.protected(page).store(1, Ordering::Release);
         }
         self.home_written.lock().unwrap().extend(still_hot);
+        // Before they are logged: a node that sees the notice reads the
+        // touched map after it.
+        for &page in &pages {
+            self.mark_touched(page as usize);
+        }
         self.notices.append(pages);
         Ok(())
     }

@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use loco_cluster::{ClusterConfig, Placement};
-use loco_rdma::{Access, Finish, MemoryRegion, NodeId, RegionId, Run, Transport};
+use loco_rdma::{Access, Finish, MemoryRegion, NodeId, RegionId, Transport};
 use userfaultfd::{Event, FaultKind, FeatureFlags, RegisterMode, Uffd, UffdBuilder};
 
 use crate::cached::CachedPages;
@@ -44,9 +44,12 @@ use crate::migrate::{self, Move};
 use crate::notices::{Learned, NoticeLog};
 use crate::sys::{self, Mapping, Wakeup};
 use crate::{HeapError, RegionStats};
+use batch::Batch;
 
+mod batch;
 mod consistency;
 mod faults;
+mod fresh;
 mod homes;
 mod migration;
 mod tracking;
@@ -124,6 +127,14 @@ pub struct RegionOptions {
     /// it is listed as cached, to widen that window in race tests. Zero
     /// in real runs.
     pub hold_install: Duration,
+    /// A fault on a page nobody has written maps zeros instead of reading
+    /// its home (fresh.rs; with selective invalidation only).
+    pub zero_fill_fresh: bool,
+    /// Write-back sends every changed byte in runs of whole words with a
+    /// mask of the changed bytes, where the transport applies such runs
+    /// itself (tcp); false: byte-exact runs of marked or changed bytes
+    /// (what RDMA does).
+    pub masked_write_back: bool,
 }
 
 impl Default for RegionOptions {
@@ -139,6 +150,8 @@ impl Default for RegionOptions {
             home_migration: true,
             async_write_tracking: true,
             hold_install: Duration::ZERO,
+            zero_fill_fresh: true,
+            masked_write_back: true,
         }
     }
 }
@@ -166,6 +179,20 @@ struct Inner {
     data: RegionId,
     /// First-touch only: one u64 per page at node 0, 0 or (home + 1).
     directory: Option<RegionId>,
+    /// Pages nobody has written are mapped as zeros, not fetched (fresh.rs).
+    fresh_pages: bool,
+    /// Write-back sends masked runs (`collect_masked`): the transport
+    /// applies them in one operation.
+    masked_write_back: bool,
+    /// This node's touched map (one byte per page, registered as
+    /// `touched_region`), and per page whether a reader was told it is
+    /// untouched (`promised`); per other home's page what this node knows
+    /// (`fresh`), valid in acquire epoch `fresh_epoch`.
+    touched_map: Arc<MemoryRegion>,
+    touched_region: RegionId,
+    promised: Mapping,
+    fresh: Mapping,
+    fresh_epoch: AtomicU64,
     /// Never unmapped (see `Drop for Inner`).
     map: std::mem::ManuallyDrop<Mapping>,
     twins: Mapping,
@@ -286,6 +313,7 @@ struct Counters {
     pages_migrated_in: AtomicU64,
     pages_migrated_out: AtomicU64,
     pages_carried: AtomicU64,
+    pages_zero_filled: AtomicU64,
 }
 
 impl SharedRegion {
@@ -447,6 +475,26 @@ impl SharedRegion {
                 )
             }
         };
+        let touched_map = {
+            let this = this.clone();
+            let hook = Box::new(move |offset: u64, len: usize, _: Access| {
+                let inner = this.get().and_then(Weak::upgrade)?;
+                inner.promise_untouched(offset as usize, len);
+                None
+            });
+            Arc::new(
+                MemoryRegion::anonymous(pages)
+                    .map_err(|e| HeapError::Map {
+                        base: 0,
+                        size: pages as u64,
+                        why: format!("touched map: {e}"),
+                    })?
+                    .with_prepare(hook),
+            )
+        };
+        let touched_region = transport
+            .register(touched_map.clone())
+            .map_err(HeapError::Transport)?;
         let notices = NoticeLog::new(&*transport)?;
         // A NIC reads home pages without the home's CPU, so nothing
         // would export them: write notices of home pages need the tcp
@@ -457,6 +505,13 @@ impl SharedRegion {
         let inner = Arc::new(Inner {
             notices,
             selective,
+            fresh_pages: selective && options.zero_fill_fresh && layout.nodes > 1,
+            masked_write_back: options.masked_write_back && transport.has_scatter_masked(),
+            touched_map,
+            touched_region,
+            promised: aux(pages)?,
+            fresh: aux(pages * 8)?,
+            fresh_epoch: AtomicU64::new(1),
             migration: selective
                 && options.home_migration
                 && layout.placement == Placement::FirstTouch
@@ -820,6 +875,7 @@ impl SharedRegion {
         // SAFETY: the twin of a page this thread has claimed (FETCHING):
         // nothing else touches it until the page is CACHED.
         unsafe { sys::copy_bytes(bytes.as_ptr(), inner.twin_ptr(page), bytes.len()) };
+        inner.forget_fresh(page);
         if let Err(e) = inner.install_copies(page, 1, gate) {
             inner.cached.lock().unwrap().unreserve(1);
             inner.state(page).store(MISSING, Ordering::Release);
@@ -906,6 +962,7 @@ impl SharedRegion {
             pages_migrated_in: l(&c.pages_migrated_in),
             pages_migrated_out: l(&c.pages_migrated_out),
             pages_carried: l(&c.pages_carried),
+            pages_zero_filled: l(&c.pages_zero_filled),
         }
     }
 }
@@ -938,73 +995,6 @@ impl Drop for Inner {
 struct FailedInvalidation {
     pages: Vec<u32>,
     error: HeapError,
-}
-
-/// Modifications bound for each home node, gathered before sending.
-struct Batch {
-    per_node: Vec<NodeBatch>,
-}
-
-/// The bytes for one home node, and its runs as (region offset, start in `data`, length).
-type NodeBatch = (Vec<u8>, Vec<(u64, usize, usize)>);
-
-impl Batch {
-    fn new(nodes: usize) -> Batch {
-        Batch {
-            per_node: (0..nodes).map(|_| (Vec::new(), Vec::new())).collect(),
-        }
-    }
-
-    /// Adds the `len` bytes at `src` as a run for `home` at `offset`.
-    ///
-    /// # Safety
-    /// `src` must be readable for `len` bytes (a page that other threads
-    /// may be writing: what is copied is a snapshot).
-    unsafe fn push_from(&mut self, home: NodeId, offset: u64, src: *const u8, len: usize) {
-        let (data, runs) = &mut self.per_node[home];
-        runs.push((offset, data.len(), len));
-        let at = data.len();
-        data.resize(at + len, 0);
-        // SAFETY: `src` is readable for `len` bytes (the caller's
-        // contract) and `data[at..]` was just made that long.
-        unsafe { sys::copy_bytes(src, data.as_mut_ptr().add(at), len) };
-    }
-
-    /// Bytes collected so far, for every home.
-    fn bytes(&self) -> usize {
-        self.per_node.iter().map(|(data, _)| data.len()).sum()
-    }
-
-    /// Every run, as (region offset, bytes).
-    fn runs(&self) -> impl Iterator<Item = (u64, &[u8])> {
-        self.per_node.iter().flat_map(|(data, runs)| {
-            runs.iter()
-                .map(move |&(offset, start, len)| (offset, &data[start..start + len]))
-        })
-    }
-
-    /// One scatter per home node. Returns (bytes, runs) sent.
-    fn send(&self, transport: &dyn Transport, region: RegionId) -> Result<(u64, u64), HeapError> {
-        let (mut bytes, mut count) = (0, 0);
-        for (node, (data, runs)) in self.per_node.iter().enumerate() {
-            if runs.is_empty() {
-                continue;
-            }
-            let runs: Vec<Run> = runs
-                .iter()
-                .map(|&(offset, start, len)| Run {
-                    offset,
-                    data: &data[start..start + len],
-                })
-                .collect();
-            transport
-                .scatter(node, region, &runs)
-                .map_err(HeapError::Transport)?;
-            bytes += data.len() as u64;
-            count += runs.len() as u64;
-        }
-        Ok((bytes, count))
-    }
 }
 
 impl Inner {

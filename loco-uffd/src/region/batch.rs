@@ -1,0 +1,135 @@
+//! Write-back batches: the bytes a release, an acquire or an eviction
+//! sends home, gathered per home node, then one scatter per home.
+
+use loco_rdma::{MaskedRun, NodeId, RegionId, Run, Transport};
+
+use crate::sys;
+use crate::HeapError;
+
+/// Modifications bound for each home node, gathered before sending.
+pub(super) struct Batch {
+    per_node: Vec<NodeBatch>,
+    /// Runs carry masks of the bytes to write (`push_masked_from`), sent
+    /// with `Transport::scatter_masked`; else plain runs.
+    masked: bool,
+    /// Bytes the runs write (masked runs: the bytes their masks name).
+    changed: u64,
+}
+
+/// The bytes and masks for one home node, and its runs as (region
+/// offset, start in `data`, length, start in `masks`).
+#[derive(Default)]
+struct NodeBatch {
+    data: Vec<u8>,
+    masks: Vec<u8>,
+    runs: Vec<(u64, usize, usize, usize)>,
+}
+
+impl Batch {
+    pub(super) fn new(nodes: usize, masked: bool) -> Batch {
+        Batch {
+            per_node: (0..nodes).map(|_| NodeBatch::default()).collect(),
+            masked,
+            changed: 0,
+        }
+    }
+
+    /// Whether runs carry masks (`push_masked`), rather than `push_from`'s
+    /// plain runs.
+    pub(super) fn masked(&self) -> bool {
+        self.masked
+    }
+
+    /// Adds the `len` bytes at `src` as a run for `home` at `offset`.
+    ///
+    /// # Safety
+    /// `src` must be readable for `len` bytes (a page that other threads
+    /// may be writing: what is copied is a snapshot).
+    pub(super) unsafe fn push_from(
+        &mut self,
+        home: NodeId,
+        offset: u64,
+        src: *const u8,
+        len: usize,
+    ) {
+        let b = &mut self.per_node[home];
+        b.runs.push((offset, b.data.len(), len, b.masks.len()));
+        let at = b.data.len();
+        b.data.resize(at + len, 0);
+        // SAFETY: `src` is readable for `len` bytes (the caller's
+        // contract) and `data[at..]` was just made that long.
+        unsafe { sys::copy_bytes(src, b.data.as_mut_ptr().add(at), len) };
+        self.changed += len as u64;
+    }
+
+    /// Adds `data` as a masked run for `home` at `offset`: only the bytes
+    /// `mask` names (bit j of `mask[k]`: byte `8k + j`) are written home.
+    pub(super) fn push_masked(&mut self, home: NodeId, offset: u64, data: &[u8], mask: &[u8]) {
+        debug_assert_eq!(mask.len(), data.len().div_ceil(8));
+        let b = &mut self.per_node[home];
+        b.runs
+            .push((offset, b.data.len(), data.len(), b.masks.len()));
+        b.data.extend_from_slice(data);
+        b.masks.extend_from_slice(mask);
+        self.changed += mask.iter().map(|m| u64::from(m.count_ones())).sum::<u64>();
+    }
+
+    /// Runs collected so far, for every home.
+    pub(super) fn run_count(&self) -> usize {
+        self.per_node.iter().map(|b| b.runs.len()).sum()
+    }
+
+    /// Bytes collected so far (runs' lengths), for every home.
+    pub(super) fn bytes(&self) -> usize {
+        self.per_node.iter().map(|b| b.data.len()).sum()
+    }
+
+    /// Every run, as (region offset, bytes). A masked run's bytes that
+    /// its mask does not name are the twin's (what the home has).
+    pub(super) fn runs(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.per_node.iter().flat_map(|b| {
+            b.runs
+                .iter()
+                .map(move |&(offset, start, len, _)| (offset, &b.data[start..start + len]))
+        })
+    }
+
+    /// One scatter per home node. Returns (bytes written, runs) sent.
+    pub(super) fn send(
+        &self,
+        transport: &dyn Transport,
+        region: RegionId,
+    ) -> Result<(u64, u64), HeapError> {
+        let mut count = 0;
+        for (node, b) in self.per_node.iter().enumerate() {
+            if b.runs.is_empty() {
+                continue;
+            }
+            let sent = if self.masked {
+                let runs: Vec<MaskedRun> = b
+                    .runs
+                    .iter()
+                    .map(|&(offset, start, len, m)| MaskedRun {
+                        offset,
+                        data: &b.data[start..start + len],
+                        mask: &b.masks[m..m + len.div_ceil(8)],
+                    })
+                    .collect();
+                transport.scatter_masked(node, region, &runs)
+            } else {
+                let runs: Vec<Run> = b
+                    .runs
+                    .iter()
+                    .map(|&(offset, start, len, _)| Run {
+                        offset,
+                        data: &b.data[start..start + len],
+                    })
+                    .collect();
+                transport.scatter(node, region, &runs)
+            };
+            sent.map_err(HeapError::Transport)?;
+            count += b.runs.len() as u64;
+        }
+        Ok((self.changed, count))
+    }
+}
