@@ -44,13 +44,18 @@
 //!   tasks: ask for one more port than the most tasks on a machine
 //!   (`srun --resv-ports=K`; given no count, Slurm 22.05 did not always
 //!   reserve any).
+//! - Roles: with `--memory-nodes M` the step's last M ranks are memory
+//!   nodes (the cluster.toml rank 0 builds says `role = "memory"` for them,
+//!   through the same code as `run -n C --memory-nodes M`); M must leave
+//!   rank 0 a compute node, which every task checks before checking in.
 //! - Failures: a node that dies is named by rank 0 as by `run` ("node 2 was
 //!   killed by signal 9 (SIGKILL)"); a task that dies takes its node with it
 //!   and is "node 2: lost contact with its Slurm task on HOST"; if rank 0's
 //!   task dies, the others kill their nodes and end (srun names task 0).
 //!
 //! `loco-daemon run --slurm` inside an allocation (sbatch, salloc) runs
-//! `srun loco-daemon node` with the same options.
+//! `srun loco-daemon node` with the same options (`-n C --memory-nodes M`:
+//! C + M tasks, the last M memory nodes).
 
 use std::cell::Cell;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
