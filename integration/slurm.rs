@@ -797,7 +797,13 @@ fn loco_programs_run_as_slurm_jobs() {
 
     // sbatch scripts: `loco-daemon run --slurm` runs the step itself; with
     // --memory-nodes 1 the last of the allocation's 3 tasks is a memory node.
-    for (name, options) in [("job", ""), ("job-memory", "--memory-nodes 1 --stats ")] {
+    // (The second keeps the prefixes: without them node 0 writes straight to
+    // the job's stderr, and its statistics line, written in pieces, may be
+    // cut by another node's line.)
+    for (name, options) in [
+        ("job", "--no-prefix "),
+        ("job-memory", "--memory-nodes 1 --stats "),
+    ] {
         let t = Instant::now();
         let script = work.join(format!("{name}.sh"));
         let (out, err) = (
@@ -809,7 +815,7 @@ fn loco_programs_run_as_slurm_jobs() {
             format!(
                 "#!/bin/sh\n#SBATCH --ntasks=3\n#SBATCH --output={out}\n#SBATCH --error={err}\n\
                  export OMP_NUM_THREADS=4\n\
-                 exec {daemon} run --slurm {options}--no-prefix --timeout 80 -- {loco}\n",
+                 exec {daemon} run --slurm {options}--timeout 80 -- {loco}\n",
                 out = out.display(),
                 err = err.display(),
                 daemon = daemon.display(),
@@ -825,15 +831,23 @@ fn loco_programs_run_as_slurm_jobs() {
              --- job's stderr ---\n{job_err}\n{}",
             slurm.logs()
         );
+        let want: String = if options.contains("--no-prefix") {
+            expected.clone()
+        } else {
+            expected
+                .lines()
+                .map(|l| format!("[node 0] {l}\n"))
+                .collect()
+        };
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
-            expected,
+            want,
             "sbatch job {name}'s output\n--- job's stderr ---\n{job_err}"
         );
-        if !options.is_empty() {
+        if options.contains("--memory-nodes") {
             for k in 0..3 {
                 let kind = if k < 2 { "" } else { " (memory node)" };
-                let line = format!("loco: node {k}{kind} stats:");
+                let line = format!("[node {k}] loco: node {k}{kind} stats:");
                 assert!(job_err.contains(&line), "no {line:?} in:\n{job_err}");
             }
         }
