@@ -2,10 +2,13 @@
 //! itself (this machine as the only node, named `localhost`, 4 CPUs,
 //! everything on 127.0.0.1 and in a scratch directory), then runs a loco-cc
 //! OpenMP program as `srun -n 2` and `srun -n 4` steps of `loco-daemon
-//! node` and in an sbatch job through `loco-daemon run --slurm`, each time
-//! comparing with the native clang-16 build; checks that node 0's exit code
-//! is the job's; and kills a node, then a whole Slurm task, mid-run: the job
-//! must end within seconds naming node 2. Every daemon it started, and every
+//! node`, as `srun -n 4` with the last 2 tasks memory nodes (`--memory-nodes
+//! 2`: they must run no thread and serve the program's pages), and in sbatch
+//! jobs through `loco-daemon run --slurm` (with and without `--memory-nodes`),
+//! each time comparing with the native clang-16 build; checks that node 0's
+//! exit code is the job's and that memory nodes must leave a compute node;
+//! and kills a node, then a whole Slurm task, mid-run: the job must end
+//! within seconds naming node 2. Every daemon it started, and every
 //! process of its jobs, is stopped at the end, pass or fail.
 //!
 //! Skipped, saying so, only where the Slurm packages are not installed
@@ -20,7 +23,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use loco_integration::{loco_compile_with, run_with_deadline, scratch, tool};
+use loco_integration::{
+    loco_compile_with, run_with_deadline, scratch, stats_field, stats_node_lines, tool,
+};
 
 /// How long the daemons may take to come up.
 const START_DEADLINE: Duration = Duration::from_secs(40);
@@ -631,6 +636,99 @@ fn loco_programs_run_as_slurm_jobs() {
         eprintln!("slurm: {what}: native output in {:?}", t.elapsed());
     }
 
+    // Memory nodes: the last 2 of 4 tasks home the program's pages and serve
+    // them; the team of 4 threads runs on the 2 compute nodes.
+    let t = Instant::now();
+    let json = work.join("memory-nodes.json");
+    let what = "srun -n 4 loco-daemon node --memory-nodes 2";
+    let got = run_with_deadline(
+        slurm
+            .command(&tools.srun)
+            .args(["-n", "4"])
+            .arg(&daemon)
+            .args(["node", "--memory-nodes", "2", "--timeout", "80"])
+            .args(["--stats", "--stats-json"])
+            .arg(&json)
+            .arg("--")
+            .arg(&loco)
+            .current_dir(&work)
+            .env("OMP_NUM_THREADS", "4"),
+        JOB_DEADLINE,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        got.status.success(),
+        "{}\n{}",
+        describe(what, &got),
+        slurm.logs()
+    );
+    let want: String = expected
+        .lines()
+        .map(|l| format!("[node 0] {l}\n"))
+        .collect();
+    assert_eq!(text(&got.stdout), want, "{}", describe(what, &got));
+    let err = text(&got.stderr);
+    for k in 0..4 {
+        let kind = if k < 2 { "" } else { " (memory node)" };
+        let line = format!("[node {k}] loco: node {k}{kind} stats:");
+        assert!(err.contains(&line), "no {line:?}: {}", describe(what, &got));
+    }
+    let nodes = stats_node_lines(&json);
+    assert_eq!(nodes.len(), 4, "{nodes:?}");
+    for (k, node) in nodes.iter().enumerate() {
+        assert_eq!(
+            stats_field(node, "memory_node"),
+            u64::from(k >= 2),
+            "{node}"
+        );
+    }
+    for compute in &nodes[..2] {
+        assert!(stats_field(compute, "omp_threads") > 0, "{compute}");
+    }
+    for memory in &nodes[2..] {
+        for zero in [
+            "omp_threads",
+            "omp_forks",
+            "allocations",
+            "page_faults_remote",
+        ] {
+            assert_eq!(stats_field(memory, zero), 0, "{zero}: {memory}");
+        }
+    }
+    // The heap is theirs (interleaved over them by default): they served it.
+    let served: u64 = nodes[2..]
+        .iter()
+        .map(|m| stats_field(m, "page_faults_home"))
+        .sum();
+    assert!(served > 0, "{}\n{}", nodes[2], nodes[3]);
+    eprintln!("slurm: {what}: native output in {:?}", t.elapsed());
+
+    // As many memory nodes as tasks leave no compute node: refused, once.
+    let got = run_with_deadline(
+        slurm
+            .command(&tools.srun)
+            .args(["-n", "2"])
+            .arg(&daemon)
+            .args(["node", "--memory-nodes", "2", "--"])
+            .arg(&loco),
+        JOB_DEADLINE,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let what = "srun -n 2 loco-daemon node --memory-nodes 2";
+    assert_eq!(got.status.code(), Some(2), "{}", describe(what, &got));
+    let err = text(&got.stderr);
+    assert_eq!(
+        err.matches("leaving no compute node").count(),
+        1,
+        "{}",
+        describe(what, &got)
+    );
+    assert!(
+        err.contains("--memory-nodes 2: Slurm step") && err.contains("has 2 tasks"),
+        "{}",
+        describe(what, &got)
+    );
+
     // The job's exit code and output are node 0's; every node's output comes
     // through it, prefixed.
     let got = run_with_deadline(
@@ -697,37 +795,68 @@ fn loco_programs_run_as_slurm_jobs() {
     assert_eq!(ports, [lo, lo + 1], "{}", describe(what, &got));
     assert_eq!(hi, lo + 2, "{}", describe(what, &got));
 
-    // An sbatch script: `loco-daemon run --slurm` runs the step itself.
-    let t = Instant::now();
-    let script = work.join("job.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n#SBATCH --ntasks=3\n#SBATCH --output={out}\n#SBATCH --error={err}\n\
-             export OMP_NUM_THREADS=4\nexec {daemon} run --slurm --no-prefix --timeout 80 -- {loco}\n",
-            out = work.join("job.out").display(),
-            err = work.join("job.err").display(),
-            daemon = daemon.display(),
-            loco = loco.display()
-        ),
-    )
-    .unwrap();
-    let (state, exit_code) = batch_job(&slurm, &tools, &script, &work);
-    let job_err = std::fs::read_to_string(work.join("job.err")).unwrap_or_default();
-    assert!(
-        state == "COMPLETED" && exit_code == "0:0",
-        "the sbatch job ended {state} with exit code {exit_code}\n--- job's stderr ---\n{job_err}\n{}",
-        slurm.logs()
-    );
-    assert_eq!(
-        std::fs::read_to_string(work.join("job.out")).unwrap(),
-        expected,
-        "sbatch job's output\n--- job's stderr ---\n{job_err}"
-    );
-    eprintln!(
-        "slurm: sbatch job of 3 tasks (run --slurm): native output in {:?}",
-        t.elapsed()
-    );
+    // sbatch scripts: `loco-daemon run --slurm` runs the step itself; with
+    // --memory-nodes 1 the last of the allocation's 3 tasks is a memory node.
+    // (The second keeps the prefixes: without them node 0 writes straight to
+    // the job's stderr, and its statistics line, written in pieces, may be
+    // cut by another node's line.)
+    for (name, options) in [
+        ("job", "--no-prefix "),
+        ("job-memory", "--memory-nodes 1 --stats "),
+    ] {
+        let t = Instant::now();
+        let script = work.join(format!("{name}.sh"));
+        let (out, err) = (
+            work.join(format!("{name}.out")),
+            work.join(format!("{name}.err")),
+        );
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n#SBATCH --ntasks=3\n#SBATCH --output={out}\n#SBATCH --error={err}\n\
+                 export OMP_NUM_THREADS=4\n\
+                 exec {daemon} run --slurm {options}--timeout 80 -- {loco}\n",
+                out = out.display(),
+                err = err.display(),
+                daemon = daemon.display(),
+                loco = loco.display()
+            ),
+        )
+        .unwrap();
+        let (state, exit_code) = batch_job(&slurm, &tools, &script, &work);
+        let job_err = std::fs::read_to_string(&err).unwrap_or_default();
+        assert!(
+            state == "COMPLETED" && exit_code == "0:0",
+            "the sbatch job {name} ended {state} with exit code {exit_code}\n\
+             --- job's stderr ---\n{job_err}\n{}",
+            slurm.logs()
+        );
+        let want: String = if options.contains("--no-prefix") {
+            expected.clone()
+        } else {
+            expected
+                .lines()
+                .map(|l| format!("[node 0] {l}\n"))
+                .collect()
+        };
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            want,
+            "sbatch job {name}'s output\n--- job's stderr ---\n{job_err}"
+        );
+        if options.contains("--memory-nodes") {
+            for k in 0..3 {
+                let kind = if k < 2 { "" } else { " (memory node)" };
+                let line = format!("[node {k}] loco: node {k}{kind} stats:");
+                assert!(job_err.contains(&line), "no {line:?} in:\n{job_err}");
+            }
+        }
+        eprintln!(
+            "slurm: sbatch job of 3 tasks (run --slurm {}): native output in {:?}",
+            options.trim_end(),
+            t.elapsed()
+        );
+    }
 
     // A node that dies, or a task that dies, ends the job naming it.
     kill_mid_run(&slurm, &tools, &daemon, &walker, Victim::Node);

@@ -5,7 +5,10 @@
 
 use std::process::Command;
 
-use loco_integration::{loco_compile, loco_compile_with, scratch, tool};
+use loco_integration::{
+    loco_compile, loco_compile_with, scratch, stats_field as field, stats_node_lines as node_lines,
+    tool,
+};
 
 #[test]
 fn statistics_reach_the_terminal_and_the_json_file() {
@@ -94,20 +97,6 @@ fn a_fork_carries_the_pages_its_arguments_point_to() {
     std::fs::remove_dir_all(&work).unwrap();
 }
 
-/// A number from one node's line of `--stats-json`.
-fn field(line: &str, name: &str) -> u64 {
-    let at = line
-        .find(&format!("\"{name}\": "))
-        .unwrap_or_else(|| panic!("{name} missing in {line}"));
-    line[at + name.len() + 4..]
-        .split([',', '}'])
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn progress_lines_show_what_the_nodes_have_done_so_far() {
     // An OpenMP team that synchronises until stopped: `--progress` prints a
@@ -147,16 +136,6 @@ fn progress_lines_show_what_the_nodes_have_done_so_far() {
     assert!(count(" barriers") > 0, "{last}");
     assert!(count(" lock takes") > 0, "{last}");
     std::fs::remove_dir_all(&work).unwrap();
-}
-
-/// Every node's `--stats-json` object, in node order.
-fn node_lines(json: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(json)
-        .unwrap()
-        .lines()
-        .filter(|l| l.trim_start().starts_with("{\"node\""))
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]

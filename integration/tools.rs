@@ -127,3 +127,27 @@ pub fn loco_compile_with(src: &str, flags: &[&str], out: &Path) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Every node's `--stats-json` object (one line each), in node order.
+pub fn stats_node_lines(json: &Path) -> Vec<String> {
+    std::fs::read_to_string(json)
+        .unwrap_or_else(|e| panic!("{}: {e}", json.display()))
+        .lines()
+        .filter(|l| l.trim_start().starts_with("{\"node\""))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A number from one node's line of `--stats-json`.
+pub fn stats_field(line: &str, name: &str) -> u64 {
+    let at = line
+        .find(&format!("\"{name}\": "))
+        .unwrap_or_else(|| panic!("{name} missing in {line}"));
+    line[at + name.len() + 4..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

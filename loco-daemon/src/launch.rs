@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loco_cluster::{ClusterConfig, Launch, Placement, Role};
+use loco_cluster::{ClusterConfig, Launch, NodeConfig, Placement, Role};
 
 use crate::{json, node, proto, remote};
 
@@ -54,7 +54,8 @@ impl From<PlacementArg> for Placement {
 pub struct Plan {
     /// `-n`: nodes on this machine (compute nodes, with `memory_nodes`).
     pub nodes: Option<usize>,
-    /// `--memory-nodes` (with -n): memory nodes after the compute nodes.
+    /// `--memory-nodes`: memory nodes after the compute nodes (with -n,
+    /// that many more nodes; in a Slurm step, the step's last tasks).
     pub memory_nodes: usize,
     pub config: Option<PathBuf>,
     /// `--placement` (with -n or --slurm).
@@ -254,25 +255,15 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
             }
             config
         }
-        (None, Some(0)) if plan.memory_nodes > 0 => {
-            return Err(format!(
-                "-n 0 --memory-nodes {}: a run needs at least one compute node (-n counts them; \
-                 node 0, a compute node, runs main)",
-                plan.memory_nodes
-            ))
-        }
+        (None, Some(0)) if plan.memory_nodes > 0 => return Err(no_compute_node(plan.memory_nodes)),
         (None, Some(0)) => return Err("-n must be at least 1".into()),
         (None, Some(n)) => {
             // Free ports picked now, so that runs side by side never collide.
             let ports = loco_cluster::free_loopback_ports(n + plan.memory_nodes)
                 .map_err(|e| format!("cannot find free ports on 127.0.0.1: {e}"))?;
-            let mut config =
-                ClusterConfig::localhost_with_ports(&ports).map_err(|e| e.to_string())?;
-            for node in &mut config.nodes[n..] {
-                node.role = Role::Memory;
-            }
-            apply_node_options(&mut config, plan, "the command line")?;
-            config
+            let nodes: Vec<(String, u16)> =
+                ports.into_iter().map(|p| ("127.0.0.1".into(), p)).collect();
+            described_cluster(&nodes, plan, "the command line")?
         }
         (None, None) => {
             return Err("say how many nodes (-n N) or which cluster (--config FILE)".into())
@@ -281,15 +272,66 @@ fn cluster(plan: &Plan) -> Result<ClusterConfig, String> {
     Ok(config)
 }
 
+/// What `-n 0 --memory-nodes M` is told (with and without `--slurm`).
+pub fn no_compute_node(memory_nodes: usize) -> String {
+    format!(
+        "-n 0 --memory-nodes {memory_nodes}: a run needs at least one compute node (-n counts \
+         them; node 0, a compute node, runs main)"
+    )
+}
+
+/// The cluster the command line (`-n`) or a Slurm step (`node`, `run
+/// --slurm`) describes: a node at each `(host, port)` of `nodes`, in rank
+/// order, the last `plan.memory_nodes` of them memory nodes (`role =
+/// "memory"`), with `--placement`, `--memory` and `--cache` applied and
+/// the checks every cluster passes; `origin` names the description in
+/// errors. Callers say first, in their own terms, why a count of memory
+/// nodes leaves no compute node.
+pub fn described_cluster(
+    nodes: &[(String, u16)],
+    plan: &Plan,
+    origin: &str,
+) -> Result<ClusterConfig, String> {
+    let compute = nodes
+        .len()
+        .checked_sub(plan.memory_nodes)
+        .filter(|&c| c > 0)
+        .ok_or_else(|| {
+            format!(
+                "{origin}: {} nodes, {} of them memory nodes: a run needs at least one compute \
+                 node (node 0, which runs main)",
+                nodes.len(),
+                plan.memory_nodes
+            )
+        })?;
+    // The defaults of one node, given to each: nodes on different hosts may
+    // share a port, which a template of several loopback nodes could not.
+    let template =
+        ClusterConfig::localhost_with_ports(&[nodes[0].1]).map_err(|e| format!("{origin}: {e}"))?;
+    let mut config = template.clone();
+    config.nodes = nodes
+        .iter()
+        .enumerate()
+        .map(|(rank, (host, port))| NodeConfig {
+            host: host.clone(),
+            port: *port,
+            role: if rank < compute {
+                Role::Compute
+            } else {
+                Role::Memory
+            },
+            ..template.nodes[0].clone()
+        })
+        .collect();
+    apply_node_options(&mut config, plan, origin)?;
+    Ok(config)
+}
+
 /// `--placement`, `--memory` and `--cache` (for clusters the command line
 /// or Slurm describes; without `--placement`, the default for the nodes'
 /// roles), then the checks every cluster passes; `origin` names the
 /// description in errors.
-pub fn apply_node_options(
-    config: &mut ClusterConfig,
-    plan: &Plan,
-    origin: &str,
-) -> Result<(), String> {
+fn apply_node_options(config: &mut ClusterConfig, plan: &Plan, origin: &str) -> Result<(), String> {
     config.placement = match plan.placement {
         Some(p) => p.into(),
         None => config.default_placement(),
@@ -808,8 +850,63 @@ fn supervise(
 #[cfg(test)]
 mod tests {
     use clap::ValueEnum;
+    use loco_cluster::{Placement, Role};
 
-    use super::PlacementArg;
+    use super::{described_cluster, PlacementArg, Plan};
+
+    fn plan(memory_nodes: usize, placement: Option<PlacementArg>) -> Plan {
+        Plan {
+            nodes: None,
+            memory_nodes,
+            config: None,
+            placement,
+            memory: None,
+            cache: None,
+            stats: false,
+            stats_json: None,
+            timeout: None,
+            prefix: true,
+            progress: false,
+            progress_log: None,
+            program: vec!["true".into()],
+            nodes_die_with_launcher: false,
+        }
+    }
+
+    #[test]
+    fn the_last_nodes_of_a_described_cluster_are_its_memory_nodes() {
+        // As a Slurm step lays them out: two machines, a port each may share.
+        let nodes: Vec<(String, u16)> = ["n1", "n1", "n2", "n2"]
+            .iter()
+            .zip([7000, 7001, 7000, 7001])
+            .map(|(h, p)| (h.to_string(), p))
+            .collect();
+        let c = described_cluster(&nodes, &plan(2, None), "test").unwrap();
+        let roles: Vec<Role> = c.nodes.iter().map(|n| n.role).collect();
+        assert_eq!(
+            roles,
+            [Role::Compute, Role::Compute, Role::Memory, Role::Memory]
+        );
+        assert_eq!(c.memory_nodes(), [2, 3]);
+        assert_eq!(c.nodes[3].host, "n2");
+        assert_eq!(c.nodes[3].port, 7001);
+        // Without --placement, pages go to the memory nodes.
+        assert_eq!(c.placement, Placement::Interleaved);
+        let c = described_cluster(&nodes, &plan(1, Some(PlacementArg::FirstTouch)), "t").unwrap();
+        assert_eq!(c.memory_nodes(), [3]);
+        assert_eq!(c.placement, Placement::FirstTouch);
+        let c = described_cluster(&nodes, &plan(0, None), "t").unwrap();
+        assert!(c.memory_nodes().is_empty());
+        assert_eq!(c.placement, loco_cluster::DEFAULT_PLACEMENT);
+        for m in [4, 5] {
+            let e = described_cluster(&nodes, &plan(m, None), "Slurm step 1.0").unwrap_err();
+            assert!(
+                e.starts_with("Slurm step 1.0: 4 nodes") && e.contains("at least one compute"),
+                "{e}"
+            );
+        }
+        assert!(described_cluster(&[], &plan(0, None), "t").is_err());
+    }
 
     #[test]
     fn placement_names_are_the_command_lines_and_cluster_tomls() {

@@ -5,6 +5,7 @@
 //!     loco-daemon run --config cluster.toml -- ./prog args
 //!     loco-daemon serve [--listen ADDR:PORT]      # start nodes for launchers elsewhere
 //!     srun -n 4 loco-daemon node -- ./prog args     # one node per Slurm task
+//!     srun -n 4 loco-daemon node --memory-nodes 2 -- ./prog  # tasks 2 and 3: memory nodes
 //!     loco-daemon run --slurm -- ./prog args        # the same, inside an allocation
 //!     loco-daemon report stats.json -o report.html  # a page of charts from --stats-json
 //!
@@ -85,15 +86,17 @@ enum Command {
         /// With --memory-nodes, the number of compute nodes.
         #[arg(short = 'n', long, conflicts_with = "config")]
         nodes: Option<usize>,
-        /// With -n: this many memory nodes more, after the compute nodes. A
-        /// memory node runs no OpenMP thread and takes no part in barriers:
-        /// it homes pages (all of them by default: interleaved over the
-        /// memory nodes) and serves them to the compute nodes.
+        /// With -n: this many memory nodes more, after the compute nodes
+        /// (with --slurm too: -n + M tasks). With --slurm and no -n: the
+        /// allocation's last M tasks are memory nodes. A memory node runs
+        /// no OpenMP thread and takes no part in barriers: it homes pages
+        /// (all of them by default: interleaved over the memory nodes) and
+        /// serves them to the compute nodes.
         #[arg(
             long,
             value_name = "M",
-            requires = "nodes",
-            conflicts_with_all = ["config", "slurm"]
+            requires = "described",
+            conflicts_with = "config"
         )]
         memory_nodes: Option<usize>,
         /// A cluster description (see cluster.toml): nodes on this machine,
@@ -119,6 +122,11 @@ enum Command {
     /// Slurm's variables. The task of rank 0 is the run's launcher: its
     /// output and exit code are the run's.
     Node {
+        /// The step's last M tasks are memory nodes: they run no OpenMP
+        /// thread and take no part in barriers, but home pages (all of them
+        /// by default: interleaved over the memory nodes) and serve them.
+        #[arg(long, value_name = "M")]
+        memory_nodes: Option<usize>,
         /// Which node is home to each page.
         #[arg(long, value_name = "POLICY")]
         placement: Option<PlacementArg>,
@@ -209,14 +217,15 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run {
             nodes,
+            memory_nodes,
             config,
             slurm: true,
             placement,
             memory,
             options,
-            ..
         } => {
-            let plan = plan(None, config, placement, memory, options);
+            let mut plan = plan(None, config, placement, memory, options);
+            plan.memory_nodes = memory_nodes.unwrap_or(0);
             exit(slurm::exec_srun(&plan, nodes), "loco-daemon")
         }
         Command::Run {
@@ -233,11 +242,13 @@ fn main() -> ExitCode {
             exit(launch::run(plan), "loco-daemon")
         }
         Command::Node {
+            memory_nodes,
             placement,
             memory,
             options,
         } => {
             let mut plan = plan(None, None, placement, memory, options);
+            plan.memory_nodes = memory_nodes.unwrap_or(0);
             plan.nodes_die_with_launcher = true;
             exit(slurm::node(plan), "loco-daemon node")
         }

@@ -44,13 +44,18 @@
 //!   tasks: ask for one more port than the most tasks on a machine
 //!   (`srun --resv-ports=K`; given no count, Slurm 22.05 did not always
 //!   reserve any).
+//! - Roles: with `--memory-nodes M` the step's last M ranks are memory
+//!   nodes (the cluster.toml rank 0 builds says `role = "memory"` for them,
+//!   through the same code as `run -n C --memory-nodes M`); M must leave
+//!   rank 0 a compute node, which every task checks before checking in.
 //! - Failures: a node that dies is named by rank 0 as by `run` ("node 2 was
 //!   killed by signal 9 (SIGKILL)"); a task that dies takes its node with it
 //!   and is "node 2: lost contact with its Slurm task on HOST"; if rank 0's
 //!   task dies, the others kill their nodes and end (srun names task 0).
 //!
 //! `loco-daemon run --slurm` inside an allocation (sbatch, salloc) runs
-//! `srun loco-daemon node` with the same options.
+//! `srun loco-daemon node` with the same options (`-n C --memory-nodes M`:
+//! C + M tasks, the last M memory nodes).
 
 use std::cell::Cell;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -58,7 +63,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use loco_cluster::{ClusterConfig, Launch, NodeConfig};
+use loco_cluster::Launch;
 
 use crate::launch::{self, Plan};
 use crate::proto::{self, CheckIn};
@@ -327,6 +332,12 @@ impl HeldPort {
 /// `loco-daemon node`: this task's part of the step.
 pub fn node(plan: Plan) -> Result<u8, String> {
     let step = Step::from_env(&|name| std::env::var(name).ok())?;
+    let whose = format!("Slurm step {}", step.id());
+    if let Err(e) = check_memory_nodes(step.hosts.len(), plan.memory_nodes, &whose) {
+        // Every task finds the same: rank 0's says so, once for the job,
+        // and the others end as quietly as they run.
+        return if step.rank == 0 { Err(e) } else { Ok(2) };
+    }
     if step.rank == 0 {
         lead(&plan, &step)
     } else {
@@ -334,10 +345,35 @@ pub fn node(plan: Plan) -> Result<u8, String> {
     }
 }
 
+/// `--memory-nodes M` over `tasks` tasks (those of `whose`, e.g. "Slurm
+/// step 7.0"): the last M become memory nodes, which must leave at least
+/// one compute node, rank 0 (it runs main).
+fn check_memory_nodes(tasks: usize, memory_nodes: usize, whose: &str) -> Result<(), String> {
+    if memory_nodes < tasks {
+        return Ok(());
+    }
+    let fix = if tasks == 1 {
+        "one task has no room for memory nodes: run more tasks".to_string()
+    } else {
+        format!(
+            "give --memory-nodes {} or fewer, or run more tasks",
+            tasks - 1
+        )
+    };
+    Err(format!(
+        "--memory-nodes {memory_nodes}: {whose} has {tasks} task{} and the last \
+         {memory_nodes} would be memory nodes, leaving no compute node; node 0 (the task of \
+         rank 0) runs main and must be a compute node: {fix}",
+        if tasks == 1 { "" } else { "s" },
+    ))
+}
+
 /// `loco-daemon run --slurm`: the srun command that runs `loco-daemon
-/// node` in every task of the allocation (`tasks` of them if given), with
-/// the run's options; this process becomes it.
-pub fn exec_srun(plan: &Plan, tasks: Option<usize>) -> Result<u8, String> {
+/// node` in every task of the allocation, with the run's options; this
+/// process becomes it. `nodes` (`-n`) asks for that many tasks instead, or
+/// with `--memory-nodes M` for that many compute nodes and M memory nodes
+/// after them (N + M tasks), as `run -n N --memory-nodes M` runs them.
+pub fn exec_srun(plan: &Plan, nodes: Option<usize>) -> Result<u8, String> {
     let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     if !set("SLURM_JOB_ID") && !set("SLURM_JOBID") {
         return Err(
@@ -354,15 +390,38 @@ pub fn exec_srun(plan: &Plan, tasks: Option<usize>) -> Result<u8, String> {
                 .into(),
         );
     }
-    if tasks == Some(0) {
-        return Err("-n must be at least 1".into());
-    }
+    let memory_nodes = plan.memory_nodes;
+    let tasks = match nodes {
+        Some(0) if memory_nodes > 0 => return Err(launch::no_compute_node(memory_nodes)),
+        Some(0) => return Err("-n must be at least 1".into()),
+        Some(n) => Some(
+            n.checked_add(memory_nodes)
+                .ok_or("-n and --memory-nodes: too many nodes")?,
+        ),
+        None => {
+            // srun runs the allocation's tasks: say now, once, what every
+            // task would find.
+            let allocated = ["SLURM_NTASKS", "SLURM_NPROCS"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok()?.trim().parse::<usize>().ok());
+            if let Some(allocated) = allocated {
+                check_memory_nodes(allocated, memory_nodes, "the allocation (SLURM_NTASKS)")
+                    .map_err(|e| {
+                        format!("{e} (or -n C: C compute nodes besides the memory nodes)")
+                    })?;
+            }
+            None
+        }
+    };
     let me = std::env::current_exe().map_err(|e| format!("cannot find my own path: {e}"))?;
     let mut cmd = std::process::Command::new("srun");
     if let Some(n) = tasks {
         cmd.arg(format!("--ntasks={n}"));
     }
     cmd.arg(me).arg("node");
+    if memory_nodes > 0 {
+        cmd.arg(format!("--memory-nodes={memory_nodes}"));
+    }
     if let Some(p) = plan.placement {
         cmd.args(["--placement", p.name()]);
     }
@@ -412,20 +471,11 @@ fn lead(plan: &Plan, step: &Step) -> Result<u8, String> {
     if n > 1 {
         gather(step, &mut ports, &mut links)?;
     }
-    let template = ClusterConfig::localhost_with_ports(&[own_port]).map_err(|e| e.to_string())?;
-    let mut config = template.clone();
-    config.nodes = step
-        .hosts
-        .iter()
-        .zip(&ports)
-        .map(|(host, &port)| NodeConfig {
-            host: host.clone(),
-            port,
-            ..template.nodes[0].clone()
-        })
-        .collect();
+    let nodes: Vec<(String, u16)> = step.hosts.iter().cloned().zip(ports).collect();
+    // The last `plan.memory_nodes` tasks are memory nodes, as `run -n C
+    // --memory-nodes M` makes the last M of its nodes.
+    let mut config = launch::described_cluster(&nodes, plan, &format!("Slurm step {}", step.id()))?;
     config.nodes[0].launch = Some(Launch::Local);
-    launch::apply_node_options(&mut config, plan, &format!("Slurm step {}", step.id()))?;
     // Node 0 listens on this port from now on.
     drop(own_hold);
     launch::run_cluster(plan, &config, links)
