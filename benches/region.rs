@@ -11,15 +11,24 @@
 //! - `sequential`: a thread reading one byte of every page of 32 MiB
 //!   (read-ahead on, as by default) in MB/s, beside raw reads of the same
 //!   bytes in the read-ahead's 32 KB pieces;
-//! - `release` (both modes): release cost for 1, 64 and 4096 dirty bytes
+//! - `release` (three modes): release cost for 1, 64 and 4096 dirty bytes
 //!   spread over 1, 8 and 64 cached pages, and the bytes a release sent
 //!   against the bytes modified: `marked` (every write marks the dirty
-//!   bitmap, as code compiled by loco-cc does) and `tracked` (writes
-//!   through libc memcpy that only write-protection and a twin comparison
-//!   find).
+//!   bitmap, tracking off), `tracked` (writes through libc memcpy that only
+//!   write-protection and a twin comparison find) and `marked+tracked`
+//!   (both, as programs compiled by loco-cc run).
 //!
 //! `cargo bench -p loco-benches --bench region` (LOCO_BENCH_SAMPLES: fault
-//! samples, default 2000; LOCO_LINGER_US as for programs).
+//! samples, default 2000; LOCO_LINGER_US as for programs;
+//! LOCO_BENCH_PARTS: a comma-separated list of parts, or `part:mode`, to
+//! run only those, e.g. `release` or `release:marked`; LOCO_BENCH_PIN: a
+//! CPU per rank, e.g. `0,1`, binding each node process to it).
+//!
+//! A small release is one scatter round trip, and what that costs depends
+//! on where the scheduler put the two nodes' threads, which holds for a
+//! whole run: on a small VM, about 18 µs with both on one CPU and 45-70 µs
+//! on two (each wake-up then wakes an idle CPU), whatever the mode. Compare
+//! modes with LOCO_BENCH_PIN set, or over several runs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,13 +58,54 @@ fn main() {
         ("sequential", "marked"),
         ("release", "marked"),
         ("release", "tracked"),
+        ("release", "marked+tracked"),
     ] {
+        if !part_wanted(part, mode) {
+            continue;
+        }
         let env = [
             ("LOCO_BENCH_PART", part.to_string()),
             ("LOCO_BENCH_MODE", mode.to_string()),
         ];
         print!("{}", run_nodes_of_this_bench(2, 2, &env, 1));
         println!();
+    }
+}
+
+/// Whether `LOCO_BENCH_PARTS` (a comma-separated list of parts, or of
+/// `part:mode`; unset: all) asks for this part in this mode.
+fn part_wanted(part: &str, mode: &str) -> bool {
+    let Ok(wanted) = std::env::var("LOCO_BENCH_PARTS") else {
+        return true;
+    };
+    wanted
+        .split(',')
+        .map(str::trim)
+        .any(|w| w == part || w == format!("{part}:{mode}"))
+}
+
+/// With `LOCO_BENCH_PIN` (a comma-separated list of CPUs, one per rank):
+/// binds this node process (every thread it starts after this) to its CPU,
+/// to see what the placement of the two nodes' threads costs.
+fn pin_to_cpu(rank: usize) {
+    let Ok(list) = std::env::var("LOCO_BENCH_PIN") else {
+        return;
+    };
+    let Some(cpu) = list
+        .split(',')
+        .nth(rank)
+        .and_then(|c| c.trim().parse::<usize>().ok())
+    else {
+        return;
+    };
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays within it
+    // for cpu < CPU_SETSIZE, which sched_setaffinity checks anyway.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!("cannot bind node {rank} to CPU {cpu}");
+        }
     }
 }
 
@@ -110,8 +160,13 @@ fn concurrently(per_thread: usize, op: impl Fn(usize, usize) + Sync) -> Vec<Dura
 }
 
 fn node(rank: usize, ports: &[u16]) {
+    pin_to_cpu(rank);
     let part = std::env::var("LOCO_BENCH_PART").unwrap_or_default();
-    let tracked = std::env::var("LOCO_BENCH_MODE").as_deref() == Ok("tracked");
+    let mode = std::env::var("LOCO_BENCH_MODE").unwrap_or_default();
+    // Tracking on: writes found by write protection; marks on: every
+    // write also marks the bitmap (code compiled by loco-cc does both).
+    let tracked = mode.contains("tracked");
+    let marked = mode.contains("marked");
     let samples = sample_count(2000);
     let mut config = ClusterConfig::localhost_with_ports(ports).unwrap();
     for n in &mut config.nodes {
@@ -150,7 +205,7 @@ fn node(rank: usize, ports: &[u16]) {
         match part.as_str() {
             "faults" => faults(&*t, raw, base, samples),
             "sequential" => sequential(&*t, raw, base),
-            _ => releases(&region, base, tracked),
+            _ => releases(&region, base, &mode, marked),
         }
     }
     region.barrier().unwrap();
@@ -253,7 +308,7 @@ fn sequential(t: &dyn Transport, raw: RegionId, base: u64) {
 
 /// Release cost and bytes sent for 1, 64 and 4096 dirty bytes over 1, 8
 /// and 64 cached pages.
-fn releases(region: &SharedRegion, base: u64, tracked: bool) {
+fn releases(region: &SharedRegion, base: u64, mode: &str, marked: bool) {
     let mut rows = Vec::new();
     let mut bytes_rows = Vec::new();
     for (modified, pages) in [(1u64, 1u64), (64, 8), (4096, 64)] {
@@ -278,7 +333,7 @@ fn releases(region: &SharedRegion, base: u64, tracked: bool) {
                 unsafe {
                     libc::memcpy(addr as *mut libc::c_void, data.as_ptr().cast(), data.len())
                 };
-                if !tracked {
+                if marked {
                     region.mark_dirty(addr, per_page);
                 }
             }
@@ -300,7 +355,6 @@ fn releases(region: &SharedRegion, base: u64, tracked: bool) {
             after.write_faults - before.write_faults,
         ));
     }
-    let mode = if tracked { "tracked" } else { "marked" };
     print_table(
         &format!("release, mode {mode}: node 1 -> pages homed at node 0, tcp loopback"),
         &rows,
