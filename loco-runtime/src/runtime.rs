@@ -568,8 +568,10 @@ fn report_stats(rt: &Runtime) {
             .map_or(0, |(_, v)| *v)
     };
     let ms = |name: &str| get(name) as f64 / 1e6;
-    eprintln!(
-        "loco: node {}{} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead) + {} home; written pages found {}; \
+    // One write: eprintln! writes a long line in pieces, and another
+    // node's line forwarded to the same stderr could land between them.
+    let line = format!(
+        "loco: node {}{} stats: page faults {} remote ({}, {:.1} ms, {} pages read ahead, {} mapped as zeros) + {} home; written pages found {}; \
          releases {} ({} in {} runs, {:.1} ms); acquires {} ({} pages dropped, {:.1} ms); evictions {}; \
          home migration: {} pages in, {} out; \
          heap: {} allocations, {} frees, arena {}; network: {} reads, {} writes, {} scatters, {} atomics, {} barriers; \
@@ -584,6 +586,7 @@ fn report_stats(rt: &Runtime) {
         ByteSize(get("bytes_fetched")),
         ms("fault_ns"),
         get("pages_read_ahead"),
+        get("pages_zero_filled"),
         get("page_faults_home"),
         get("write_protect_faults"),
         get("releases"),
@@ -613,4 +616,5 @@ fn report_stats(rt: &Runtime) {
         ms("omp_lock_wait_ns"),
         get("omp_dispatches"),
     );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes());
 }
