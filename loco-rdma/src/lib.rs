@@ -424,7 +424,10 @@ mod tests {
         let mut stretches = Vec::new();
         run.for_each_stretch(|a, b| stretches.push((a, b)));
         assert_eq!(stretches, vec![(0, 2), (6, 9), (19, 20)]);
-        let short = MaskedRun { mask: &[0xff], ..run };
+        let short = MaskedRun {
+            mask: &[0xff],
+            ..run
+        };
         assert!(short.check().is_err());
     }
 }

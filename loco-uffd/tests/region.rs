@@ -50,6 +50,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     a_home_page_written_every_interval_stays_noticed,
     untouched_pages_map_as_zeros_and_later_writes_reach_them,
     a_page_home_wrote_after_serving_it_is_never_taken_for_untouched,
+    an_atomic_on_a_page_mapped_as_zeros_is_seen_by_its_node,
     pages_one_node_keeps_writing_move_there,
     memory_nodes_home_and_serve_every_page,
     first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
@@ -1293,5 +1294,27 @@ fn a_page_home_wrote_after_serving_it_is_never_taken_for_untouched(node: &Node) 
     ensure(seen == 5, || {
         format!("node {} read {seen}, not the home's 5", r.rank)
     })?;
+    r.finish()
+}
+
+/// A node that mapped an untouched page as zeros, then changed a word of
+/// it with an atomic (at the home), reads the new value: the page is
+/// fetched again, not mapped as zeros a second time.
+fn an_atomic_on_a_page_mapped_as_zeros_is_seen_by_its_node(node: &Node) -> Check {
+    let r = start(node)?;
+    let word = r.page_of(r.n - 1, 80) + 8 * r.rank as u64;
+    if r.rank != r.n - 1 {
+        ensure(r.load(word, 8) == [0; 8], || "not zeros".into())?;
+        ensure(r.region.stats().pages_zero_filled > 0, || {
+            "the page was not mapped as zeros".into()
+        })?;
+        r.region
+            .atomic_update(r.addr(word), 8, false, false, |v| Some(v + 5))
+            .map_err(|e| e.to_string())?;
+        let seen = u64::from_le_bytes(r.load(word, 8).try_into().unwrap());
+        ensure(seen == 5, || {
+            format!("node {} read {seen} after its atomic set 5", r.rank)
+        })?;
+    }
     r.finish()
 }

@@ -48,7 +48,10 @@ impl Inner {
         let base = self.layout.page_offset(page);
         let runs_before = batch.run_count();
         if batch.masked() {
-            self.collect_masked(page_bytes, twin_bytes, home, base, batch);
+            // A page neither flagged nor marked equals its twin.
+            if diff || bits.iter().any(|&w| w != 0) {
+                self.collect_masked(page_bytes, twin_bytes, home, base, batch);
+            }
         } else {
             self.collect_exact(page_bytes, twin_bytes, bits, diff, home, base, data, batch);
         }

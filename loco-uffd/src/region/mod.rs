@@ -801,6 +801,9 @@ impl SharedRegion {
                 // Other nodes' copies of the page are stale now.
                 inner.notices.append([page as u32]);
                 if home != inner.rank {
+                    // Not mapped as zeros again: this node's next read
+                    // must see what it just wrote.
+                    inner.forget_fresh(page);
                     inner.refresh_page(page)?;
                 }
                 break old;
