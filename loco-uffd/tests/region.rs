@@ -51,6 +51,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     untouched_pages_map_as_zeros_and_later_writes_reach_them,
     a_page_home_wrote_after_serving_it_is_never_taken_for_untouched,
     an_atomic_on_a_page_mapped_as_zeros_is_seen_by_its_node,
+    a_small_cache_takes_long_runs_of_untouched_pages,
     pages_one_node_keeps_writing_move_there,
     memory_nodes_home_and_serve_every_page,
     first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
@@ -1316,5 +1317,28 @@ fn an_atomic_on_a_page_mapped_as_zeros_is_seen_by_its_node(node: &Node) -> Check
             format!("node {} read {seen} after its atomic set 5", r.rank)
         })?;
     }
+    r.finish()
+}
+
+/// Each node writes 300 untouched pages of the next node's arena (one
+/// home: runs as long as read-ahead's) through a 16-page cache, then reads
+/// them back: runs of pages mapped as zeros fit the cache (a run larger
+/// than the cache would wait for room for ever), and nothing is lost.
+fn a_small_cache_takes_long_runs_of_untouched_pages(node: &Node) -> Check {
+    let r = start_with(node, Placement::AllocatingNode, 16 * PAGE)?;
+    let next = (r.rank + 1) % r.n;
+    let first = NODE_MEMORY * next as u64 + 64 * PAGE;
+    for i in 0..300 {
+        r.store(first + i * PAGE + 8, &pattern(i, 16));
+    }
+    for i in 0..300 {
+        ensure(r.load(first + i * PAGE + 8, 16) == pattern(i, 16), || {
+            format!("page {i} of node {next}'s arena lost its bytes")
+        })?;
+    }
+    let s = r.region.stats();
+    ensure(s.pages_zero_filled >= 300, || {
+        format!("only {} pages were mapped as zeros", s.pages_zero_filled)
+    })?;
     r.finish()
 }

@@ -543,6 +543,12 @@ impl Inner {
     /// lock and no `fetch_gate` (an acquire waits for those, and the
     /// evictor for the acquire's `consistency`).
     pub(super) fn reserve_room(&self, n: usize) {
+        // More than the cache holds would wait for ever.
+        debug_assert!(
+            n <= self.cache_limit,
+            "{n} pages for a cache of {}",
+            self.cache_limit
+        );
         let (high, _) = self.eviction_marks();
         let mut cached = self.cached.lock().unwrap();
         while !cached.reserve(n, self.cache_limit) {

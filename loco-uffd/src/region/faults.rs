@@ -130,9 +130,14 @@ impl Inner {
         // Pages after this one that come in the same read (see read_ahead),
         // or that are zeros as well.
         let run = match fresh {
-            Some(epoch) => self.claim_following(page, MAX_READ_AHEAD, self.layout.pages(), |q| {
-                self.layout.static_home(q) == Some(home) && self.still_fresh(q, epoch)
-            }),
+            // As many as a read-ahead window may take: a run must fit in
+            // the cache with room to spare (`reserve_room` waits for it).
+            Some(epoch) => {
+                let most = MAX_READ_AHEAD.min(self.cache_limit / 4).max(1);
+                self.claim_following(page, most, self.layout.pages(), |q| {
+                    self.layout.static_home(q) == Some(home) && self.still_fresh(q, epoch)
+                })
+            }
             None => self.read_ahead(page, home),
         };
         // Room in the cache first, before the gate: waiting for the
