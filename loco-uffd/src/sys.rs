@@ -93,6 +93,22 @@ impl Mapping {
         Ok(())
     }
 
+    /// Lets the kernel take back the memory of `offset .. offset+len` when
+    /// it needs it (MADV_FREE); until then the pages stay, and a later
+    /// write to them takes no fault and no zeroing. Their contents are
+    /// undefined (the old bytes or zeros) until written: for scratch
+    /// memory that is always written in full before it is read.
+    pub fn release_lazily(&self, offset: usize, len: usize) -> io::Result<()> {
+        assert!(offset + len <= self.len, "release outside the mapping");
+        // SAFETY: the range lies inside this private anonymous mapping
+        // (asserted above); after MADV_FREE it stays mapped and valid.
+        let r = unsafe { libc::madvise(self.ptr.add(offset).cast(), len, libc::MADV_FREE) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Asks the kernel to keep 4 KB pages here (userfaultfd resolves faults per page).
     pub fn no_huge_pages(&self) {
         // SAFETY: advisory only, on our own mapping.

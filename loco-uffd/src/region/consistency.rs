@@ -115,11 +115,15 @@ impl Inner {
         base: u64,
         batch: &mut Batch,
     ) {
+        self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
+        // Most pages an eviction drops were only read: one comparison.
+        if page_bytes == twin_bytes {
+            return;
+        }
         // One snapshot: the mask and the bytes sent come from the same
         // read, so a byte the mask leaves out equals the twin (which takes
         // whole runs once they are sent).
         let snapshot = page_bytes.to_vec();
-        self.stats.pages_diffed.fetch_add(1, Ordering::Relaxed);
         let masks = changed_byte_masks(&snapshot, twin_bytes);
         let words = masks.len();
         let mut k = 0;
@@ -457,9 +461,12 @@ impl Inner {
         let dropped = self.scratch.as_ref().unwrap_or(&self.map);
         for (first, count) in contiguous(&victims) {
             let offset = first * size;
+            // The twins' memory stays for the next fetch to reuse (it
+            // writes them in full) unless the kernel needs it: a fetch
+            // into freed twins took a page fault and a zeroing per page.
             dropped
                 .discard(offset, count * size)
-                .and_then(|()| self.twins.discard(offset, count * size))
+                .and_then(|()| self.twins.release_lazily(offset, count * size))
                 .map_err(|e| HeapError::Userfaultfd(format!("madvise(MADV_DONTNEED): {e}")))?;
         }
         for &page in &victims {
