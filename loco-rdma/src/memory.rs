@@ -23,6 +23,41 @@ pub type Prepare = Box<dyn Fn(u64, usize, Access) -> Option<Finish> + Send + Syn
 /// Run when an access that [`Prepare`] prepared is over.
 pub type Finish = Box<dyn FnOnce() + Send>;
 
+/// Copies `n` (at most 8) bytes from `src` to `dst` in at most three
+/// stores (of 4, 2 and 1 bytes), touching no byte outside `dst..dst+n`.
+///
+/// # Safety
+/// `src..src+n` must be readable and `dst..dst+n` writable; they must not
+/// overlap.
+unsafe fn copy_short(src: *const u8, dst: *mut u8, n: usize) {
+    debug_assert!(n <= 8);
+    let mut at = 0;
+    for size in [8usize, 4, 2, 1] {
+        if n - at >= size {
+            // SAFETY: `at + size <= n`: inside both ranges (the caller's
+            // contract); unaligned accesses through read/write_unaligned.
+            unsafe {
+                match size {
+                    8 => dst
+                        .add(at)
+                        .cast::<u64>()
+                        .write_unaligned(src.add(at).cast::<u64>().read_unaligned()),
+                    4 => dst
+                        .add(at)
+                        .cast::<u32>()
+                        .write_unaligned(src.add(at).cast::<u32>().read_unaligned()),
+                    2 => dst
+                        .add(at)
+                        .cast::<u16>()
+                        .write_unaligned(src.add(at).cast::<u16>().read_unaligned()),
+                    _ => *dst.add(at) = *src.add(at),
+                }
+            }
+            at += size;
+        }
+    }
+}
+
 /// Runs of a scatter this close or closer (in bytes) are prepared as one
 /// span ([`MemoryRegion::scatter`]): less than a 4 KiB page, so a span
 /// never takes in a whole page that no run writes.
@@ -234,12 +269,22 @@ impl MemoryRegion {
                     // (`scatter_with`) and `8k+8 <= data.len()`; `data` is
                     // the request's payload, never region memory.
                     unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), dst.add(8 * k), 8) };
-                } else if bits != 0 {
-                    for (j, &b) in chunk.iter().enumerate() {
-                        if bits & (1 << j) != 0 {
-                            // SAFETY: as above, one byte: `8k+j < data.len()`.
-                            unsafe { *dst.add(8 * k + j) = b };
+                } else {
+                    // Only the named bytes (a word-wide write would rewrite
+                    // the others, which another thread may be writing):
+                    // each stretch of them with at most three stores.
+                    let mut left = bits;
+                    while left != 0 {
+                        let from = left.trailing_zeros() as usize;
+                        let to = (from + (left >> from).trailing_ones() as usize).min(chunk.len());
+                        left &= !(((1u16 << to) - 1) as u8);
+                        if from >= to {
+                            break;
                         }
+                        // SAFETY: as above: `8k+to <= data.len()`.
+                        unsafe {
+                            copy_short(chunk[from..to].as_ptr(), dst.add(8 * k + from), to - from)
+                        };
                     }
                 }
             }
@@ -405,5 +450,33 @@ mod tests {
         assert!(seen.lock().unwrap().contains(&(0, 27)));
         // A mask of the wrong length is refused before anything is written.
         assert!(region.scatter_masked(&[(0, &data, &mask[..3])]).is_err());
+    }
+
+    #[test]
+    fn masked_scatters_of_every_mask_touch_exactly_the_named_bytes() {
+        let (region, _) = recording(4096);
+        // Every mask of one word, at every length of a last partial word.
+        for len in 1..=8usize {
+            for bits in 0..=255u8 {
+                let bits = if len == 8 {
+                    bits
+                } else {
+                    bits & ((1u8 << len) - 1)
+                };
+                region.write(64, &[0xee; 16]).unwrap();
+                let data: Vec<u8> = (1..=len as u8).collect();
+                region.scatter_masked(&[(64, &data, &[bits])]).unwrap();
+                let mut got = [0u8; 16];
+                region.read(64, &mut got).unwrap();
+                for (i, &g) in got.iter().enumerate() {
+                    let want = if i < len && bits & (1 << i) != 0 {
+                        data[i]
+                    } else {
+                        0xee
+                    };
+                    assert_eq!(g, want, "len {len} mask {bits:08b} byte {i}");
+                }
+            }
+        }
     }
 }

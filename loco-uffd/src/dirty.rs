@@ -331,7 +331,7 @@ pub fn bridge_written_gaps(bits: &mut [u64], written: &[u64]) {
 /// Per 8-byte word of `page`, a mask of its bytes that differ from
 /// `twin` (bit j: byte j of the word). Both have the same length, a
 /// multiple of 8.
-pub fn changed_byte_masks(page: &[u8], twin: &[u8]) -> Vec<u8> {
+pub fn changed_byte_masks<'a>(page: &'a [u8], twin: &'a [u8]) -> impl Iterator<Item = u8> + 'a {
     page.chunks_exact(8)
         .zip(twin.chunks_exact(8))
         .map(|(a, b)| {
@@ -347,7 +347,6 @@ pub fn changed_byte_masks(page: &[u8], twin: &[u8]) -> Vec<u8> {
             let low = f & 0x0101_0101_0101_0101;
             (low.wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
         })
-        .collect()
 }
 
 #[cfg(test)]
@@ -606,7 +605,7 @@ mod tests {
                     *b = b.wrapping_add(1 + rng.below(255) as u8);
                 }
             }
-            let masks = changed_byte_masks(&page, &twin);
+            let masks: Vec<u8> = changed_byte_masks(&page, &twin).collect();
             for (i, (p, t)) in page.iter().zip(&twin).enumerate() {
                 let named = masks[i / 8] & (1 << (i % 8)) != 0;
                 assert_eq!(named, p != t, "byte {i}");

@@ -3,6 +3,7 @@
 
 use loco_rdma::{MaskedRun, NodeId, RegionId, Run, Transport};
 
+use crate::dirty::changed_byte_masks;
 use crate::sys;
 use crate::HeapError;
 
@@ -62,16 +63,60 @@ impl Batch {
         self.changed += len as u64;
     }
 
-    /// Adds `data` as a masked run for `home` at `offset`: only the bytes
-    /// `mask` names (bit j of `mask[k]`: byte `8k + j`) are written home.
-    pub(super) fn push_masked(&mut self, home: NodeId, offset: u64, data: &[u8], mask: &[u8]) {
-        debug_assert_eq!(mask.len(), data.len().div_ceil(8));
+    /// Adds the bytes of `page` (at region offset `base`) that differ from
+    /// `twin` as masked runs for `home`: runs of whole words that take in
+    /// up to `gap_words` unchanged words rather than end, each with the
+    /// mask of its changed bytes (bit j of a mask byte: byte j of its
+    /// word). The page is read once, into the batch: the masks and the
+    /// bytes sent come from that one snapshot, so a byte a mask leaves out
+    /// equals the twin (which takes whole runs once they are sent), even
+    /// if another thread writes the page meanwhile.
+    pub(super) fn push_changed_page(
+        &mut self,
+        home: NodeId,
+        base: u64,
+        page: &[u8],
+        twin: &[u8],
+        gap_words: usize,
+    ) {
         let b = &mut self.per_node[home];
-        b.runs
-            .push((offset, b.data.len(), data.len(), b.masks.len()));
-        b.data.extend_from_slice(data);
-        b.masks.extend_from_slice(mask);
-        self.changed += mask.iter().map(|m| u64::from(m.count_ones())).sum::<u64>();
+        let at = b.data.len();
+        b.data.extend_from_slice(page);
+        let mask_at = b.masks.len();
+        b.masks.extend(changed_byte_masks(&b.data[at..], twin));
+        let masks = &b.masks[mask_at..];
+        let words = masks.len();
+        let mut k = 0;
+        while k < words {
+            if masks[k] == 0 {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            let mut end = k + 1;
+            loop {
+                let mut j = end;
+                while j < words && masks[j] == 0 && j - end < gap_words {
+                    j += 1;
+                }
+                if j < words && masks[j] != 0 {
+                    end = j + 1;
+                } else {
+                    break;
+                }
+            }
+            b.runs.push((
+                base + 8 * start as u64,
+                at + 8 * start,
+                8 * (end - start),
+                mask_at + start,
+            ));
+            self.changed += masks[start..end]
+                .iter()
+                .map(|m| u64::from(m.count_ones()))
+                .sum::<u64>();
+            k = end;
+        }
     }
 
     /// Runs collected so far, for every home.
