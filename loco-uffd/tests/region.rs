@@ -52,6 +52,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     a_page_home_wrote_after_serving_it_is_never_taken_for_untouched,
     an_atomic_on_a_page_mapped_as_zeros_is_seen_by_its_node,
     a_small_cache_takes_long_runs_of_untouched_pages,
+    a_large_release_sends_every_piece_even_after_a_failed_one,
     pages_one_node_keeps_writing_move_there,
     memory_nodes_home_and_serve_every_page,
     first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
@@ -1340,5 +1341,54 @@ fn a_small_cache_takes_long_runs_of_untouched_pages(node: &Node) -> Check {
     ensure(s.pages_zero_filled >= 300, || {
         format!("only {} pages were mapped as zeros", s.pages_zero_filled)
     })?;
+    r.finish()
+}
+
+/// Node 1 writes 12 MiB of node 0's arena, more than a release collects
+/// before it starts sending (pieces go out while the next is collected).
+/// Its first release fails at the first piece: the pieces after it are not
+/// lost either, and the next release sends everything.
+fn a_large_release_sends_every_piece_even_after_a_failed_one(node: &Node) -> Check {
+    const MEMORY: u64 = 16 << 20;
+    const WRITTEN: u64 = 12 << 20;
+    let mut config = config(node, Placement::AllocatingNode, 1 << 30);
+    for n in &mut config.nodes {
+        n.memory = MEMORY;
+    }
+    let inner = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
+    let failing = Arc::new(FailingScatter {
+        inner: inner.clone(),
+        fail_next: AtomicBool::new(false),
+    });
+    let (tracked, options) = options(node);
+    let region = SharedRegion::new(&config, failing.clone(), options).map_err(|e| e.to_string())?;
+    let r = Run {
+        region,
+        rank: node.rank,
+        n: node.n,
+        tracked,
+    };
+    let t = r.region.transport().clone();
+    let data = pattern(77, WRITTEN as usize);
+    if r.rank == 1 {
+        r.store(PAGE, &data);
+        failing.fail_next.store(true, Ordering::Release);
+        ensure(r.region.release().is_err(), || {
+            "the failing write-back reported no error".into()
+        })?;
+        r.region
+            .release()
+            .map_err(|e| format!("second release: {e}"))?;
+    }
+    t.barrier().map_err(|e| e.to_string())?;
+    if r.rank == 0 {
+        let got = r.load(PAGE, WRITTEN as usize);
+        if let Some(i) = (0..got.len()).find(|&i| got[i] != data[i]) {
+            return Err(format!(
+                "byte {i} of the 12 MiB release is {}, not {}",
+                got[i], data[i]
+            ));
+        }
+    }
     r.finish()
 }
