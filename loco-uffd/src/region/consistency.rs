@@ -11,7 +11,7 @@ const RELEASE_PIECE: usize = 4 << 20;
 const PIPELINED_RELEASE: usize = 2 * RELEASE_PIECE;
 
 /// Most pages one eviction batch writes back and drops.
-const EVICTION_BATCH: usize = 64;
+const EVICTION_BATCH: usize = 256;
 
 /// Unchanged words a masked run takes in rather than end (`collect_masked`):
 /// a new run costs a 12-byte header and the work of one more run at both
@@ -193,6 +193,16 @@ impl Inner {
     /// (or a restored page's diff against its unchanged twin) sends them.
     /// Caller holds `consistency` (no page of the batch is dropped meanwhile).
     pub(super) fn send_batch(&self, batch: &Batch) -> Result<(u64, u64), HeapError> {
+        self.send_batch_then(batch, true)
+    }
+
+    /// `send_batch`; `keep_twins` false when the pages are dropped right
+    /// after (an invalidation): their twins need not take the bytes.
+    pub(super) fn send_batch_then(
+        &self,
+        batch: &Batch,
+        keep_twins: bool,
+    ) -> Result<(u64, u64), HeapError> {
         match batch.send(&*self.transport, self.data) {
             Ok(sent) => {
                 // The bytes are at their homes: other nodes may learn of them.
@@ -202,7 +212,7 @@ impl Inner {
                     .collect();
                 pages.dedup();
                 self.notices.append(pages);
-                for (offset, bytes) in batch.runs() {
+                for (offset, bytes) in batch.runs().filter(|_| keep_twins) {
                     // SAFETY: offset..offset+len lies in one page of the
                     // region, so in the twin mapping of the same size, and
                     // that page's twin is only written under `consistency`.
@@ -484,7 +494,7 @@ impl Inner {
                     || written_since.binary_search(&page).is_ok();
                 self.collect(page, data_of(page), diff, &mut batch)
             })
-            .and_then(|()| self.send_batch(&batch));
+            .and_then(|()| self.send_batch_then(&batch, false));
         let (bytes, runs) = match collected {
             Ok(sent) => sent,
             Err(e) => {
