@@ -203,6 +203,23 @@ impl MemoryRegion {
         Ok((unsafe { AtomicU64::from_ptr(p.cast::<u64>()) }, served))
     }
 
+    /// Runs `f` with a pointer to `offset..offset+len`, prepared by the
+    /// owner for `access` for as long as `f` runs: for a system call that
+    /// reads the bytes straight out of the region (a serving thread's
+    /// reply), as a NIC would. No Rust reference to the bytes is made:
+    /// other threads may be writing them meanwhile.
+    pub fn with_raw<R>(
+        &self,
+        offset: u64,
+        len: usize,
+        access: Access,
+        f: impl FnOnce(*const u8) -> R,
+    ) -> Result<R, String> {
+        let (start, _served) = self.prepared(offset, len, access)?;
+        // SAFETY: start + len <= self.len (checked by `prepared`).
+        Ok(f(unsafe { self.ptr.as_ptr().add(start) }.cast_const()))
+    }
+
     /// Copies `buf.len()` bytes starting at `offset` out of the region.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
         let (start, _served) = self.prepared(offset, buf.len(), Access::Read)?;
