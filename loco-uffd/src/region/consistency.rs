@@ -413,6 +413,15 @@ impl Inner {
 
     /// Sends the pages' modifications home and drops them. Caller holds `consistency`.
     pub(super) fn invalidate(&self, pages: Vec<u32>) -> Result<(), HeapError> {
+        let detached = self.detach(pages)?;
+        self.finish_detached(detached)
+    }
+
+    /// The first half of `invalidate`: takes the pages out of the
+    /// program's reach and gathers their modifications into a batch (on
+    /// error they are put back). Caller holds `consistency` until
+    /// `finish_detached` is done with them.
+    pub(super) fn detach(&self, pages: Vec<u32>) -> Result<Detached, HeapError> {
         let mut victims: Vec<usize> = Vec::with_capacity(pages.len());
         for page in pages {
             let page = page as usize;
@@ -493,12 +502,24 @@ impl Inner {
                     || self.written(page).load(Ordering::Acquire) != 0
                     || written_since.binary_search(&page).is_ok();
                 self.collect(page, data_of(page), diff, &mut batch)
-            })
-            .and_then(|()| self.send_batch_then(&batch, false));
-        let (bytes, runs) = match collected {
+            });
+        if let Err(e) = collected {
+            // Keep the pages (and their unsent bytes) rather than lose data.
+            self.restore(&victims);
+            return Err(e);
+        }
+        Ok(Detached { victims, batch })
+    }
+
+    /// The second half of `invalidate`: sends the detached pages'
+    /// modifications home, then drops them (on error they are put back,
+    /// with their unsent bytes).
+    pub(super) fn finish_detached(&self, detached: Detached) -> Result<(), HeapError> {
+        let Detached { victims, batch } = detached;
+        let size = self.page_size();
+        let (bytes, runs) = match self.send_batch_then(&batch, false) {
             Ok(sent) => sent,
             Err(e) => {
-                // Keep the pages (and their unsent bytes) rather than lose data.
                 self.restore(&victims);
                 return Err(e);
             }
@@ -640,14 +661,46 @@ impl Inner {
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            // Down to the low mark, in batches, each making room for the
-            // faults waiting for it as soon as it is done.
-            let (_, low) = self.eviction_marks();
+            self.evict_round();
+        }
+    }
+
+    /// Evicts down to the low mark, in batches, each making room for the
+    /// faults waiting for it as soon as it is done. While one batch goes
+    /// home (a second thread sends it and drops its pages), this thread
+    /// detaches the next: one after the other, a fill that evicts written
+    /// pages waited for a whole round trip and a home's write per batch.
+    /// Holds `consistency` for the round, so no release returns while an
+    /// evicted page's bytes are still on their way.
+    fn evict_round(&self) {
+        let (_, low) = self.eviction_marks();
+        let _c = self.consistency.lock().unwrap();
+        // What is over the mark now: pages that come in meanwhile wait for
+        // the next round, and a release waiting for `consistency` gets it
+        // between rounds even while a fill goes on.
+        let mut budget = self.cached.lock().unwrap().taken().saturating_sub(low);
+        let failed = |e: HeapError| -> ! {
+            // The pages are back in the cache with their unsent bytes
+            // (detach and finish_detached restore them), but a home that
+            // cannot take writes means the run cannot go on correctly: end
+            // it, naming the reason, rather than carry on without the data.
+            self.fatal(&format!("writing back evicted pages failed: {e}"))
+        };
+        std::thread::scope(|s| {
+            let (detached, received) = std::sync::mpsc::sync_channel::<Detached>(1);
+            s.spawn(move || {
+                for d in received {
+                    if let Err(e) = self.finish_detached(d) {
+                        failed(e);
+                    }
+                    drop(self.cached.lock().unwrap());
+                    self.room.notify_all();
+                }
+            });
             loop {
-                let _c = self.consistency.lock().unwrap();
                 let victims: Vec<u32> = {
                     let mut cached = self.cached.lock().unwrap();
-                    let excess = cached.taken().saturating_sub(low);
+                    let excess = cached.taken().saturating_sub(low).min(budget);
                     cached.sweep(excess.min(EVICTION_BATCH), |p| {
                         self.referenced.as_atomic_u8()[p as usize].swap(0, Ordering::Relaxed) != 0
                     })
@@ -655,21 +708,21 @@ impl Inner {
                 if victims.is_empty() {
                     break;
                 }
+                budget = budget.saturating_sub(victims.len());
                 let n = victims.len() as u64;
                 let at = self.stats.evictions.fetch_add(n, Ordering::Relaxed) + n;
                 for &p in &victims {
                     self.evicted_at.as_atomic_u64()[p as usize].store(at + 1, Ordering::Relaxed);
                 }
-                if let Err(e) = self.invalidate(victims) {
-                    // The pages are back in the cache with their unsent bytes
-                    // (invalidate restores them), but a home that cannot take
-                    // writes means the run cannot go on correctly: end it,
-                    // naming the reason, rather than carry on without the data.
-                    self.fatal(&format!("writing back evicted pages failed: {e}"));
+                match self.detach(victims) {
+                    Ok(d) => {
+                        if detached.send(d).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => failed(e),
                 }
-                drop(self.cached.lock().unwrap());
-                self.room.notify_all();
             }
-        }
+        });
     }
 }

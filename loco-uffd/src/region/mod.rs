@@ -993,6 +993,13 @@ impl Drop for Inner {
     }
 }
 
+/// Pages an invalidation has taken out of the program's reach, and their
+/// modifications, gathered for home (`detach`, `finish_detached`).
+struct Detached {
+    victims: Vec<usize>,
+    batch: Batch,
+}
+
 /// An acquire whose invalidation failed: the pages it had to drop (kept,
 /// with their unsent bytes) and why.
 struct FailedInvalidation {
