@@ -987,6 +987,20 @@ struct FailingScatter {
     fail_next: AtomicBool,
 }
 
+impl FailingScatter {
+    /// A scatter's failure (before it sends anything), once, when told.
+    fn fail_if_told(&self, node: usize) -> loco_rdma::Result<()> {
+        if self.fail_next.swap(false, Ordering::AcqRel) {
+            return Err(loco_rdma::TransportError::Timeout {
+                node,
+                timeout: Duration::ZERO,
+                op: "scatter (failed on purpose by the test)",
+            });
+        }
+        Ok(())
+    }
+}
+
 impl loco_rdma::Transport for FailingScatter {
     fn rank(&self) -> loco_rdma::NodeId {
         self.inner.rank()
@@ -1024,13 +1038,7 @@ impl loco_rdma::Transport for FailingScatter {
         region: loco_rdma::RegionId,
         runs: &[loco_rdma::Run<'_>],
     ) -> loco_rdma::Result<()> {
-        if self.fail_next.swap(false, Ordering::AcqRel) {
-            return Err(loco_rdma::TransportError::Timeout {
-                node,
-                timeout: Duration::ZERO,
-                op: "scatter (failed on purpose by the test)",
-            });
-        }
+        self.fail_if_told(node)?;
         self.inner.scatter(node, region, runs)
     }
     fn has_scatter_masked(&self) -> bool {
@@ -1042,13 +1050,7 @@ impl loco_rdma::Transport for FailingScatter {
         region: loco_rdma::RegionId,
         runs: &[loco_rdma::MaskedRun<'_>],
     ) -> loco_rdma::Result<()> {
-        if self.fail_next.swap(false, Ordering::AcqRel) {
-            return Err(loco_rdma::TransportError::Timeout {
-                node,
-                timeout: Duration::ZERO,
-                op: "masked scatter (failed on purpose by the test)",
-            });
-        }
+        self.fail_if_told(node)?;
         self.inner.scatter_masked(node, region, runs)
     }
     fn fetch_add(

@@ -234,13 +234,7 @@ impl Inner {
                             }
                             Ok(false) => {}
                             Err(e) => {
-                                // Leave it to the fault handlers, as below.
-                                eprintln!(
-                                    "loco: node {}: mapping zeros at a served page: {e}",
-                                    self.rank
-                                );
-                                self.state(page).store(MISSING, Ordering::Release);
-                                self.wake(page);
+                                self.leave_to_fault_handlers(page, &e);
                                 break;
                             }
                         }
@@ -257,16 +251,10 @@ impl Inner {
                                 self.wake(page)
                             }
                             Err(e) => {
-                                // Leave it to the fault handlers.
-                                eprintln!(
-                                    "loco: node {}: UFFDIO_ZEROPAGE for a served page: {e}",
-                                    self.rank
+                                self.leave_to_fault_handlers(
+                                    page,
+                                    &format!("UFFDIO_ZEROPAGE: {e}"),
                                 );
-                                self.state(page).store(MISSING, Ordering::Release);
-                                // Threads that faulted meanwhile saw FETCHING and
-                                // wait for an install that will not come: wake
-                                // them to fault again.
-                                self.wake(page);
                                 break;
                             }
                         }
@@ -328,6 +316,19 @@ impl Inner {
             drop(g);
             std::thread::yield_now();
         }
+    }
+
+    /// A serving thread could not make home page `page` (claimed, FETCHING)
+    /// present: it says why and leaves the page to the fault handlers.
+    /// Threads that faulted meanwhile saw FETCHING and wait for an install
+    /// that will not come: they are woken to fault again.
+    fn leave_to_fault_handlers(&self, page: usize, why: &dyn std::fmt::Display) {
+        eprintln!(
+            "loco: node {}: making a served page present: {why}",
+            self.rank
+        );
+        self.state(page).store(MISSING, Ordering::Release);
+        self.wake(page);
     }
 
     pub(super) fn exported(&self, page: usize) -> &AtomicU8 {
