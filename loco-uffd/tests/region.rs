@@ -54,6 +54,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     a_small_cache_takes_long_runs_of_untouched_pages,
     a_large_release_sends_every_piece_even_after_a_failed_one,
     pages_one_node_keeps_writing_move_there,
+    a_page_leaving_its_home_stays_there_until_the_new_home_has_read_it,
     memory_nodes_home_and_serve_every_page,
     first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
 ];
@@ -725,6 +726,82 @@ fn pages_one_node_keeps_writing_move_there(node: &Node) -> Check {
     ensure(r.load(page(1), PAGE as usize) == expected[1], || {
         format!("node {} misses node 0's write to a moved page", r.rank)
     })?;
+    r.finish()
+}
+
+/// A page moves from node 0 to node 1 (home migration) while node 0's
+/// evictor keeps running: a second thread of node 0 reads more pages of
+/// node 1 than its cache holds, through every barrier (as a task run by a
+/// thread waiting in a team barrier may). The old home keeps its copy of
+/// the page until the new home has read it (held back 300 ms here,
+/// `hold_move_in`): an evicted copy made node 0's serving thread fault on
+/// the page, its fault handler fetch it from node 1, and node 1's serving
+/// thread fault on the page node 1 was still reading from node 0 (both
+/// nodes stuck until their reads timed out).
+fn a_page_leaving_its_home_stays_there_until_the_new_home_has_read_it(node: &Node) -> Check {
+    let (tracked, mut options) = options(node);
+    options.hold_move_in = Duration::from_millis(300);
+    let r = start_with_options(node, Placement::FirstTouch, 4 * PAGE, tracked, options)?;
+    let moving = 20 * PAGE;
+    let churn: Vec<u64> = (0..8).map(|i| (40 + i) * PAGE).collect();
+    let mut expected = pattern(77, PAGE as usize);
+    if r.rank == 0 {
+        r.store(moving, &expected);
+    }
+    if r.rank == 1 {
+        for (i, &p) in churn.iter().enumerate() {
+            r.store(p, &pattern(500 + i as u64, PAGE as usize));
+        }
+    }
+    r.barrier()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let churner = (r.rank == 0).then(|| {
+        let (stop, base, churn) = (stop.clone(), r.region.base(), churn.clone());
+        std::thread::spawn(move || {
+            let mut sum = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for &p in &churn {
+                    // SAFETY: a page of the region; its fault is resolved
+                    // by the region's handlers.
+                    sum += unsafe { std::ptr::read_volatile((base + p) as *const u8) } as u64;
+                }
+            }
+            sum
+        })
+    });
+    let rounds = 6;
+    for round in 0..rounds {
+        let word = (round as u64 + 1).to_le_bytes();
+        expected[..8].copy_from_slice(&word);
+        if r.rank == 1 {
+            r.store(moving, &word);
+        }
+        r.barrier()?;
+        let got = r.load(moving, PAGE as usize);
+        ensure(got == expected, || {
+            format!(
+                "round {round}: node {} reads a stale copy of the moving page",
+                r.rank
+            )
+        })?;
+        r.barrier()?;
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(churner) = churner {
+        churner.join().map_err(|_| "the churning thread panicked")?;
+    }
+    let home = r
+        .region
+        .home_of(r.addr(moving))
+        .map_err(|e| e.to_string())?;
+    ensure(home == 1, || {
+        format!("the page node 1 kept writing stayed on node {home}")
+    })?;
+    if r.rank == 0 {
+        ensure(r.region.stats().evictions > 0, || {
+            "node 0 evicted nothing".to_string()
+        })?;
+    }
     r.finish()
 }
 

@@ -105,36 +105,42 @@ impl Inner {
             proposals.push(migrate::decode(&part[end..]).unwrap_or_default());
         }
         let moves = migrate::decide(&written, &proposals);
-        if !moves.is_empty() {
-            self.apply_moves(&moves)?;
-        }
+        let leaving = if moves.is_empty() {
+            Vec::new()
+        } else {
+            self.apply_moves(&moves)?
+        };
         self.count_streaks(&written);
         if moves.is_empty() {
             return Ok(());
         }
         // Nobody asks a new home for a page before it has it.
-        self.transport.barrier().map_err(HeapError::Transport)?;
+        if let Err(e) = self.transport.barrier() {
+            self.list_cached(&leaving);
+            return Err(HeapError::Transport(e));
+        }
         // Now that the new homes have read them, the old homes' copies go
         // too: no node caches a page that moved, so its new home need not
         // notice its own writes to it until another node reads it.
         let _c = self.consistency.lock().unwrap();
-        let left: Vec<u32> = {
-            let mut cached = self.cached.lock().unwrap();
-            moves
-                .iter()
-                .filter(|m| m.from == self.rank)
-                .map(|m| m.page)
-                .filter(|&p| cached.remove(p))
-                .collect()
-        };
-        self.invalidate(left)
+        self.invalidate(leaving)
     }
 
     /// Applies moves decided at a barrier. Every thread of every node that
     /// touches the region is inside that barrier (OpenMP threads are;
     /// serving threads only serve), so pages are neither faulted nor
     /// written here meanwhile; other nodes may already read the old homes.
-    pub(super) fn apply_moves(&self, moves: &[Move]) -> Result<(), HeapError> {
+    ///
+    /// Returns the pages that left this node and were present here: cached
+    /// copies now (`move_out`), which their new homes read from this node
+    /// during the barrier that follows. They are *not* listed in `cached`,
+    /// so the evictor cannot drop them before then: the new home's read
+    /// would make a serving thread here fault on the dropped page, and the
+    /// fault handler would fetch it from its new home, whose serving
+    /// thread faults in turn on the page `move_in` is still reading (and
+    /// an evicted copy's bytes would go to a new home that does not have
+    /// the page yet). The caller drops them after that barrier.
+    pub(super) fn apply_moves(&self, moves: &[Move]) -> Result<Vec<u32>, HeapError> {
         let _c = self.consistency.lock().unwrap();
         let me = self.rank;
         let incoming: Vec<Move> = moves.iter().copied().filter(|m| m.to == me).collect();
@@ -163,21 +169,22 @@ impl Inner {
             self.move_in(first.page as usize, run, first.from)?;
             k += run;
         }
-        let mut left = Vec::new();
+        let mut leaving = Vec::new();
         for m in moves.iter().filter(|m| m.from == me) {
-            if self.move_out(m.page as usize, m.to)? {
-                left.push(m.page);
+            match self.move_out(m.page as usize, m.to) {
+                Ok(true) => leaving.push(m.page),
+                Ok(false) => {}
+                Err(e) => {
+                    self.list_cached(&leaving);
+                    return Err(e);
+                }
             }
         }
-        if !left.is_empty() {
+        if !leaving.is_empty() {
             self.home_written
                 .lock()
                 .unwrap()
                 .retain(|p| !moves.iter().any(|m| m.page == *p && m.from == me));
-            let mut cached = self.cached.lock().unwrap();
-            for &p in &left {
-                cached.push(p);
-            }
         }
         for m in moves {
             let p = m.page as usize;
@@ -218,12 +225,29 @@ impl Inner {
                 let dir = self
                     .directory
                     .expect("first-touch placement has a directory");
-                self.transport
-                    .compare_swap(0, dir, p as u64 * 8, m.from as u64 + 1, m.to as u64 + 1)
-                    .map_err(HeapError::Transport)?;
+                if let Err(e) = self.transport.compare_swap(
+                    0,
+                    dir,
+                    p as u64 * 8,
+                    m.from as u64 + 1,
+                    m.to as u64 + 1,
+                ) {
+                    self.list_cached(&leaving);
+                    return Err(HeapError::Transport(e));
+                }
             }
         }
-        Ok(())
+        Ok(leaving)
+    }
+
+    /// Lists pages that left this node (`apply_moves`) as cached after
+    /// all, where the barrier that lets their new homes read them failed:
+    /// so that the next acquire or eviction drops them.
+    fn list_cached(&self, pages: &[u32]) {
+        let mut cached = self.cached.lock().unwrap();
+        for &p in pages {
+            cached.push(p);
+        }
     }
 
     /// Becomes home to pages `first .. first+count` (not cached here),
@@ -263,6 +287,9 @@ impl Inner {
                     }
                 }
             }
+        }
+        if !self.hold_move_in.is_zero() {
+            std::thread::sleep(self.hold_move_in);
         }
         let size = self.page_size();
         let mut bytes = vec![0u8; count * size];

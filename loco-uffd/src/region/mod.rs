@@ -127,6 +127,11 @@ pub struct RegionOptions {
     /// it is listed as cached, to widen that window in race tests. Zero
     /// in real runs.
     pub hold_install: Duration,
+    /// For tests: how long a node that becomes home to pages (home
+    /// migration) waits before it reads them from their old home, to
+    /// widen the window in which the old home holds them for it. Zero in
+    /// real runs.
+    pub hold_move_in: Duration,
     /// A fault on a page nobody has written maps zeros instead of reading
     /// its home (fresh.rs; with selective invalidation only).
     pub zero_fill_fresh: bool,
@@ -150,6 +155,7 @@ impl Default for RegionOptions {
             home_migration: true,
             async_write_tracking: true,
             hold_install: Duration::ZERO,
+            hold_move_in: Duration::ZERO,
             zero_fill_fresh: true,
             masked_write_back: true,
         }
@@ -240,6 +246,8 @@ struct Inner {
     read_ahead: usize,
     /// See `RegionOptions::hold_install`.
     hold_install: Duration,
+    /// See `RegionOptions::hold_move_in`.
+    hold_move_in: Duration,
     /// This node's write notices, and where it stands in the others'.
     notices: NoticeLog,
     selective: bool,
@@ -571,6 +579,7 @@ impl SharedRegion {
             linger_us: options.linger_us,
             read_ahead: options.read_ahead.max(1),
             hold_install: options.hold_install,
+            hold_move_in: options.hold_move_in,
         });
         let _ = this.set(Arc::downgrade(&inner));
         let mut threads = Vec::new();
