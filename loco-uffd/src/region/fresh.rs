@@ -17,8 +17,9 @@
 //! faults in itself is marked touched first; a page it made present for
 //! other nodes is exported (its writes are found and logged as write
 //! notices, `log_home_writes` marks it touched before logging). A page a
-//! reader was told is untouched is *promised* (the map's prepare hook): if
-//! the home later faults it in itself, it exports it, so that its writes
+//! reader was told is untouched is *promised* (the map's prepare hook):
+//! when the home later makes it present (its own fault, or serving a
+//! write), it maps it write-protected and exported, so that its writes
 //! become notices that drop the reader's zero copy at its next acquire.
 //!
 //! Only with write notices (`selective`: the tcp transport, whose serving
@@ -37,8 +38,13 @@ const KNOWN_TOUCHED: u64 = u64::MAX;
 impl Inner {
     /// This node's touched-map byte for home page `page`.
     pub(super) fn touched(&self, page: usize) -> &AtomicU8 {
-        // SAFETY: the map has one byte per page of the region and lives as
-        // long as `self` (an Arc of it is kept here).
+        assert!(
+            page < self.touched_map.len(),
+            "page {page} outside the region"
+        );
+        // SAFETY: in bounds (asserted: one byte per page of the region);
+        // the map lives as long as `self` (an Arc of it is kept here) and
+        // is only ever accessed atomically or by the transport's copies.
         unsafe { &*(self.touched_map.as_ptr().add(page) as *const AtomicU8) }
     }
 
