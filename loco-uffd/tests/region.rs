@@ -53,6 +53,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     an_atomic_on_a_page_mapped_as_zeros_is_seen_by_its_node,
     a_small_cache_takes_long_runs_of_untouched_pages,
     a_large_release_sends_every_piece_even_after_a_failed_one,
+    a_home_page_mapped_during_a_release_scan_still_notices_its_writes,
     pages_one_node_keeps_writing_move_there,
     a_page_leaving_its_home_stays_there_until_the_new_home_has_read_it,
     memory_nodes_home_and_serve_every_page,
@@ -1468,6 +1469,55 @@ fn a_large_release_sends_every_piece_even_after_a_failed_one(node: &Node) -> Che
                 got[i], data[i]
             ));
         }
+    }
+    r.finish()
+}
+
+/// Node 0 maps a first-touch page of its own (held present 50 ms before it
+/// is HOME) while another of its threads releases: the release's scan
+/// must not take the page for a written cached one (its zeros are not
+/// protected). Flagged then, it became HOME with its written flag set,
+/// and the home's later writes to it, once node 1 cached it, were never
+/// listed for a notice: node 1 kept reading the old value (a lost update
+/// under a lock in the consistency test's threads variant).
+fn a_home_page_mapped_during_a_release_scan_still_notices_its_writes(node: &Node) -> Check {
+    let (tracked, mut options) = options(node);
+    options.hold_install = Duration::from_millis(50);
+    let r = start_with_options(node, Placement::FirstTouch, 1 << 30, tracked, options)?;
+    // Two pages of one 64-page chunk: q first touched by node 1, p by node 0.
+    let (p, q) = (20 * PAGE + 8, 21 * PAGE + 8);
+    if r.rank == 1 {
+        r.store(q, &[1]);
+    }
+    r.barrier()?;
+    if r.rank == 0 {
+        // Cached here: the chunk holding p is scanned at every release.
+        ensure(r.load(q, 1) == [1], || "q lost its byte".into())?;
+        std::thread::scope(|s| {
+            s.spawn(|| r.store(p, &[1]));
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(15));
+                r.region.release()
+            })
+            .join()
+            .unwrap()
+        })
+        .map_err(|e| format!("release: {e}"))?;
+    }
+    r.barrier()?;
+    if r.rank == 1 {
+        ensure(r.load(p, 1) == [1], || "p lost its byte".into())?;
+    }
+    r.barrier()?;
+    if r.rank == 0 {
+        r.store(p, &[2]);
+    }
+    r.barrier()?;
+    if r.rank == 1 {
+        let seen = r.load(p, 1)[0];
+        ensure(seen == 2, || {
+            format!("node 1 read {seen}: node 0's write to its home page was not noticed")
+        })?;
     }
     r.finish()
 }

@@ -111,6 +111,9 @@ impl Inner {
                 let _ = self.uffd.wake(dst.cast(), run * size);
                 return Err(e);
             }
+            if !self.hold_install.is_zero() {
+                std::thread::sleep(self.hold_install);
+            }
             for q in page..page + run {
                 self.bitmap.set_home(q, true);
                 self.state(q).store(HOME, Ordering::Release);

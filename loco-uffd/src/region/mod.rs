@@ -124,8 +124,8 @@ pub struct RegionOptions {
     /// a write-protect fault per page per interval, resolved by a handler.
     pub async_write_tracking: bool,
     /// For tests: how long a fetched page stays installed (present) before
-    /// it is listed as cached, to widen that window in race tests. Zero
-    /// in real runs.
+    /// it is listed as cached, or a home page mapped as zeros before it is
+    /// HOME, to widen those windows in race tests. Zero in real runs.
     pub hold_install: Duration,
     /// For tests: how long a node that becomes home to pages (home
     /// migration) waits before it reads them from their old home, to

@@ -114,7 +114,11 @@ impl Inner {
                     // Installed a moment before it becomes CACHED (its
                     // fetch cleared the flag before installing it), and
                     // written since by a thread that found it present.
-                    FETCHING if self.track => {
+                    // Not a home page being mapped here (zeros, reported
+                    // as written since they are not protected): flagged,
+                    // it would become HOME with `written` already set, and
+                    // its writes would never be listed for a notice again.
+                    FETCHING if self.track && self.home_if_known(page) != Some(self.rank) => {
                         self.written(page).store(1, Ordering::Release);
                         found += 1;
                     }
