@@ -155,15 +155,9 @@ impl MemoryRegion {
         self.len == 0
     }
 
-    /// Checks that `offset..offset+len` lies inside the region, and has the
-    /// owner prepare it for access.
-    pub fn check_range(&self, offset: u64, len: usize, access: Access) -> Result<usize, String> {
-        self.prepared(offset, len, access)
-            .map(|(start, _served)| start)
-    }
-
-    /// `check_range`, keeping the owner's preparation until the returned
-    /// guard is dropped (after the access).
+    /// Checks that `offset..offset+len` lies inside the region and has the
+    /// owner prepare it for access, keeping the preparation until the
+    /// returned guard is dropped (after the access).
     fn prepared(&self, offset: u64, len: usize, access: Access) -> Result<(usize, Served), String> {
         let start = self.bounds(offset, len)?;
         let finish = match (&self.prepare, len > 0) {

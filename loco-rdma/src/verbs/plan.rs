@@ -164,7 +164,7 @@ impl RegionInfo {
     }
 
     /// The remote address of `len` bytes at `offset`, if they lie inside.
-    /// The wording matches [`crate::MemoryRegion::check_range`].
+    /// The wording matches `MemoryRegion`'s own bounds check.
     pub fn address_of(&self, offset: u64, len: usize) -> Result<u64, String> {
         match offset.checked_add(len as u64) {
             Some(end) if end <= self.len => self.addr.checked_add(offset).ok_or_else(|| {

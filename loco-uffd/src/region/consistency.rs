@@ -56,7 +56,7 @@ impl Inner {
                 self.collect_masked(page_bytes, twin_bytes, home, base, batch);
             }
         } else {
-            self.collect_exact(page_bytes, twin_bytes, bits, diff, home, base, data, batch);
+            self.collect_exact(page_bytes, twin_bytes, bits, diff, home, base, batch);
         }
         // Bytes for its home: it is not untouched there any more (before
         // they are sent, and so before the page can be dropped and fetched).
@@ -78,7 +78,6 @@ impl Inner {
         diff: bool,
         home: NodeId,
         base: u64,
-        data: *const u8,
         batch: &mut Batch,
     ) {
         if diff {
@@ -99,8 +98,15 @@ impl Inner {
             return;
         }
         for_each_run(&bits, |start, len| {
-            // SAFETY: start+len <= the page size; the source is the present page.
-            unsafe { batch.push_from(home, base + start as u64, data.add(start), len) };
+            // SAFETY: start+len <= the page size: inside `page_bytes`.
+            unsafe {
+                batch.push_from(
+                    home,
+                    base + start as u64,
+                    page_bytes.as_ptr().add(start),
+                    len,
+                )
+            };
         });
     }
 
@@ -110,7 +116,6 @@ impl Inner {
     /// (one after the other, a 64 MiB release took twice as long). A piece
     /// that is not sent is marked again, as in `send_batch`.
     fn release_pipelined(&self, work: Vec<(usize, bool)>) -> Result<(), HeapError> {
-        let new_batch = || Batch::new(self.layout.nodes, self.masked_write_back);
         std::thread::scope(|s| {
             let (pieces, received) = std::sync::mpsc::sync_channel::<Batch>(1);
             let sender = s.spawn(move || -> Result<(), HeapError> {
@@ -118,45 +123,20 @@ impl Inner {
                 for batch in received {
                     if failed.is_some() {
                         self.mark_again(&batch);
-                        continue;
-                    }
-                    match self.send_batch(&batch) {
-                        Ok((bytes, runs)) => {
-                            self.stats
-                                .bytes_released
-                                .fetch_add(bytes, Ordering::Relaxed);
-                            self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
-                        }
+                    } else if let Err(e) = self.send_counted(&batch) {
                         // send_batch marked it again.
-                        Err(e) => failed = Some(e),
+                        failed = Some(e);
                     }
                 }
                 failed.map_or(Ok(()), Err)
             });
-            let mut batch = new_batch();
-            let mut collected = Ok(());
-            for (page, diff) in work {
-                let _g = self.lock_page(page);
-                if let Err(e) = self.collect(page, self.page_ptr(page), diff, &mut batch) {
-                    collected = Err(e);
-                    break;
-                }
-                drop(_g);
-                if batch.bytes() >= RELEASE_PIECE {
-                    let full = std::mem::replace(&mut batch, new_batch());
-                    if let Err(unsent) = pieces.send(full) {
-                        // The sender is gone (it panicked): keep the bytes.
-                        self.mark_again(&unsent.0);
-                    }
-                }
-            }
-            if collected.is_ok() {
-                if let Err(unsent) = pieces.send(batch) {
+            let collected = self.collect_in_pieces(work, |piece| {
+                if let Err(unsent) = pieces.send(piece) {
+                    // The sender is gone (it panicked): keep the bytes.
                     self.mark_again(&unsent.0);
                 }
-            } else {
-                self.mark_again(&batch);
-            }
+                Ok(())
+            });
             drop(pieces);
             let sent = sender.join().unwrap_or_else(|_| {
                 Err(HeapError::Invalid("the release's sender panicked".into()))
@@ -319,16 +299,23 @@ impl Inner {
         if work.len() * self.page_size() > PIPELINED_RELEASE {
             return self.release_pipelined(work);
         }
-        let mut batch = Batch::new(self.layout.nodes, self.masked_write_back);
-        let send = |batch: &mut Batch| -> Result<(), HeapError> {
-            let (bytes, runs) = self.send_batch(batch)?;
-            self.stats
-                .bytes_released
-                .fetch_add(bytes, Ordering::Relaxed);
-            self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
-            *batch = Batch::new(self.layout.nodes, self.masked_write_back);
-            Ok(())
-        };
+        self.collect_in_pieces(work, |piece| self.send_counted(&piece))
+    }
+
+    /// Collects the `work` pages (page, compare with the twin) into
+    /// batches of about `RELEASE_PIECE` bytes, each handed to `piece` as it
+    /// fills, the last one too. A large release goes in pieces: a buffer
+    /// that stays small stays in the cache, where one the size of
+    /// everything written would be allocated, faulted in and copied as it
+    /// grows. If a page cannot be collected, what the unfinished batch took
+    /// is marked again and the error returned.
+    fn collect_in_pieces(
+        &self,
+        work: Vec<(usize, bool)>,
+        mut piece: impl FnMut(Batch) -> Result<(), HeapError>,
+    ) -> Result<(), HeapError> {
+        let new_batch = || Batch::new(self.layout.nodes, self.masked_write_back);
+        let mut batch = new_batch();
         for (page, diff) in work {
             {
                 let _g = self.lock_page(page);
@@ -337,14 +324,21 @@ impl Inner {
                     return Err(e);
                 }
             }
-            // A large release goes in pieces: a buffer that stays small
-            // stays in the cache, where one the size of everything written
-            // would be allocated, faulted in and copied as it grows.
             if batch.bytes() >= RELEASE_PIECE {
-                send(&mut batch)?;
+                piece(std::mem::replace(&mut batch, new_batch()))?;
             }
         }
-        send(&mut batch)
+        piece(batch)
+    }
+
+    /// `send_batch`, counting what went into the release statistics.
+    fn send_counted(&self, batch: &Batch) -> Result<(), HeapError> {
+        let (bytes, runs) = self.send_batch(batch)?;
+        self.stats
+            .bytes_released
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.stats.runs_released.fetch_add(runs, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(super) fn acquire(&self) -> Result<(), HeapError> {

@@ -133,14 +133,12 @@ impl Inner {
         // Pages after this one that come in the same read (see read_ahead),
         // or that are zeros as well.
         let run = match fresh {
-            // As many as a read-ahead window may take: a run must fit in
-            // the cache with room to spare (`reserve_room` waits for it).
-            Some(epoch) => {
-                let most = MAX_READ_AHEAD.min(self.cache_limit / 4).max(1);
-                self.claim_following(page, most, self.layout.pages(), |q| {
-                    self.layout.static_home(q) == Some(home) && self.still_fresh(q, epoch)
-                })
-            }
+            Some(epoch) => self.claim_following(
+                page,
+                self.fitting_run(MAX_READ_AHEAD),
+                self.layout.pages(),
+                |q| self.layout.static_home(q) == Some(home) && self.still_fresh(q, epoch),
+            ),
             None => self.read_ahead(page, home),
         };
         // Room in the cache first, before the gate: waiting for the
@@ -186,35 +184,31 @@ impl Inner {
         let twin_slice = unsafe { std::slice::from_raw_parts_mut(twin, len) };
         // Checked under the gate: an acquire since the map was read (which
         // takes the gate to start a new epoch) means reading them after all.
+        // Statistics are counted before the install wakes the faulting
+        // threads, which may read them at once.
         if fresh.is_some_and(|epoch| self.still_fresh(page, epoch)) {
             twin_slice.fill(0);
-            self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
             self.stats
                 .pages_zero_filled
                 .fetch_add(run as u64, Ordering::Relaxed);
-            if let Err(e) = self.install_copies(page, run, gate) {
-                return give_up(e);
+        } else {
+            let fetched =
+                self.transport
+                    .read(home, self.data, self.layout.page_offset(page), twin_slice);
+            if let Err(e) = fetched {
+                return give_up(HeapError::Transport(e));
             }
-            return Ok(());
+            for q in pages.clone() {
+                self.forget_fresh(q);
+            }
+            self.stats
+                .pages_read_ahead
+                .fetch_add(run as u64 - 1, Ordering::Relaxed);
+            self.stats
+                .bytes_fetched
+                .fetch_add(len as u64, Ordering::Relaxed);
         }
-        let fetched =
-            self.transport
-                .read(home, self.data, self.layout.page_offset(page), twin_slice);
-        if let Err(e) = fetched {
-            return give_up(HeapError::Transport(e));
-        }
-        for q in pages.clone() {
-            self.forget_fresh(q);
-        }
-        // Counted before the install wakes the faulting threads, which may
-        // read the statistics at once.
         self.stats.remote_faults.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .pages_read_ahead
-            .fetch_add(run as u64 - 1, Ordering::Relaxed);
-        self.stats
-            .bytes_fetched
-            .fetch_add(len as u64, Ordering::Relaxed);
         if let Err(e) = self.install_copies(page, run, gate) {
             return give_up(e);
         }
@@ -363,6 +357,13 @@ impl Inner {
         .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))
     }
 
+    /// At most `pages`, as many pages as one fetch may take: a run must
+    /// fit in the cache with room to spare (`reserve_room` waits for its
+    /// room, for ever if the cache could never hold it).
+    fn fitting_run(&self, pages: usize) -> usize {
+        pages.min(self.cache_limit / 4).max(1)
+    }
+
     /// Where read-ahead from `page` must stop: in the prefix only over the
     /// globals (past them lie main's stack and the guard page below it,
     /// which its home must never be asked to read).
@@ -406,7 +407,7 @@ impl Inner {
         // (A LOCO_READ_AHEAD above the cap is taken as asked.)
         let most = MAX_READ_AHEAD.max(self.read_ahead);
         let window = behind.next_power_of_two().clamp(self.read_ahead, most);
-        let limit = window.min(self.cache_limit / 4).max(1);
+        let limit = self.fitting_run(window);
         // Pages known to be untouched are left to their own fault, which
         // maps zeros rather than read them.
         self.claim_following(page, limit, end, |q| {

@@ -217,50 +217,17 @@ impl Inner {
                         {
                             continue;
                         }
-                        // A page another node will read, or one a reader
-                        // may hold as zeros: write-protected and exported
-                        // from the start (fresh.rs).
-                        match self.zero_pages_exported_if_promised(
-                            page,
-                            1,
-                            notice && access == Access::Read,
-                        ) {
-                            Ok(true) => {
+                        match self.map_served_zeros(page, notice && access == Access::Read) {
+                            Ok(wake) => {
                                 self.bitmap.set_home(page, true);
                                 self.state(page).store(HOME, Ordering::Release);
                                 self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
-                                self.wake(page);
-                                break;
+                                if wake {
+                                    self.wake(page);
+                                }
                             }
-                            Ok(false) => {}
-                            Err(e) => {
-                                self.leave_to_fault_handlers(page, &e);
-                                break;
-                            }
+                            Err(why) => self.leave_to_fault_handlers(page, &why),
                         }
-                        // SAFETY: a page of our registered region.
-                        let zeroed = unsafe {
-                            self.uffd
-                                .zeropage(self.page_ptr(page).cast(), self.page_size(), true)
-                        };
-                        match zeroed {
-                            Ok(_) => {}
-                            Err(userfaultfd::Error::ZeropageFailed(e))
-                                if e as i32 == libc::EEXIST =>
-                            {
-                                self.wake(page)
-                            }
-                            Err(e) => {
-                                self.leave_to_fault_handlers(
-                                    page,
-                                    &format!("UFFDIO_ZEROPAGE: {e}"),
-                                );
-                                break;
-                            }
-                        }
-                        self.bitmap.set_home(page, true);
-                        self.state(page).store(HOME, Ordering::Release);
-                        self.stats.home_faults.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
                     // A handler is installing it right now: a short wait.
@@ -315,6 +282,32 @@ impl Inner {
             }
             drop(g);
             std::thread::yield_now();
+        }
+    }
+
+    /// Maps zeros at home page `page` (claimed, FETCHING) for a serving
+    /// thread. A page another node will read (`export`), or one a reader
+    /// may hold as zeros, is mapped write-protected and exported from the
+    /// start (fresh.rs); then the threads that faulted on it meanwhile
+    /// still sleep and the answer is true (the caller wakes them once the
+    /// page is HOME). Otherwise the zero page wakes them as it is mapped.
+    fn map_served_zeros(&self, page: usize, export: bool) -> Result<bool, String> {
+        if self
+            .zero_pages_exported_if_promised(page, 1, export)
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(true);
+        }
+        // SAFETY: a page of our registered region, claimed by the caller.
+        let zeroed = unsafe {
+            self.uffd
+                .zeropage(self.page_ptr(page).cast(), self.page_size(), true)
+        };
+        match zeroed {
+            Ok(_) => Ok(false),
+            // Mapped already (a write through another mapping of it).
+            Err(userfaultfd::Error::ZeropageFailed(e)) if e as i32 == libc::EEXIST => Ok(true),
+            Err(e) => Err(format!("UFFDIO_ZEROPAGE: {e}")),
         }
     }
 
