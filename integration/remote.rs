@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loco_integration::{
-    loco_compile, loco_compile_with, run_with_deadline, scratch, stats_field, stats_node_lines,
-    tool,
+    compile, loco_compile, loco_compile_with, run_with_deadline, scratch, stats_field,
+    stats_node_lines, tool,
 };
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -144,16 +144,9 @@ fn a_hand_written_cluster_toml_with_memory_nodes_runs_a_program() {
     let work = scratch("remote-memory");
     let (native, loco) = (work.join("native"), work.join("loco"));
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/omp_threads.c");
-    let o = run_with_deadline(
-        Command::new("clang-16")
-            .args(["-O2", "-fopenmp"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&native),
-        DEADLINE,
-    )
-    .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let flags = ["-O2".to_string(), "-fopenmp".to_string()];
+    compile(Path::new("clang-16"), &flags, &src, &native, DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}"));
     loco_compile_with("programs/omp_threads.c", &["-fopenmp"], &loco);
     let expected =
         run_with_deadline(Command::new(&native).env("OMP_NUM_THREADS", "4"), DEADLINE).unwrap();

@@ -24,7 +24,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use loco_integration::{
-    loco_compile_with, run_with_deadline, scratch, stats_field, stats_node_lines, tool,
+    assert_memory_nodes_served, compile, loco_compile_with, run_with_deadline, scratch,
+    stats_field, stats_node_lines, tool,
 };
 
 /// How long the daemons may take to come up.
@@ -575,16 +576,9 @@ fn loco_programs_run_as_slurm_jobs() {
     let work = scratch("slurm");
     let (native, loco, walker) = (work.join("native"), work.join("loco"), work.join("walker"));
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/omp_threads.c");
-    let o = run_with_deadline(
-        Command::new("clang-16")
-            .args(["-O2", "-fopenmp"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&native),
-        JOB_DEADLINE,
-    )
-    .unwrap();
-    assert!(o.status.success(), "{}", describe("clang-16", &o));
+    let flags = ["-O2".to_string(), "-fopenmp".to_string()];
+    compile(Path::new("clang-16"), &flags, &src, &native, JOB_DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}"));
     loco_compile_with("programs/omp_threads.c", &["-fopenmp"], &loco);
     loco_compile_with("failures/walker.c", &[], &walker);
     let expected = run_with_deadline(
@@ -685,22 +679,16 @@ fn loco_programs_run_as_slurm_jobs() {
     for compute in &nodes[..2] {
         assert!(stats_field(compute, "omp_threads") > 0, "{compute}");
     }
-    for memory in &nodes[2..] {
-        for zero in [
+    // The heap is theirs (interleaved over them by default): they served it.
+    assert_memory_nodes_served(
+        &nodes[2..],
+        &[
             "omp_threads",
             "omp_forks",
             "allocations",
             "page_faults_remote",
-        ] {
-            assert_eq!(stats_field(memory, zero), 0, "{zero}: {memory}");
-        }
-    }
-    // The heap is theirs (interleaved over them by default): they served it.
-    let served: u64 = nodes[2..]
-        .iter()
-        .map(|m| stats_field(m, "page_faults_home"))
-        .sum();
-    assert!(served > 0, "{}\n{}", nodes[2], nodes[3]);
+        ],
+    );
     eprintln!("slurm: {what}: native output in {:?}", t.elapsed());
 
     // As many memory nodes as tasks leave no compute node: refused, once.

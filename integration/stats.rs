@@ -6,8 +6,8 @@
 use std::process::Command;
 
 use loco_integration::{
-    loco_compile, loco_compile_with, scratch, stats_field as field, stats_node_lines as node_lines,
-    tool,
+    assert_memory_nodes_served, loco_compile, loco_compile_with, scratch, stats_field as field,
+    stats_node_lines as node_lines, tool,
 };
 
 #[test]
@@ -195,8 +195,12 @@ fn memory_nodes_run_no_thread_take_no_barrier_and_serve_every_page() {
     // Everything the program touches lives on the memory nodes: node 1
     // homes no page at all (node 0 only main's stack).
     assert_eq!(field(&nodes[1], "page_faults_home"), 0, "{}", nodes[1]);
-    for memory in &nodes[2..] {
-        for zero in [
+    // They served the pages: their home pages were made present for the
+    // compute nodes' reads and writes (the program's arrays are small:
+    // they may all lie in one run of pages, on one memory node).
+    assert_memory_nodes_served(
+        &nodes[2..],
+        &[
             "omp_forks",
             "omp_threads",
             "omp_barriers",
@@ -205,18 +209,8 @@ fn memory_nodes_run_no_thread_take_no_barrier_and_serve_every_page() {
             "acquires",
             "page_faults_remote",
             "allocations",
-        ] {
-            assert_eq!(field(memory, zero), 0, "{zero}: {memory}");
-        }
-    }
-    // They served the pages: their home pages were made present for the
-    // compute nodes' reads and writes (the program's arrays are small:
-    // they may all lie in one run of pages, on one memory node).
-    let served: u64 = nodes[2..]
-        .iter()
-        .map(|m| field(m, "page_faults_home"))
-        .sum();
-    assert!(served > 0, "{}\n{}", nodes[2], nodes[3]);
+        ],
+    );
     let serial_nodes = run(&serial, &work.join("serial.json"));
     for k in [2, 3] {
         let (with_team, alone) = (

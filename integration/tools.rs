@@ -138,6 +138,22 @@ pub fn stats_node_lines(json: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Memory nodes' lines of `--stats-json`: each did none of `idle` (a
+/// count of 0 in every one), and together they made home pages present
+/// for the compute nodes (they served them).
+pub fn assert_memory_nodes_served(memory: &[String], idle: &[&str]) {
+    for node in memory {
+        for field in idle {
+            assert_eq!(stats_field(node, field), 0, "{field}: {node}");
+        }
+    }
+    let served: u64 = memory
+        .iter()
+        .map(|m| stats_field(m, "page_faults_home"))
+        .sum();
+    assert!(served > 0, "{}", memory.join("\n"));
+}
+
 /// A number from one node's line of `--stats-json`.
 pub fn stats_field(line: &str, name: &str) -> u64 {
     let at = line

@@ -83,14 +83,7 @@ impl Mapping {
     /// Drops the pages of `offset .. offset+len`: they read as zero (or, in a
     /// userfaultfd-registered range, fault as missing) on the next touch.
     pub fn discard(&self, offset: usize, len: usize) -> io::Result<()> {
-        assert!(offset + len <= self.len, "discard outside the mapping");
-        // SAFETY: the range lies inside this mapping (asserted above); after
-        // MADV_DONTNEED the memory stays mapped and valid to touch.
-        let r = unsafe { libc::madvise(self.ptr.add(offset).cast(), len, libc::MADV_DONTNEED) };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        self.advise(offset, len, libc::MADV_DONTNEED)
     }
 
     /// Lets the kernel take back the memory of `offset .. offset+len` when
@@ -99,10 +92,16 @@ impl Mapping {
     /// undefined (the old bytes or zeros) until written: for scratch
     /// memory that is always written in full before it is read.
     pub fn release_lazily(&self, offset: usize, len: usize) -> io::Result<()> {
-        assert!(offset + len <= self.len, "release outside the mapping");
+        self.advise(offset, len, libc::MADV_FREE)
+    }
+
+    /// madvise(`advice`) over `offset .. offset+len` of this mapping.
+    fn advise(&self, offset: usize, len: usize, advice: libc::c_int) -> io::Result<()> {
+        assert!(offset + len <= self.len, "madvise outside the mapping");
         // SAFETY: the range lies inside this private anonymous mapping
-        // (asserted above); after MADV_FREE it stays mapped and valid.
-        let r = unsafe { libc::madvise(self.ptr.add(offset).cast(), len, libc::MADV_FREE) };
+        // (asserted above); after MADV_DONTNEED or MADV_FREE it stays
+        // mapped and valid to touch.
+        let r = unsafe { libc::madvise(self.ptr.add(offset).cast(), len, advice) };
         if r != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -1065,6 +1065,28 @@ struct FailingScatter {
     fail_next: AtomicBool,
 }
 
+/// A run over the real transport wrapped in a `FailingScatter` (told to
+/// fail through the returned handle).
+fn start_failing(
+    node: &Node,
+    config: &ClusterConfig,
+) -> Result<(Run, Arc<FailingScatter>), String> {
+    let inner = loco_rdma::connect(config, node.rank).map_err(|e| format!("connect: {e}"))?;
+    let failing = Arc::new(FailingScatter {
+        inner,
+        fail_next: AtomicBool::new(false),
+    });
+    let (tracked, options) = options(node);
+    let region = SharedRegion::new(config, failing.clone(), options).map_err(|e| e.to_string())?;
+    let run = Run {
+        region,
+        rank: node.rank,
+        n: node.n,
+        tracked,
+    };
+    Ok((run, failing))
+}
+
 impl FailingScatter {
     /// A scatter's failure (before it sends anything), once, when told.
     fn fail_if_told(&self, node: usize) -> loco_rdma::Result<()> {
@@ -1168,19 +1190,7 @@ impl loco_rdma::Transport for FailingScatter {
 /// nothing: the bytes they collected go home with the next one.
 fn a_failed_write_back_loses_no_bytes(node: &Node) -> Check {
     let config = config(node, Placement::Interleaved, 1 << 30);
-    let inner = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
-    let failing = Arc::new(FailingScatter {
-        inner: inner.clone(),
-        fail_next: AtomicBool::new(false),
-    });
-    let (tracked, options) = options(node);
-    let region = SharedRegion::new(&config, failing.clone(), options).map_err(|e| e.to_string())?;
-    let r = Run {
-        region,
-        rank: node.rank,
-        n: node.n,
-        tracked,
-    };
+    let (r, failing) = start_failing(node, &config)?;
     // Node 1 writes a page of node 0's twice: the first write-back goes
     // through release, the second through acquire (the invalidation of a
     // page node 0 wrote too, and released before node 1's acquire).
@@ -1229,7 +1239,6 @@ fn a_failed_write_back_loses_no_bytes(node: &Node) -> Check {
             )
         })?;
     }
-    drop(inner);
     r.finish()
 }
 
@@ -1435,19 +1444,7 @@ fn a_large_release_sends_every_piece_even_after_a_failed_one(node: &Node) -> Che
     for n in &mut config.nodes {
         n.memory = MEMORY;
     }
-    let inner = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
-    let failing = Arc::new(FailingScatter {
-        inner: inner.clone(),
-        fail_next: AtomicBool::new(false),
-    });
-    let (tracked, options) = options(node);
-    let region = SharedRegion::new(&config, failing.clone(), options).map_err(|e| e.to_string())?;
-    let r = Run {
-        region,
-        rank: node.rank,
-        n: node.n,
-        tracked,
-    };
+    let (r, failing) = start_failing(node, &config)?;
     let t = r.region.transport().clone();
     let data = pattern(77, WRITTEN as usize);
     if r.rank == 1 {

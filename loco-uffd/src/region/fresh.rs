@@ -30,7 +30,7 @@ use super::*;
 
 /// Pages whose touched bytes one read of a home's map asks for (16 MiB
 /// of 4 KB pages).
-pub(super) const FRESH_WINDOW: usize = 4096;
+const FRESH_WINDOW: usize = 4096;
 
 /// `fresh` value of a page known to be touched (for good).
 const KNOWN_TOUCHED: u64 = u64::MAX;
