@@ -18,7 +18,7 @@ mod sys;
 pub use alloc::{HeapStats, SharedHeap};
 pub use dirty::DirtyBitmap;
 pub use layout::Layout;
-pub use region::{RegionOptions, SharedRegion, REGION_SPAN};
+pub use region::{HomeMemory, RegionOptions, SharedRegion, REGION_SPAN};
 
 use loco_rdma::TransportError;
 

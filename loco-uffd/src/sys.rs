@@ -98,14 +98,21 @@ impl Mapping {
     /// madvise(`advice`) over `offset .. offset+len` of this mapping.
     fn advise(&self, offset: usize, len: usize, advice: libc::c_int) -> io::Result<()> {
         assert!(offset + len <= self.len, "madvise outside the mapping");
-        // SAFETY: the range lies inside this private anonymous mapping
-        // (asserted above); after MADV_DONTNEED or MADV_FREE it stays
-        // mapped and valid to touch.
+        // SAFETY: the range lies inside this mapping (asserted above); after
+        // MADV_DONTNEED, MADV_FREE or MADV_POPULATE_WRITE it stays mapped
+        // and valid to touch.
         let r = unsafe { libc::madvise(self.ptr.add(offset).cast(), len, advice) };
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+
+    /// Makes every page of the mapping present and writable at once
+    /// (MADV_POPULATE_WRITE, Linux 5.14): what pinning it for a NIC
+    /// (`ibv_reg_mr`) does to its pages.
+    pub fn populate(&self) -> io::Result<()> {
+        self.advise(0, self.len, libc::MADV_POPULATE_WRITE)
     }
 
     /// Asks the kernel to keep 4 KB pages here (userfaultfd resolves faults per page).
@@ -146,6 +153,110 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: we own this mapping and nothing refers to it past drop.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Shared memory with a file descriptor (a memfd), so that the same pages
+/// can be mapped twice: once where the program sees them (the region,
+/// registered with userfaultfd) and once where nothing faults (the view a
+/// NIC registers and serves without the home's CPU). Sparse: only pages
+/// written or populated cost memory.
+pub struct SharedFile {
+    fd: std::os::fd::OwnedFd,
+    len: usize,
+}
+
+/// `UFFD_FEATURE_MINOR_SHMEM` (Linux 5.14): minor faults (page in the
+/// file, not mapped here) on shared memory, resolved by UFFDIO_CONTINUE.
+pub const UFFD_FEATURE_MINOR_SHMEM: u64 = 1 << 10;
+/// `UFFD_FEATURE_WP_HUGETLBFS_SHMEM` (Linux 5.19): write-protect mode on
+/// shared memory.
+pub const UFFD_FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
+
+impl SharedFile {
+    /// A new memfd of `len` bytes, all holes.
+    pub fn create(name: &str, len: usize) -> io::Result<SharedFile> {
+        use std::os::fd::FromRawFd;
+        let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
+        // SAFETY: a valid C string; the flags are plain constants.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: memfd_create just returned this descriptor, owned by no one else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a descriptor we own; ftruncate only sets the size.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(SharedFile { fd, len })
+    }
+
+    /// Maps the whole file over the start of `reservation` (which must be
+    /// at least as long), shared: what is written there is in the file.
+    pub fn map_over(&self, reservation: &Mapping) -> io::Result<()> {
+        assert!(
+            self.len <= reservation.len,
+            "the file is longer than the reservation"
+        );
+        // SAFETY: MAP_FIXED replaces only the start of our own reservation
+        // (nothing in it is in use yet); the descriptor is ours.
+        let p = unsafe {
+            libc::mmap(
+                reservation.ptr.cast(),
+                self.len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                self.fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// A second mapping of the whole file, anywhere, shared.
+    pub fn view(&self) -> io::Result<Mapping> {
+        // SAFETY: a shared mapping of our own descriptor where the kernel likes.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                self.len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping {
+            ptr: p.cast(),
+            len: self.len,
+        })
+    }
+
+    /// Frees `offset .. offset+len` of the file (a hole again): every
+    /// mapping of those pages is dropped, so in a userfaultfd-registered
+    /// one the next touch faults as missing (not minor).
+    pub fn punch(&self, offset: usize, len: usize) -> io::Result<()> {
+        assert!(offset + len <= self.len, "punch outside the file");
+        // SAFETY: a descriptor we own; fallocate only frees file pages.
+        let r = unsafe {
+            libc::fallocate(
+                self.fd.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 
@@ -217,7 +328,9 @@ pub unsafe fn uffd_copy_quiet(
 /// exactly those bytes, or (on error) none of them is present. A page found
 /// already present (EEXIST, or a copy stopping part-way at it) holds bytes
 /// the caller did not put there: it is dropped and installed again, never
-/// taken for the caller's copy.
+/// taken for the caller's copy. `discard` drops pages so that they fault
+/// as missing again ([`Mapping::discard`] for anonymous memory; a file
+/// must lose them from its page cache too, or they fault as minor).
 ///
 /// # Safety
 /// As [`uffd_copy_quiet`]; and no other thread installs or drops these
@@ -229,17 +342,10 @@ pub unsafe fn uffd_install(
     len: usize,
     page_size: usize,
     protect: bool,
+    discard: &dyn Fn(*mut u8, usize) -> io::Result<()>,
 ) -> io::Result<()> {
-    let drop_pages = |offset: usize, n: usize| {
-        // SAFETY: dst..dst+len is mapped (the caller's contract); after
-        // MADV_DONTNEED the range stays mapped and faults as missing.
-        let r = unsafe { libc::madvise(dst.add(offset).cast(), n, libc::MADV_DONTNEED) };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    };
+    // SAFETY (of the `add`): offsets stay inside dst..dst+len.
+    let drop_pages = |offset: usize, n: usize| discard(unsafe { dst.add(offset) }, n);
     let mut done = 0;
     let mut stray = 0;
     while done < len {
@@ -585,8 +691,18 @@ mod tests {
         let fetched = vec![0xabu8; 4 * PAGE];
         // SAFETY: fetched holds 4 pages; the range is ours and registered,
         // and no other thread touches it.
-        unsafe { uffd_install(&uffd, fetched.as_ptr(), m.ptr(), 4 * PAGE, PAGE, false) }
-            .expect("install");
+        unsafe {
+            uffd_install(
+                &uffd,
+                fetched.as_ptr(),
+                m.ptr(),
+                4 * PAGE,
+                PAGE,
+                false,
+                &|p, n| m.discard(p as usize - m.ptr() as usize, n),
+            )
+        }
+        .expect("install");
         let bytes = m.as_atomic_u8();
         for (i, b) in bytes.iter().enumerate() {
             assert_eq!(
@@ -659,7 +775,18 @@ mod tests {
         let scanner = WrittenScanner::open().unwrap();
         let fill = vec![1u8; 8 * 4096];
         // SAFETY: 8 pages of our registered mapping, none present.
-        unsafe { uffd_install(&uffd, fill.as_ptr(), m.ptr(), fill.len(), 4096, true) }.unwrap();
+        unsafe {
+            uffd_install(
+                &uffd,
+                fill.as_ptr(),
+                m.ptr(),
+                fill.len(),
+                4096,
+                true,
+                &|p, n| m.discard(p as usize - m.ptr() as usize, n),
+            )
+        }
+        .unwrap();
         assert_eq!(written_pages(&scanner, &m, 16), Vec::<usize>::new());
         let bytes = m.as_atomic_u8();
         bytes[2 * 4096 + 7].store(9, std::sync::atomic::Ordering::Relaxed);
@@ -689,7 +816,18 @@ mod tests {
         .unwrap();
         let fill: Vec<u8> = (0..4 * 4096).map(|i| (i / 4096 + 1) as u8).collect();
         // SAFETY: pages 0..4 of our registered mapping, none present.
-        unsafe { uffd_install(&uffd, fill.as_ptr(), m.ptr(), fill.len(), 4096, true) }.unwrap();
+        unsafe {
+            uffd_install(
+                &uffd,
+                fill.as_ptr(),
+                m.ptr(),
+                fill.len(),
+                4096,
+                true,
+                &|p, n| m.discard(p as usize - m.ptr() as usize, n),
+            )
+        }
+        .unwrap();
         // Pages 0..6, of which 4 and 5 are holes.
         // SAFETY: both ranges are ours and registered; scratch is empty.
         unsafe { uffd_move(&uffd, m.ptr(), scratch.ptr(), 6 * 4096) }.unwrap();

@@ -49,6 +49,13 @@
 //! WP_ASYNC (the other variants find them by page-table scans where the
 //! kernel has it, and the test checks that they do).
 //!
+//! `file` (tracked, first-touch) and `threads-file` (`threads` with its
+//! home memory's view populated at start, as pinning it for a NIC does)
+//! keep home pages in a shared file whose second view the transport
+//! serves without the home's CPU, as an RDMA NIC would: nothing prepares
+//! an access, home pages another node wrote are mapped by minor faults,
+//! and every acquire drops every cached page. They send exact runs.
+//!
 //! Write-back: `marked`, `shadow` and `shadow-migrate` send exact runs of
 //! the bytes written (as over RDMA); the others send masked runs of whole
 //! words (tcp's default: the home writes only the bytes a mask names).
@@ -62,7 +69,7 @@ use std::time::Duration;
 
 use loco_cluster::ClusterConfig;
 use loco_testkit::{free_ports, run_nodes, this_executable};
-use loco_uffd::{RegionOptions, SharedRegion};
+use loco_uffd::{HomeMemory, RegionOptions, SharedRegion};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -370,6 +377,8 @@ fn main() -> ExitCode {
         "migrate",
         "shadow",
         "shadow-migrate",
+        "file",
+        "threads-file",
     ] {
         for n in [2usize, 4] {
             let name = format!("{variant}/{n}-nodes/random_drf_programs_match_the_model");
@@ -633,6 +642,13 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     // scans where the kernel has WP_ASYNC (Linux 6.8 and newer).
     let by_faults = variant.ends_with("-faults");
     let variant = variant.trim_end_matches("-faults");
+    // Home pages in a shared file served without the home's CPU; with
+    // threads, its view populated first as pinning it for a NIC would.
+    let file = variant.ends_with("file");
+    let variant = match variant {
+        "threads-file" => "threads",
+        v => v,
+    };
     let n = ports.len();
     let threads = threads_per_node(variant);
     let workers = n * threads;
@@ -647,7 +663,7 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
         "marked" | "shadow" => config.placement = loco_cluster::Placement::Interleaved,
         // First-touch (not the default): homes where pages are first
         // touched, and pages moving to their writers.
-        "tracked" | "migrate" | "shadow-migrate" => {
+        "tracked" | "migrate" | "shadow-migrate" | "file" => {
             config.placement = loco_cluster::Placement::FirstTouch
         }
         _ => {}
@@ -665,12 +681,19 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
         zero_fill_fresh: variant != "read-ahead",
         // Exact runs of bytes, as over RDMA, in the variants that rely on
         // marks; masked runs (tcp's default) in the others.
-        masked_write_back: !matches!(variant, "marked" | "shadow" | "shadow-migrate"),
+        masked_write_back: !file && !matches!(variant, "marked" | "shadow" | "shadow-migrate"),
+        home_memory: if file {
+            HomeMemory::SharedFile
+        } else {
+            HomeMemory::Anonymous
+        },
+        populate_home_view: file && threads > 1,
         ..RegionOptions::default()
     };
     let region =
         SharedRegion::new(&config, transport.clone(), options).map_err(|e| e.to_string())?;
-    if region.async_write_tracking() != (!by_faults && kernel_has_wp_async()) {
+    // (UFFDIO_MOVE, which scans need, moves only anonymous pages.)
+    if region.async_write_tracking() != (!by_faults && !file && kernel_has_wp_async()) {
         return Err(format!(
             "written pages found by {} on this kernel",
             if by_faults { "scans" } else { "faults" }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use loco_cluster::{ClusterConfig, Placement};
 use loco_testkit::suite::{self, ensure, Check, Expect, Node, Scenario, Variant};
-use loco_uffd::{RegionOptions, SharedRegion};
+use loco_uffd::{HomeMemory, RegionOptions, SharedRegion};
 
 const NODE_MEMORY: u64 = 4 << 20;
 const PAGE: u64 = 4096;
@@ -58,6 +58,9 @@ const SCENARIOS: &[Scenario] = scenarios![
     a_page_leaving_its_home_stays_there_until_the_new_home_has_read_it,
     memory_nodes_home_and_serve_every_page,
     first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
+    home_memory_in_a_file_is_served_from_a_view_outside_the_region,
+    home_memory_in_a_file_keeps_every_write_through_evictions_and_atomics,
+    an_rdma_nic_is_never_given_anonymous_home_memory,
 ];
 
 fn main() -> ExitCode {
@@ -1517,4 +1520,128 @@ fn a_home_page_mapped_during_a_release_scan_still_notices_its_writes(node: &Node
         })?;
     }
     r.finish()
+}
+
+/// Home memory in a shared file (what a NIC serves), its served view
+/// populated before any fault thread runs, as pinning it for a NIC does.
+fn start_in_a_file(node: &Node, placement: Placement, cache_size: u64) -> Result<Run, String> {
+    let (tracked, options) = options(node);
+    let options = RegionOptions {
+        home_memory: HomeMemory::SharedFile,
+        populate_home_view: true,
+        ..options
+    };
+    start_with_options(node, placement, cache_size, tracked, options)
+}
+
+/// The transport serves home pages in a file from a second view of it,
+/// outside the region (registering it pins nothing the fault handlers
+/// map); pages nobody on their home touched, written by other nodes
+/// through that view, are seen by their home (minor faults), and the
+/// home's own writes are seen by the others.
+fn home_memory_in_a_file_is_served_from_a_view_outside_the_region(node: &Node) -> Check {
+    let r = start_in_a_file(node, Placement::Interleaved, 1 << 30)?;
+    let (view, len) = r.region.served_memory();
+    let (base, size) = (r.region.base(), r.region.size());
+    ensure(len as u64 == size, || {
+        format!("served {len} bytes of a {size}-byte region")
+    })?;
+    ensure(view + size <= base || view >= base + size, || {
+        format!("the served view {view:#x} overlaps the region at {base:#x}")
+    })?;
+    let next = (r.rank + 1) % r.n;
+    // Written elsewhere first: the home has never touched these pages.
+    for i in 0..4 {
+        let off = r.page_of(next, 10 + r.rank as u64 * 4 + i);
+        r.store_unmarked(off + 64 * i, &pattern(off, 512));
+    }
+    r.barrier()?;
+    for writer in 0..r.n {
+        for i in 0..4 {
+            let off = r.page_of((writer + 1) % r.n, 10 + writer as u64 * 4 + i);
+            ensure(r.load(off + 64 * i, 512) == pattern(off, 512), || {
+                format!("page {off:#x}, written by node {writer}, reads wrong")
+            })?;
+        }
+    }
+    r.barrier()?;
+    // The homes write their own pages in place; the others read them.
+    for i in 0..4 {
+        let off = r.page_of(r.rank, 40 + i);
+        r.store(off, &pattern(off + 1, PAGE as usize));
+    }
+    r.barrier()?;
+    for home in 0..r.n {
+        for i in 0..4 {
+            let off = r.page_of(home, 40 + i);
+            ensure(
+                r.load(off, PAGE as usize) == pattern(off + 1, PAGE as usize),
+                || format!("home page {off:#x} of node {home} reads wrong"),
+            )?;
+        }
+    }
+    let s = r.region.stats();
+    ensure(s.remote_faults > 0 && s.home_faults > 0, || {
+        format!("no faults counted: {s:?}")
+    })?;
+    r.finish()
+}
+
+/// With home memory in a file, evicted and invalidated pages leave the
+/// file too (a page left there would show its old bytes), atomics at the
+/// home go through the served view, and nothing is lost.
+fn home_memory_in_a_file_keeps_every_write_through_evictions_and_atomics(node: &Node) -> Check {
+    let r = start_in_a_file(node, Placement::Interleaved, 8 * PAGE)?;
+    let next = (r.rank + 1) % r.n;
+    let word = r.page_of(r.n - 1, 300);
+    for round in 0..3u64 {
+        for i in 0..64 {
+            let off = r.page_of(next, 100 + r.rank as u64 * 64 + i);
+            r.store(off + 8 * round, &pattern(off ^ round, 8));
+        }
+        for _ in 0..20 {
+            r.region
+                .atomic_update(r.addr(word), 8, false, false, |v| Some(v + 1))
+                .map_err(|e| e.to_string())?;
+        }
+        r.barrier()?;
+        for writer in 0..r.n {
+            for i in (0..64).step_by(5) {
+                let off = r.page_of((writer + 1) % r.n, 100 + writer as u64 * 64 + i);
+                for k in 0..=round {
+                    ensure(r.load(off + 8 * k, 8) == pattern(off ^ k, 8), || {
+                        format!("round {round}: bytes {k} of page {off:#x} (node {writer}) lost")
+                    })?;
+                }
+            }
+        }
+        let total = 20 * r.n as u64 * (round + 1);
+        let got = u64::from_le_bytes(r.load(word, 8).try_into().unwrap());
+        ensure(got == total, || format!("counter {got}, expected {total}"))?;
+        r.barrier()?;
+    }
+    ensure(r.region.stats().evictions > 0, || {
+        "nothing was evicted".into()
+    })?;
+    r.finish()
+}
+
+/// A cluster over RDMA must not register anonymous home memory with the
+/// NIC (pinning it would touch pages only fault handlers may map): the
+/// region refuses with a clear error, before any collective step.
+fn an_rdma_nic_is_never_given_anonymous_home_memory(node: &Node) -> Check {
+    let config = config(node, Placement::Interleaved, 1 << 30);
+    let transport = loco_rdma::connect(&config, node.rank).map_err(|e| format!("connect: {e}"))?;
+    let mut rdma = config.clone();
+    rdma.transport = loco_cluster::TransportKind::Verbs;
+    let (_, options) = options(node);
+    match SharedRegion::new(&rdma, transport.clone(), options) {
+        Ok(_) => return Err("anonymous home memory was registered for RDMA".into()),
+        Err(e) => ensure(e.to_string().contains("cannot serve home pages"), || {
+            format!("unclear error: {e}")
+        })?,
+    }
+    transport.barrier().map_err(|e| e.to_string())?;
+    transport.shutdown();
+    Ok(())
 }

@@ -518,14 +518,16 @@ impl Inner {
                 return Err(e);
             }
         };
-        let dropped = self.scratch.as_ref().unwrap_or(&self.map);
         for (first, count) in contiguous(&victims) {
             let offset = first * size;
+            let dropped = match &self.scratch {
+                Some(scratch) => scratch.discard(offset, count * size),
+                None => self.discard_pages(self.page_ptr(first), count * size),
+            };
             // The twins' memory stays for the next fetch to reuse (it
             // writes them in full) unless the kernel needs it: a fetch
             // into freed twins took a page fault and a zeroing per page.
             dropped
-                .discard(offset, count * size)
                 .and_then(|()| self.twins.release_lazily(offset, count * size))
                 .map_err(|e| HeapError::Userfaultfd(format!("madvise(MADV_DONTNEED): {e}")))?;
         }

@@ -41,7 +41,12 @@ impl Inner {
                     };
                     let page = self.layout.page_of_offset(offset);
                     let outcome = match kind {
-                        FaultKind::Missing => self.resolve_missing(page),
+                        // Minor: the page is in the region's file but not
+                        // mapped here (HomeMemory::SharedFile). A home page
+                        // is mapped from the file; another home's page is
+                        // fetched like a missing one (the install drops
+                        // the stale file page first).
+                        FaultKind::Missing | FaultKind::Minor => self.resolve_missing(page),
                         FaultKind::WriteProtected => self.resolve_write_protect(page),
                     };
                     if let Err(e) = outcome {
@@ -72,6 +77,22 @@ impl Inner {
                 // Installing the page wakes every thread waiting on it.
                 FETCHING => return Ok(()),
                 INVALIDATING => self.wait_while_invalidating(page),
+                HOME if self.file.is_some() => {
+                    // Mapped from the file, unless it already is (then
+                    // the fault was resolved meanwhile: EEXIST).
+                    match self
+                        .uffd
+                        .r#continue(self.page_ptr(page).cast(), self.page_size(), true)
+                    {
+                        Ok(_) => {}
+                        Err(userfaultfd::Error::SystemError(e)) if e as i32 == libc::EEXIST => {}
+                        Err(e) => {
+                            return Err(HeapError::Userfaultfd(format!("UFFDIO_CONTINUE: {e}")))
+                        }
+                    }
+                    self.wake(page);
+                    return Ok(());
+                }
                 _ => {
                     self.wake(page);
                     return Ok(());
@@ -320,19 +341,43 @@ impl Inner {
                 .zeropage(self.page_ptr(page).cast(), count * size, false)
         };
         let eexist = |e: &userfaultfd::Error| matches!(e, userfaultfd::Error::ZeropageFailed(e) if *e as i32 == libc::EEXIST);
+        // EAGAIN: the kernel mapped some of them, then stopped at one that
+        // is there already.
+        let stopped = |e: &userfaultfd::Error| matches!(e, userfaultfd::Error::ZeropageFailed(e) if *e as i32 == libc::EAGAIN);
         match all {
             Ok(_) => Ok(()),
             // One of them is mapped already (a write through another
-            // mapping of it): the rest one by one.
-            Err(e) if eexist(&e) => (page..page + count).try_for_each(|q| {
+            // mapping of it), or in the region's file: one by one (those
+            // mapped already answer EEXIST).
+            Err(e) if eexist(&e) || stopped(&e) => (page..page + count).try_for_each(|q| {
                 // SAFETY: as above, for one page.
                 match unsafe { self.uffd.zeropage(self.page_ptr(q).cast(), size, false) } {
                     Ok(_) => Ok(()),
-                    Err(e) if eexist(&e) => Ok(()),
+                    Err(e) if eexist(&e) => self.map_from_file(q),
                     Err(e) => Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
                 }
             }),
             Err(e) => Err(HeapError::Userfaultfd(format!("UFFDIO_ZEROPAGE: {e}"))),
+        }
+    }
+
+    /// Maps home page `page` (claimed by the caller), found already in
+    /// the region's file (written through the transport's view, or
+    /// populated when that view was pinned), from the file; with no file,
+    /// or already mapped, there is nothing to do.
+    fn map_from_file(&self, page: usize) -> Result<(), HeapError> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        // The page is claimed (FETCHING) by this thread, and home pages in
+        // the file are never dropped, so it is still there.
+        match self
+            .uffd
+            .r#continue(self.page_ptr(page).cast(), self.page_size(), false)
+        {
+            Ok(_) => Ok(()),
+            Err(userfaultfd::Error::SystemError(e)) if e as i32 == libc::EEXIST => Ok(()),
+            Err(e) => Err(HeapError::Userfaultfd(format!("UFFDIO_CONTINUE: {e}"))),
         }
     }
 
@@ -352,6 +397,7 @@ impl Inner {
                 len,
                 self.page_size(),
                 self.track,
+                &|p, n| self.discard_pages(p, n),
             )
         }
         .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))

@@ -98,6 +98,7 @@ impl Inner {
                 zeros.len(),
                 self.page_size(),
                 true,
+                &|p, n| self.discard_pages(p, n),
             )
         }
         .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))?;

@@ -322,6 +322,7 @@ impl Inner {
                 bytes.len(),
                 size,
                 false,
+                &|p, n| self.discard_pages(p, n),
             )
         }
         .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_COPY: {e}")))?;

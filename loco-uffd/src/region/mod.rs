@@ -140,6 +140,31 @@ pub struct RegionOptions {
     /// itself (tcp); false: byte-exact runs of marked or changed bytes
     /// (what RDMA does).
     pub masked_write_back: bool,
+    /// What home pages live in (see [`HomeMemory`]).
+    pub home_memory: HomeMemory,
+    /// For tests: make every page of the transport's view of a shared
+    /// file present at start, before any fault thread runs, as pinning it
+    /// for a NIC (`ibv_reg_mr`) does. Ignored for anonymous memory.
+    pub populate_home_view: bool,
+}
+
+/// What home pages live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HomeMemory {
+    /// The region's own anonymous memory. The transport reaches it through
+    /// a serving thread, which makes a page present first
+    /// (`prepare_home`) and keeps track of who reads and writes it (write
+    /// notices, untouched pages): what the tcp transport does.
+    Anonymous,
+    /// A shared file (memfd) mapped twice: as the region, where this
+    /// node's threads take minor faults on home pages they have not
+    /// mapped yet (UFFDIO_CONTINUE), and as a second view, registered with
+    /// the transport, that nothing faults in. A NIC can register that view
+    /// (pinning it touches no page of the region) and read and write home
+    /// pages at any time without this node's CPU. Nothing is told of
+    /// those accesses, so an acquire drops every cached page (no write
+    /// notices, no zero-filled pages, no home migration).
+    SharedFile,
 }
 
 impl Default for RegionOptions {
@@ -158,6 +183,8 @@ impl Default for RegionOptions {
             hold_move_in: Duration::ZERO,
             zero_fill_fresh: true,
             masked_write_back: true,
+            home_memory: HomeMemory::Anonymous,
+            populate_home_view: false,
         }
     }
 }
@@ -201,6 +228,10 @@ struct Inner {
     fresh_epoch: AtomicU64,
     /// Never unmapped (see `Drop for Inner`).
     map: std::mem::ManuallyDrop<Mapping>,
+    /// With `HomeMemory::SharedFile`: the file behind `map`, and the view
+    /// of it registered with the transport (never unmapped either).
+    file: Option<sys::SharedFile>,
+    home_view: Option<std::mem::ManuallyDrop<Mapping>>,
     twins: Mapping,
     bitmap: DirtyBitmap,
     state: Mapping,
@@ -333,6 +364,16 @@ impl SharedRegion {
         transport: Arc<dyn Transport>,
         options: RegionOptions,
     ) -> Result<SharedRegion, HeapError> {
+        if config.transport == loco_cluster::TransportKind::Verbs
+            && options.home_memory == HomeMemory::Anonymous
+            && config.num_nodes() > 1
+        {
+            // Registering it would pin (touch) pages only fault handlers
+            // may map, and the NIC would bypass `prepare_home`.
+            return Err(HeapError::Invalid(
+                "an RDMA NIC cannot serve home pages in anonymous memory: use HomeMemory::SharedFile with the verbs transport".into(),
+            ));
+        }
         let prefix = options.node0_prefix.div_ceil(config.page_size) * config.page_size;
         if prefix > config.nodes[0].memory {
             return Err(HeapError::OutOfMemory {
@@ -374,8 +415,20 @@ impl SharedRegion {
         // compiled code's range check would take it for shared memory.
         let map = Mapping::reserve(layout.base, REGION_SPAN as usize)
             .map_err(|e| map_error("shared window", e))?;
-        map.commit(size)
-            .map_err(|e| map_error("shared region", e))?;
+        let file = match options.home_memory {
+            HomeMemory::Anonymous => {
+                map.commit(size)
+                    .map_err(|e| map_error("shared region", e))?;
+                None
+            }
+            HomeMemory::SharedFile => {
+                let file = sys::SharedFile::create("loco-region", size)
+                    .map_err(|e| map_error("shared region's file (memfd)", e))?;
+                file.map_over(&map)
+                    .map_err(|e| map_error("shared region's file", e))?;
+                Some(file)
+            }
+        };
         map.no_huge_pages();
         let open_uffd = |features: FeatureFlags| {
             UffdBuilder::new()
@@ -387,17 +440,32 @@ impl SharedRegion {
         };
         let async_features = FeatureFlags::PAGEFAULT_FLAG_WP
             | FeatureFlags::from_bits_retain(sys::UFFD_FEATURE_WP_ASYNC | sys::UFFD_FEATURE_MOVE);
+        // Shared memory needs missing, minor and write-protect faults on it.
+        let (base_features, needs) = match file {
+            None => (FeatureFlags::PAGEFAULT_FLAG_WP, "Linux 5.7"),
+            Some(_) => (
+                FeatureFlags::PAGEFAULT_FLAG_WP
+                    | FeatureFlags::MISSING_SHMEM
+                    | FeatureFlags::from_bits_retain(
+                        sys::UFFD_FEATURE_MINOR_SHMEM | sys::UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
+                    ),
+                "Linux 5.19 for home memory in a shared file",
+            ),
+        };
         // A kernel without WP_ASYNC or MOVE refuses them (EINVAL): then
-        // write-protect faults it is.
-        let (uffd, async_wp) = match (options.async_write_tracking && layout.nodes > 1)
-            .then(|| open_uffd(async_features).ok())
-            .flatten()
+        // write-protect faults it is. UFFDIO_MOVE, which invalidations
+        // with WP_ASYNC need, moves only anonymous pages.
+        let (uffd, async_wp) = match (options.async_write_tracking
+            && layout.nodes > 1
+            && file.is_none())
+        .then(|| open_uffd(async_features).ok())
+        .flatten()
         {
             Some(uffd) => (uffd, true),
-            None => (open_uffd(FeatureFlags::PAGEFAULT_FLAG_WP)
+            None => (open_uffd(base_features)
             .map_err(|e| HeapError::Userfaultfd(format!(
                 "cannot open userfaultfd with write-protect support: {e} \
-                 (LOCO needs Linux 5.7 or newer; a user other than root needs read and write access to /dev/userfaultfd on Linux 6.1 and newer, vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE before)"
+                 (LOCO needs {needs} or newer; a user other than root needs read and write access to /dev/userfaultfd on Linux 6.1 and newer, vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE before)"
             )))?, false),
         };
         // A cluster of one is home to every page: no page is ever fetched,
@@ -406,10 +474,17 @@ impl SharedRegion {
         // thread) fill the region as they fill any anonymous memory.
         let demand_paged = layout.nodes > 1;
         if demand_paged {
+            // Minor faults: pages of the file not mapped here yet (home
+            // pages another node wrote through the transport's view).
+            let minor = if file.is_some() {
+                RegisterMode::MINOR
+            } else {
+                RegisterMode::empty()
+            };
             uffd.register_with_mode(
                 map.ptr().cast(),
                 size,
-                RegisterMode::MISSING | RegisterMode::WRITE_PROTECT,
+                RegisterMode::MISSING | RegisterMode::WRITE_PROTECT | minor,
             )
             .map_err(|e| HeapError::Userfaultfd(format!("cannot register the region: {e}")))?;
         }
@@ -458,12 +533,35 @@ impl SharedRegion {
                 inner.prepare_home(offset, len, access)
             })
         };
-        // SAFETY: the mapping is ours, lives as long as the process (it is
-        // never unmapped, see Drop), and covers exactly base..base+size.
-        let exposed = unsafe {
-            MemoryRegion::from_raw(std::ptr::NonNull::new(map.ptr()).expect("mapped"), size)
-        }
-        .with_prepare(prepare);
+        let home_view = match &file {
+            Some(file) => {
+                let view = file
+                    .view()
+                    .map_err(|e| map_error("the transport's view of the region's file", e))?;
+                if options.populate_home_view {
+                    // Not registered with the userfaultfd: nothing faults,
+                    // no handler is needed (none runs yet).
+                    view.populate()
+                        .map_err(|e| map_error("populating the transport's view", e))?;
+                }
+                Some(std::mem::ManuallyDrop::new(view))
+            }
+            None => None,
+        };
+        let exposed = match &home_view {
+            // SAFETY: the view is ours, lives as long as the process (it
+            // is never unmapped) and covers exactly the file's `size` bytes.
+            Some(view) => unsafe {
+                MemoryRegion::from_raw(std::ptr::NonNull::new(view.ptr()).expect("mapped"), size)
+            },
+            // SAFETY: the mapping is ours, lives as long as the process (it
+            // is never unmapped, see Drop), and covers exactly
+            // base..base+size.
+            None => unsafe {
+                MemoryRegion::from_raw(std::ptr::NonNull::new(map.ptr()).expect("mapped"), size)
+            }
+            .with_prepare(prepare),
+        };
         let data = transport
             .register(Arc::new(exposed))
             .map_err(HeapError::Transport)?;
@@ -506,10 +604,11 @@ impl SharedRegion {
         let notices = NoticeLog::new(&*transport)?;
         // A NIC reads home pages without the home's CPU, so nothing
         // would export them: write notices of home pages need the tcp
-        // transport's serving threads until home memory gets a backing
-        // the NIC can serve (then every cached page is dropped).
-        let selective =
-            options.selective_invalidation && config.transport == loco_cluster::TransportKind::Tcp;
+        // transport's serving threads, preparing every access to
+        // anonymous home memory. Otherwise every cached page is dropped.
+        let selective = options.selective_invalidation
+            && config.transport == loco_cluster::TransportKind::Tcp
+            && file.is_none();
         let inner = Arc::new(Inner {
             notices,
             selective,
@@ -560,6 +659,8 @@ impl SharedRegion {
             data,
             directory,
             map: std::mem::ManuallyDrop::new(map),
+            file,
+            home_view,
             uffd,
             demand_paged,
             track: options.track_uninstrumented,
@@ -633,6 +734,17 @@ impl SharedRegion {
 
     pub fn base(&self) -> u64 {
         self.inner.layout.base
+    }
+
+    /// Where the memory registered with the transport for this node's home
+    /// pages lies, and how long it is: the region itself (anonymous home
+    /// memory) or the second view of the region's file.
+    pub fn served_memory(&self) -> (u64, usize) {
+        let size = self.inner.layout.size as usize;
+        match &self.inner.home_view {
+            Some(view) => (view.ptr() as u64, size),
+            None => (self.inner.layout.base, size),
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -1036,6 +1148,18 @@ impl Inner {
     fn page_ptr(&self, page: usize) -> *mut u8 {
         // SAFETY: page < pages, so the offset is inside the mapping.
         unsafe { self.map.ptr().add(page * self.page_size()) }
+    }
+
+    /// Drops the region's pages at `ptr .. ptr+len` (whole pages of the
+    /// region, not home here) so that the next touch faults as missing:
+    /// from the file too where there is one (a page left in it would
+    /// fault as minor and show its old bytes).
+    fn discard_pages(&self, ptr: *mut u8, len: usize) -> std::io::Result<()> {
+        let offset = ptr as usize - self.map.ptr() as usize;
+        match &self.file {
+            Some(file) => file.punch(offset, len),
+            None => self.map.discard(offset, len),
+        }
     }
 
     fn twin_ptr(&self, page: usize) -> *mut u8 {
