@@ -344,8 +344,11 @@ pub unsafe fn uffd_install(
     protect: bool,
     discard: &dyn Fn(*mut u8, usize) -> io::Result<()>,
 ) -> io::Result<()> {
-    // SAFETY (of the `add`): offsets stay inside dst..dst+len.
-    let drop_pages = |offset: usize, n: usize| discard(unsafe { dst.add(offset) }, n);
+    let drop_pages = |offset: usize, n: usize| {
+        // SAFETY: callers pass offsets inside dst..dst+len.
+        let at = unsafe { dst.add(offset) };
+        discard(at, n)
+    };
     let mut done = 0;
     let mut stray = 0;
     while done < len {
