@@ -206,6 +206,12 @@ pub trait Transport: Send + Sync {
     }
 
     /// Atomically adds `delta` to the u64 at `offset` (8-byte aligned); returns the old value.
+    ///
+    /// Transport atomics are atomic with respect to each other. With
+    /// respect to the target's own CPU they are only where its region
+    /// says that CPU stores into it ([`MemoryRegion::shared_with_cpu_stores`]);
+    /// elsewhere every update of the word, the owner's own included, must
+    /// go through the transport (its loads need not).
     fn fetch_add(&self, node: NodeId, region: RegionId, offset: u64, delta: u64) -> Result<u64>;
 
     /// Atomically sets the u64 at `offset` to `new` if it is `expected`;
@@ -233,15 +239,7 @@ pub trait Transport: Send + Sync {
         expected: u64,
         new: u64,
     ) -> Result<Vec<u64>> {
-        let mut found = Vec::with_capacity(count as usize);
-        for i in 0..u64::from(count) {
-            let v = self.compare_swap(node, region, offset + 8 * i, expected, new)?;
-            found.push(v);
-            if v != expected {
-                break;
-            }
-        }
-        Ok(found)
+        compare_swap_each(self, node, region, offset, count, expected, new)
     }
 
     /// Waits until every node that takes part in barriers has called
@@ -317,6 +315,28 @@ pub trait Transport: Send + Sync {
     /// reason as soon as any other node is known to have died, so that a
     /// node with nothing to ask of the dead one still learns of it.
     fn on_node_failure(&self, hook: FailureHook);
+}
+
+/// `Transport::compare_swap_run` as one `compare_swap` per word (the
+/// default, and what a backend without a single operation for it does).
+pub(crate) fn compare_swap_each<T: Transport + ?Sized>(
+    transport: &T,
+    node: NodeId,
+    region: RegionId,
+    offset: u64,
+    count: u32,
+    expected: u64,
+    new: u64,
+) -> Result<Vec<u64>> {
+    let mut found = Vec::with_capacity(count as usize);
+    for i in 0..u64::from(count) {
+        let v = transport.compare_swap(node, region, offset + 8 * i, expected, new)?;
+        found.push(v);
+        if v != expected {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 /// See [`Transport::on_node_failure`].

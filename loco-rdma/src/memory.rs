@@ -87,6 +87,8 @@ pub struct MemoryRegion {
     ptr: NonNull<u8>,
     len: usize,
     prepare: Option<Prepare>,
+    /// See [`MemoryRegion::shared_with_cpu_stores`].
+    cpu_stores: bool,
     // Keeps an owned mapping alive for as long as the region exists.
     _mapping: Option<memmap2::MmapMut>,
 }
@@ -119,6 +121,7 @@ impl MemoryRegion {
             ptr,
             len,
             prepare: None,
+            cpu_stores: false,
             _mapping: Some(mapping),
         })
     }
@@ -133,6 +136,7 @@ impl MemoryRegion {
             ptr,
             len,
             prepare: None,
+            cpu_stores: false,
             _mapping: None,
         }
     }
@@ -141,6 +145,29 @@ impl MemoryRegion {
     pub fn with_prepare(mut self, prepare: Prepare) -> Self {
         self.prepare = Some(prepare);
         self
+    }
+
+    /// Declares that this process's own code stores into the region
+    /// directly (plain stores or CPU atomics, on or next to words that
+    /// other nodes update with transport atomics), not only through the
+    /// transport. An RDMA NIC's atomic is a read and a write over PCIe,
+    /// atomic only with respect to other NIC atomics: a CPU store landing
+    /// in between is lost, even one to another byte of the same 8-byte
+    /// word. So the verbs backend has the target's CPU do every atomic on
+    /// such a region (through its control plane: a round trip instead of
+    /// a NIC atomic), and keeps NIC atomics for regions whose words only
+    /// the transport updates. CPU loads need no declaration (a NIC atomic
+    /// writes the whole aligned word: a load sees the old or the new
+    /// value), and the tcp backend ignores it (its atomics are CPU
+    /// atomics).
+    pub fn shared_with_cpu_stores(mut self) -> Self {
+        self.cpu_stores = true;
+        self
+    }
+
+    /// Whether [`MemoryRegion::shared_with_cpu_stores`] was declared.
+    pub fn is_shared_with_cpu_stores(&self) -> bool {
+        self.cpu_stores
     }
 
     pub fn as_ptr(&self) -> *mut u8 {

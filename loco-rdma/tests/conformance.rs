@@ -48,6 +48,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     concurrent_fetch_add => Expect::AllSucceed,
     compare_swap => Expect::AllSucceed,
     compare_swap_runs_claim_until_a_word_is_taken => Expect::AllSucceed,
+    atomics_keep_the_owners_stores_to_the_same_word => Expect::AllSucceed,
     barrier_orders_rounds => Expect::AllSucceed,
     barrier_gather_hands_out_every_nodes_bytes => Expect::AllSucceed,
     narrowed_barriers_leave_memory_nodes_out => Expect::AllSucceed,
@@ -338,6 +339,92 @@ fn concurrent_fetch_add(c: &Ctx) -> Check {
     if c.rank == c.n - 1 {
         ensure(mem.load_u64(24)? == 1, || "u64 wrap-around is wrong".into())?;
     }
+    finish(&*t)
+}
+
+/// In a region declared `shared_with_cpu_stores` (the shared heap), the
+/// owner's own thread stores into bytes 1..8 of a word while every node
+/// updates its byte 0 with transport atomics (`omp atomic` on `a[0]`, a
+/// plain store to `a[1]`): neither may undo the other. Each time the
+/// writer sees byte 0 move it checks that its last store is still there;
+/// at the end byte 0 holds every increment.
+fn atomics_keep_the_owners_stores_to_the_same_word(c: &Ctx) -> Check {
+    let t = c.join()?;
+    let mem = Arc::new(
+        MemoryRegion::anonymous(4096)
+            .map_err(|e| e.to_string())?
+            .shared_with_cpu_stores(),
+    );
+    let id = ok(t.register(mem.clone()), "register")?;
+    const WORD: u64 = 8;
+    // Per node and target: this many fetch_adds and as many
+    // compare-and-swap increments, all on byte 0, never carrying out of
+    // it (at most 4 nodes: 240).
+    let each = 30u64;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stored = thread::scope(|s| {
+        let writer = s.spawn(|| -> Result<u64, String> {
+            let mut v = 0u64;
+            let high = |w: u64| w >> 8;
+            loop {
+                v += 1;
+                mem.write(WORD + 1, &v.to_le_bytes()[..7])?;
+                let low = mem.load_u64(WORD)? & 0xff;
+                // Until an atomic has gone past the store.
+                loop {
+                    let now = mem.load_u64(WORD)?;
+                    if high(now) != v {
+                        return Err(format!(
+                            "the owner's store of {v} to bytes 1..8 was lost to an atomic (the word holds {now:#x})"
+                        ));
+                    }
+                    if now & 0xff != low {
+                        break;
+                    }
+                    if stop.load(std::sync::atomic::Ordering::Acquire) {
+                        return Ok(v);
+                    }
+                    thread::yield_now();
+                }
+            }
+        });
+        let updates = (|| -> Check {
+            for _ in 0..each {
+                for target in 0..c.n {
+                    ok(t.fetch_add(target, id, WORD, 1), "fetch_add")?;
+                    // As an atomic on one byte of the heap is done: the
+                    // whole word swapped, the other bytes as found.
+                    let mut current = ok(t.fetch_add(target, id, WORD, 0), "fetch_add")?;
+                    loop {
+                        let new = (current & !0xff) | ((current + 1) & 0xff);
+                        let found = ok(
+                            t.compare_swap(target, id, WORD, current, new),
+                            "compare_swap",
+                        )?;
+                        if found == current {
+                            break;
+                        }
+                        current = found;
+                    }
+                }
+            }
+            ok(t.barrier(), "barrier")
+        })();
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        let stored = writer.join().expect("writer panicked");
+        updates.and(stored)
+    })?;
+    let word = mem.load_u64(WORD)?;
+    let total = 2 * each * c.n as u64;
+    ensure(word & 0xff == total, || {
+        format!("byte 0 is {} after {total} increments", word & 0xff)
+    })?;
+    ensure(word >> 8 == stored, || {
+        format!(
+            "bytes 1..8 hold {} after the owner stored {stored}",
+            word >> 8
+        )
+    })?;
     finish(&*t)
 }
 

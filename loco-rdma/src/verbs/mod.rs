@@ -4,8 +4,7 @@
 //! first one), allocates one protection domain, and creates one reliable
 //! connected (RC) queue pair, with its own completion queue and a registered
 //! staging buffer, for every node of the cluster, itself included: the
-//! loopback queue pair makes atomics on the node's own memory NIC atomics
-//! too (RDMA atomics are atomic only with respect to other RDMA atomics).
+//! loopback queue pair reaches the node's own memory the way the others do.
 //!
 //! - read / write: RDMA READ / WRITE through the staging buffer, cut into
 //!   pieces no larger than the buffer and the port's message limit.
@@ -18,7 +17,20 @@
 //!   WRITEs' placement in the target's memory, so once it completes the
 //!   bytes are visible there, as the `Transport` contract promises.
 //! - fetch_add / compare_swap: IBV_WR_ATOMIC_FETCH_AND_ADD / CMP_AND_SWP into
-//!   the first 8 bytes of the staging buffer.
+//!   the first 8 bytes of the staging buffer, on the node's own memory too
+//!   (through the loopback queue pair). A NIC atomic is a read and a write
+//!   over PCIe, atomic only with respect to other NIC atomics: a CPU store
+//!   to the word in between, to any of its bytes, is lost. So a region
+//!   whose owner's code stores into it (`MemoryRegion::shared_with_cpu_stores`:
+//!   the shared heap, where a program thread writes `a[1]` while another
+//!   node's `omp atomic` updates `a[0]`) has its atomics done by the
+//!   owner's CPU instead, through the control plane (its serving thread, or
+//!   the calling thread for this node's own), which registered every region
+//!   under the same id; `plan::atomic_path` decides. A word of any other
+//!   region must be updated through the transport only, by its owner too
+//!   (whose CPU may still load it).
+//! - compare_swap_run: one compare_swap per word, or one control-plane
+//!   request where the owner's CPU does them.
 //!
 //! Each queue pair is behind a mutex; the calling thread posts its requests
 //! and busy-polls the queue pair's completion queue itself (no hand-off to
@@ -50,8 +62,8 @@ use rdma_sys::{
 
 use crate::tcp::TcpTransport;
 use crate::{
-    check_atomic_offset, check_node, MemoryRegion, NodeId, RegionId, Result, Run, StatCounters,
-    Transport, TransportError, TransportStats,
+    check_atomic_offset, check_node, compare_swap_each, MemoryRegion, NodeId, RegionId, Result,
+    Run, StatCounters, Transport, TransportError, TransportStats,
 };
 
 use ffi::{
@@ -59,7 +71,7 @@ use ffi::{
     Context, Endpoint, LocalPort, MemoryRegistration, ProtectionDomain, QueuePair,
     LINK_LAYER_ETHERNET,
 };
-use plan::{random_psn, Limits, Piece, Planner, RegionInfo, Segment};
+use plan::{atomic_path, random_psn, AtomicPath, Limits, Piece, Planner, RegionInfo, Segment};
 
 /// Control-plane service: "describe your queue pair for me" (reply: [`Endpoint`]).
 const SERVICE_ENDPOINT: u32 = 0x7662_0001;
@@ -655,6 +667,15 @@ impl VerbsTransport {
         check_atomic_offset(offset)?;
         self.stats.atomic();
         let target = self.target(node, region, op)?;
+        if atomic_path(&target) == AtomicPath::TargetCpu {
+            // The control plane knows the region by the same id (`register`).
+            return if opcode == ibv_wr_opcode::IBV_WR_ATOMIC_FETCH_AND_ADD {
+                self.control.fetch_add(node, region, offset, compare_add)
+            } else {
+                self.control
+                    .compare_swap(node, region, offset, compare_add, swap)
+            };
+        }
         let remote_addr = target
             .address_of(offset, 8)
             .map_err(|why| refused(node, op, why))?;
@@ -693,11 +714,7 @@ impl Transport for VerbsTransport {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let registration = MemoryRegistration::new(&self.pd, region.clone(), access_remote())?;
-        let info = RegionInfo {
-            addr: registration.addr(),
-            len: region.len() as u64,
-            rkey: registration.rkey(),
-        };
+        let info = RegionInfo::of(&region, registration.addr(), registration.rkey());
         // Published before the control plane's barrier, so every peer can ask
         // for it once the collective registration is through.
         let index = {
@@ -712,6 +729,8 @@ impl Transport for VerbsTransport {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(registration);
+        // The same region under the same id: atomics the owner's CPU must
+        // do (`plan::atomic_path`) go to it through the control plane.
         let id = self.control.register(region)?;
         if id.0 as usize != index {
             return Err(TransportError::Verbs(format!(
@@ -844,6 +863,27 @@ impl Transport for VerbsTransport {
             ibv_wr_opcode::IBV_WR_ATOMIC_CMP_AND_SWP,
             (expected, new),
         )
+    }
+
+    fn compare_swap_run(
+        &self,
+        node: NodeId,
+        region: RegionId,
+        offset: u64,
+        count: u32,
+        expected: u64,
+        new: u64,
+    ) -> Result<Vec<u64>> {
+        check_node(self.nodes, node)?;
+        check_atomic_offset(offset)?;
+        let target = self.target(node, region, "compare_swap_run")?;
+        if atomic_path(&target) == AtomicPath::TargetCpu {
+            self.stats.atomic();
+            return self
+                .control
+                .compare_swap_run(node, region, offset, count, expected, new);
+        }
+        compare_swap_each(self, node, region, offset, count, expected, new)
     }
 
     fn barrier(&self) -> Result<()> {

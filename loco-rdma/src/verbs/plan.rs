@@ -1,8 +1,10 @@
 //! The verbs backend's pure logic: how transfers are cut into work requests,
-//! bounds checks against a peer's region, and the control-plane messages.
-//! Nothing here touches the device, so all of it is unit-tested.
+//! bounds checks against a peer's region, who does an atomic on it, and the
+//! control-plane messages. Nothing here touches the device, so all of it is
+//! unit-tested.
 
 use super::ffi::Endpoint;
+use crate::MemoryRegion;
 
 /// A contiguous range of the target region to transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,17 +137,58 @@ pub(super) struct RegionInfo {
     pub addr: u64,
     pub len: u64,
     pub rkey: u32,
+    /// The owner's code stores into the region directly
+    /// (`MemoryRegion::shared_with_cpu_stores`).
+    pub cpu_stores: bool,
 }
 
-const REGION_INFO_LEN: usize = 20;
+/// Who does a `fetch_add` or `compare_swap` on a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AtomicPath {
+    /// An RDMA atomic, by the NIC (the loopback queue pair for this
+    /// node's own memory).
+    Nic,
+    /// A CPU atomic by the target: its serving thread, asked through the
+    /// tcp control plane (this node itself: the calling thread).
+    TargetCpu,
+}
+
+/// How atomics on `target` are done. A NIC atomic is atomic only with
+/// respect to other NIC atomics: where the owner's code stores into the
+/// region itself, a store between the NIC's read and write of a word
+/// (to any byte of it) would be lost, so the owner's CPU does them all.
+/// Elsewhere every update of the words goes through the transport, and
+/// the NIC does them without a round trip through the owner's CPU.
+pub(super) fn atomic_path(target: &RegionInfo) -> AtomicPath {
+    if target.cpu_stores {
+        AtomicPath::TargetCpu
+    } else {
+        AtomicPath::Nic
+    }
+}
+
+const REGION_INFO_LEN: usize = 21;
 const ENDPOINT_LEN: usize = 30;
+/// Bit of a region description's flags byte: `cpu_stores`.
+const FLAG_CPU_STORES: u8 = 1;
 
 impl RegionInfo {
+    /// How this node describes `region`, registered at `addr` with `rkey`.
+    pub fn of(region: &MemoryRegion, addr: u64, rkey: u32) -> RegionInfo {
+        RegionInfo {
+            addr,
+            len: region.len() as u64,
+            rkey,
+            cpu_stores: region.is_shared_with_cpu_stores(),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(REGION_INFO_LEN);
         out.extend_from_slice(&self.addr.to_le_bytes());
         out.extend_from_slice(&self.len.to_le_bytes());
         out.extend_from_slice(&self.rkey.to_le_bytes());
+        out.push(if self.cpu_stores { FLAG_CPU_STORES } else { 0 });
         out
     }
 
@@ -156,10 +199,17 @@ impl RegionInfo {
                 bytes.len()
             ));
         }
+        let flags = bytes[20];
+        if flags & !FLAG_CPU_STORES != 0 {
+            return Err(format!(
+                "region description with unknown flags {flags:#04x}"
+            ));
+        }
         Ok(RegionInfo {
             addr: u64_at(bytes, 0),
             len: u64_at(bytes, 8),
             rkey: u32_at(bytes, 16),
+            cpu_stores: flags & FLAG_CPU_STORES != 0,
         })
     }
 

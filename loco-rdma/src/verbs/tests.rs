@@ -261,6 +261,7 @@ fn remote_bounds_are_checked_without_overflow() {
         addr: 0x7000_0000_0000,
         len: 4096,
         rkey: 9,
+        cpu_stores: false,
     };
     assert_eq!(r.address_of(0, 4096), Ok(0x7000_0000_0000));
     assert_eq!(r.address_of(4088, 8), Ok(0x7000_0000_0ff8));
@@ -287,9 +288,65 @@ fn control_messages_round_trip() {
         addr: 0x4000_0000_0000,
         len: 1 << 30,
         rkey: 0xdead_beef,
+        cpu_stores: false,
     };
     assert_eq!(RegionInfo::decode(&r.encode()), Ok(r));
+    let shared = RegionInfo {
+        cpu_stores: true,
+        ..r
+    };
+    assert_eq!(RegionInfo::decode(&shared.encode()), Ok(shared));
+    assert_ne!(shared.encode(), r.encode());
     assert!(RegionInfo::decode(&[0; 3]).unwrap_err().contains("3 bytes"));
+    // A flag this node does not know is refused, not ignored.
+    let mut unknown = r.encode();
+    *unknown.last_mut().unwrap() = 0x80;
+    assert!(RegionInfo::decode(&unknown).unwrap_err().contains("flags"));
+}
+
+#[test]
+fn atomics_on_memory_the_owner_stores_into_are_done_by_its_cpu() {
+    let plain = RegionInfo {
+        addr: 0x4000_0000_0000,
+        len: 4096,
+        rkey: 1,
+        cpu_stores: false,
+    };
+    assert_eq!(atomic_path(&plain), AtomicPath::Nic);
+    let shared = RegionInfo {
+        cpu_stores: true,
+        ..plain
+    };
+    assert_eq!(atomic_path(&shared), AtomicPath::TargetCpu);
+}
+
+#[test]
+fn the_owners_declaration_decides_through_the_description_peers_get() {
+    let described = |region: &MemoryRegion| {
+        let info = RegionInfo::of(region, 0x4000_0000_0000, 7);
+        assert_eq!(info.len, region.len() as u64);
+        // As a peer decodes it from the control plane.
+        atomic_path(&RegionInfo::decode(&info.encode()).unwrap())
+    };
+    let plain = MemoryRegion::anonymous(4096).unwrap();
+    assert!(!plain.is_shared_with_cpu_stores());
+    assert_eq!(described(&plain), AtomicPath::Nic);
+    let heap = MemoryRegion::anonymous(8192)
+        .unwrap()
+        .shared_with_cpu_stores();
+    assert!(heap.is_shared_with_cpu_stores());
+    assert_eq!(described(&heap), AtomicPath::TargetCpu);
+    // A prepare hook, added before or after, keeps the declaration.
+    let prepared = MemoryRegion::anonymous(4096)
+        .unwrap()
+        .with_prepare(Box::new(|_, _, _| None))
+        .shared_with_cpu_stores();
+    assert_eq!(described(&prepared), AtomicPath::TargetCpu);
+    let prepared = MemoryRegion::anonymous(4096)
+        .unwrap()
+        .shared_with_cpu_stores()
+        .with_prepare(Box::new(|_, _, _| None));
+    assert_eq!(described(&prepared), AtomicPath::TargetCpu);
 }
 
 #[test]
@@ -406,6 +463,31 @@ fn no_device_is_reported_not_faked() {
     assert_eq!(mem.load_u64(16).unwrap(), 77);
     assert!(matches!(
         t.read(0, id, (1 << 21) - 4, &mut [0u8; 8]),
+        Err(TransportError::Refused { .. })
+    ));
+    // A region this node's code stores into: its atomics are CPU atomics
+    // (through the control plane), and a neighbouring byte this thread
+    // stores between them survives.
+    let heap = Arc::new(
+        MemoryRegion::anonymous(4096)
+            .unwrap()
+            .shared_with_cpu_stores(),
+    );
+    let heap_id = t.register(heap.clone()).unwrap();
+    heap.write(13, &[0xab]).unwrap();
+    assert_eq!(t.fetch_add(0, heap_id, 8, 3).unwrap(), 0xab << 40);
+    assert_eq!(
+        t.compare_swap(0, heap_id, 8, (0xab << 40) + 3, 9).unwrap(),
+        (0xab << 40) + 3
+    );
+    assert_eq!(
+        t.compare_swap_run(0, heap_id, 16, 3, 0, 1).unwrap(),
+        vec![0, 0, 0]
+    );
+    assert_eq!(heap.load_u64(8).unwrap(), 9);
+    assert_eq!(heap.load_u64(32).unwrap(), 1);
+    assert!(matches!(
+        t.fetch_add(0, heap_id, 4096, 1),
         Err(TransportError::Refused { .. })
     ));
     t.barrier().unwrap();

@@ -409,6 +409,9 @@ unsafe fn fold_from(
     // was just read set (module comment), and not written again before
     // the next barrier; `data` and `combine` are the caller's.
     unsafe { combine(data, sources.as_mut_ptr().cast()) };
+    // A CPU atomic on node 0's own memory: the other nodes only ever write
+    // the flags (`send`), never update them with transport atomics, and
+    // `node` writes this one again only after the next barrier.
     let found = mem
         .compare_swap(at, FULL, 0)
         .unwrap_or_else(|e| fatal(&format!("reduction: node {node}'s flag: {e}")));

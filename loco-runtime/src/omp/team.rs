@@ -28,9 +28,10 @@
 //! Inside a node nothing blocks at once: the local barrier, the join, the
 //! pool's wait for the next region and the local step of a reduction are
 //! counters on atomics that waiting threads spin on for the spin time and
-//! then sleep on (wait.rs). A team on one node (every team of a one-node
-//! cluster) does no consistency work, and its worksharing words, in node
-//! 0's own control block, are reached with plain atomics.
+//! then sleep on (wait.rs). A team on one node (every team of a cluster
+//! with one compute node) does no consistency work, and its worksharing
+//! words, in node 0's own control block, are reached with plain atomics
+//! (`ws_plain_atomics`).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -957,13 +958,24 @@ pub fn next_reduce_slot(bytes: u64) -> (u64, u64) {
     })
 }
 
+/// Whether this node updates the worksharing words with plain CPU atomics
+/// on its own memory: node 0 when it is the only compute node, so that
+/// every team is on it and no other node reaches the words. Otherwise
+/// other nodes update them with transport atomics, which over RDMA are
+/// atomic only with respect to each other, so node 0 goes through the
+/// transport too (its local path: a CPU atomic over tcp, a NIC atomic
+/// through the loopback queue pair over verbs). Node 0 still loads them
+/// directly (`ws_load`): a NIC atomic writes the whole word at once.
+fn ws_plain_atomics(rt: &Runtime) -> bool {
+    rt.rank == 0 && rt.compute.len() == 1
+}
+
 /// Adds `delta` to the worksharing word at `offset` of node 0's control
-/// block and returns what it held: a plain atomic on node 0, whose own
-/// memory it is (every team on one node is there), a remote one elsewhere.
+/// block and returns what it held (see `ws_plain_atomics`).
 pub fn ws_fetch_add(what: &str, offset: u64, delta: u64) -> u64 {
     let rt = runtime::get();
     let omp = omp();
-    let r = if rt.rank == 0 {
+    let r = if ws_plain_atomics(rt) {
         omp.control_mem.fetch_add(offset, delta)
     } else {
         rt.transport
@@ -978,7 +990,7 @@ pub fn ws_fetch_add(what: &str, offset: u64, delta: u64) -> u64 {
 pub fn ws_compare_swap(what: &str, offset: u64, expected: u64, new: u64) -> u64 {
     let rt = runtime::get();
     let omp = omp();
-    let r = if rt.rank == 0 {
+    let r = if ws_plain_atomics(rt) {
         omp.control_mem.compare_swap(offset, expected, new)
     } else {
         rt.transport
@@ -988,7 +1000,8 @@ pub fn ws_compare_swap(what: &str, offset: u64, expected: u64, new: u64) -> u64 
     r.unwrap_or_else(|e| fatal(&format!("{what}: {e}")))
 }
 
-/// Reads a worksharing word at node 0 (as `ws_fetch_add`).
+/// Reads a worksharing word at node 0: directly on node 0, an atomic
+/// read (adding zero) elsewhere.
 pub fn ws_load(what: &str, offset: u64) -> u64 {
     if runtime::get().rank == 0 {
         return omp()
