@@ -19,7 +19,7 @@
 //!   (both, as programs compiled by loco-cc run).
 //!
 //! `cargo bench -p loco-benches --bench region` (LOCO_BENCH_SAMPLES: fault
-//! samples, default 2000; LOCO_LINGER_US as for programs;
+//! samples, default 2000; LOCO_LINGER_US and LOCO_HOME_MEMORY as for programs;
 //! LOCO_BENCH_PARTS: a comma-separated list of parts, or `part:mode`, to
 //! run only those, e.g. `release` or `release:marked`; LOCO_BENCH_PIN: a
 //! CPU per rank, e.g. `0,1`, binding each node process to it).
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use loco_benches::{node_role, print_table, run_nodes_of_this_bench, sample_count, Samples};
 use loco_cluster::{ClusterConfig, Placement};
 use loco_rdma::{MemoryRegion, RegionId, Transport};
-use loco_uffd::{RegionOptions, SharedRegion};
+use loco_uffd::{HomeMemory, RegionOptions, SharedRegion};
 
 const PAGE: u64 = 4096;
 const NODE_MEMORY: u64 = 256 << 20;
@@ -183,6 +183,12 @@ fn node(rank: usize, ports: &[u16]) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         read_ahead: if part == "faults" { 1 } else { READ_AHEAD },
+        // As for programs: LOCO_HOME_MEMORY=file keeps home pages in a
+        // shared file whose second view the transport serves, as a NIC would.
+        home_memory: match std::env::var("LOCO_HOME_MEMORY").as_deref() {
+            Ok("file") => HomeMemory::SharedFile,
+            _ => HomeMemory::Anonymous,
+        },
         ..RegionOptions::default()
     };
     let region = SharedRegion::new(&config, t.clone(), options).unwrap();

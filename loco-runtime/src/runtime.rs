@@ -19,9 +19,9 @@ use std::ffi::{c_char, c_int, c_void};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use loco_cluster::{ByteSize, ClusterConfig, Role, DEFAULT_REGION_BASE};
+use loco_cluster::{ByteSize, ClusterConfig, Role, TransportKind, DEFAULT_REGION_BASE};
 use loco_rdma::Transport;
-use loco_uffd::{RegionOptions, SharedHeap, SharedRegion};
+use loco_uffd::{HomeMemory, RegionOptions, SharedHeap, SharedRegion};
 
 /// The shared region's address compiled code assumes (loco-pass/ABI.md).
 pub const ABI_REGION_BASE: u64 = 0x4000_0000_0000;
@@ -187,6 +187,7 @@ fn start() -> Result<Runtime, String> {
         // Write-back in masked runs of whole words (LOCO_MASKED=0: exact
         // runs of the changed bytes, as over RDMA).
         masked_write_back: std::env::var("LOCO_MASKED").map_or(true, |v| v != "0"),
+        home_memory: home_memory(&config)?,
         ..RegionOptions::default()
     };
     let region =
@@ -617,4 +618,22 @@ fn report_stats(rt: &Runtime) {
         get("omp_dispatches"),
     );
     let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes());
+}
+
+/// What home pages live in: a shared file an RDMA NIC can serve under the
+/// verbs transport, anonymous memory (which lets the tcp transport's
+/// serving threads keep write notices) under tcp; LOCO_HOME_MEMORY=file
+/// or anonymous chooses.
+fn home_memory(config: &ClusterConfig) -> Result<HomeMemory, String> {
+    match std::env::var("LOCO_HOME_MEMORY").as_deref() {
+        Ok("file") => Ok(HomeMemory::SharedFile),
+        Ok("anonymous") => Ok(HomeMemory::Anonymous),
+        Ok(other) => Err(format!(
+            "LOCO_HOME_MEMORY={other}: expected \"file\" or \"anonymous\""
+        )),
+        Err(_) => Ok(match config.transport {
+            TransportKind::Verbs => HomeMemory::SharedFile,
+            TransportKind::Tcp => HomeMemory::Anonymous,
+        }),
+    }
 }

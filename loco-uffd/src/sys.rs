@@ -727,6 +727,80 @@ mod tests {
         );
     }
 
+    /// The next page fault on `uffd` (non-blocking), within 10 s.
+    fn next_fault(uffd: &userfaultfd::Uffd) -> (userfaultfd::FaultKind, usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(userfaultfd::Event::Pagefault { kind, addr, .. })) = uffd.read_event() {
+                return (kind, addr as usize);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("no page fault within 10 s");
+    }
+
+    /// What home memory in a shared file rests on. Populating (as pinning
+    /// for a NIC does) the second view of a file whose first mapping is
+    /// registered with a userfaultfd needs no fault handler; the first
+    /// mapping then takes a minor fault on that page, and UFFDIO_CONTINUE
+    /// maps the bytes written through the view; once the page is punched
+    /// out of the file, a touch faults as missing and the view reads zeros.
+    #[test]
+    fn a_files_second_view_fills_without_a_handler_and_the_first_faults_minor() {
+        use std::sync::atomic::Ordering::SeqCst;
+        use userfaultfd::{FaultKind, FeatureFlags, RegisterMode, UffdBuilder};
+        const PAGE: usize = 4096;
+        let uffd = UffdBuilder::new()
+            .close_on_exec(true)
+            .non_blocking(true)
+            .user_mode_only(false)
+            .require_features(
+                FeatureFlags::MISSING_SHMEM | FeatureFlags::from_bits_retain(UFFD_FEATURE_MINOR_SHMEM),
+            )
+            .create()
+            .expect("userfaultfd with minor faults on shared memory (Linux 5.14)");
+        let file = SharedFile::create("loco-test", 2 * PAGE).unwrap();
+        let region = Mapping::anywhere(2 * PAGE).unwrap();
+        file.map_over(&region).unwrap();
+        uffd.register_with_mode(
+            region.ptr().cast(),
+            2 * PAGE,
+            RegisterMode::MISSING | RegisterMode::MINOR,
+        )
+        .unwrap();
+        let view = file.view().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            view.populate().unwrap();
+            view.as_atomic_u8()[5].store(42, SeqCst);
+            tx.send(view).unwrap();
+        });
+        let view = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("populating the second view waited for a fault handler");
+        let at = region.ptr() as usize;
+        // SAFETY (of the reads below): `region` outlives the readers
+        // (joined before it is dropped) and its first page is mapped.
+        let read = move || unsafe { std::ptr::read_volatile((at + 5) as *const u8) };
+        let reader = std::thread::spawn(read);
+        let (kind, addr) = next_fault(&uffd);
+        assert!(matches!(kind, FaultKind::Minor), "{kind:?}");
+        assert_eq!(addr & !(PAGE - 1), at);
+        uffd.r#continue(at as *mut libc::c_void, PAGE, true).unwrap();
+        assert_eq!(reader.join().unwrap(), 42);
+        file.punch(0, PAGE).unwrap();
+        let reader = std::thread::spawn(read);
+        let (kind, _) = next_fault(&uffd);
+        assert!(matches!(kind, FaultKind::Missing), "{kind:?}");
+        // SAFETY: the first page of our registered mapping, not present.
+        unsafe { uffd.zeropage(at as *mut libc::c_void, PAGE, true) }.unwrap();
+        assert_eq!(reader.join().unwrap(), 0);
+        // The zeros are the file's page: the view sees what the region writes.
+        // SAFETY: mapped now, and no other thread touches it.
+        unsafe { std::ptr::write_volatile((at + 5) as *mut u8, 7) };
+        assert_eq!(view.as_atomic_u8()[5].load(SeqCst), 7);
+    }
+
     /// A userfaultfd with WP_ASYNC and MOVE over `pages` pages, or None on
     /// a kernel without them (older than 6.8).
     fn async_uffd(pages: usize) -> Option<(userfaultfd::Uffd, Mapping)> {

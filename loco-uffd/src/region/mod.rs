@@ -561,7 +561,11 @@ impl SharedRegion {
                 MemoryRegion::from_raw(std::ptr::NonNull::new(map.ptr()).expect("mapped"), size)
             }
             .with_prepare(prepare),
-        };
+        }
+        // Program threads store into home pages directly, also into the
+        // other bytes of words that atomics update at the home: those
+        // atomics must be the home CPU's, not a NIC's.
+        .shared_with_cpu_stores();
         let data = transport
             .register(Arc::new(exposed))
             .map_err(HeapError::Transport)?;
