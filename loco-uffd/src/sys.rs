@@ -755,7 +755,8 @@ mod tests {
             .non_blocking(true)
             .user_mode_only(false)
             .require_features(
-                FeatureFlags::MISSING_SHMEM | FeatureFlags::from_bits_retain(UFFD_FEATURE_MINOR_SHMEM),
+                FeatureFlags::MISSING_SHMEM
+                    | FeatureFlags::from_bits_retain(UFFD_FEATURE_MINOR_SHMEM),
             )
             .create()
             .expect("userfaultfd with minor faults on shared memory (Linux 5.14)");
@@ -786,7 +787,8 @@ mod tests {
         let (kind, addr) = next_fault(&uffd);
         assert!(matches!(kind, FaultKind::Minor), "{kind:?}");
         assert_eq!(addr & !(PAGE - 1), at);
-        uffd.r#continue(at as *mut libc::c_void, PAGE, true).unwrap();
+        uffd.r#continue(at as *mut libc::c_void, PAGE, true)
+            .unwrap();
         assert_eq!(reader.join().unwrap(), 42);
         file.punch(0, PAGE).unwrap();
         let reader = std::thread::spawn(read);

@@ -692,8 +692,7 @@ fn execute(rank: usize, ports: &[u16], variant: &str, program: &[Phase]) -> Resu
     };
     let region =
         SharedRegion::new(&config, transport.clone(), options).map_err(|e| e.to_string())?;
-    // (UFFDIO_MOVE, which scans need, moves only anonymous pages.)
-    if region.async_write_tracking() != (!by_faults && !file && kernel_has_wp_async()) {
+    if region.async_write_tracking() != (!by_faults && kernel_has_wp_async()) {
         return Err(format!(
             "written pages found by {} on this kernel",
             if by_faults { "scans" } else { "faults" }

@@ -434,7 +434,22 @@ impl Inner {
         // as missing and waits (resolve_missing) while they are read where
         // they went.
         let moved = self.scratch.as_ref().map(|s| s.ptr());
+        // A shared file with WP_ASYNC: the pages are unmapped from the
+        // region (a touch faults as minor and waits) and read from the
+        // file, through the served view, where they stay until
+        // `finish_detached` punches them out.
+        let from_file = match (&self.home_view, self.async_wp) {
+            (Some(view), true) => Some(view.ptr()),
+            _ => None,
+        };
         for (first, count) in contiguous(&victims) {
+            if from_file.is_some() {
+                self.map
+                    .discard(first * size, count * size)
+                    .map_err(|e| HeapError::Userfaultfd(format!("madvise(MADV_DONTNEED): {e}")))
+                    .inspect_err(|_| self.restore(&victims))?;
+                continue;
+            }
             match moved {
                 // SAFETY: the scratch mapping has the region's size and
                 // protection and is registered with `uffd`; its pages at
@@ -458,10 +473,12 @@ impl Inner {
             }
             .inspect_err(|_| self.restore(&victims))?;
         }
-        let data_of = |page: usize| match moved {
+        let data_of = |page: usize| match (moved, from_file) {
             // SAFETY: page < pages, inside the scratch mapping.
-            Some(scratch) => unsafe { scratch.add(page * size) as *const u8 },
-            None => self.page_ptr(page) as *const u8,
+            (Some(scratch), _) => unsafe { scratch.add(page * size) as *const u8 },
+            // SAFETY: page < pages, inside the view (the file's size).
+            (None, Some(view)) => unsafe { view.add(page * size) as *const u8 },
+            (None, None) => self.page_ptr(page) as *const u8,
         };
         // With WP_ASYNC the moved pages keep their protection state: those
         // written since the last scan are unprotected where they went.
@@ -492,7 +509,10 @@ impl Inner {
             // unprotected it for the scan above to find): its twin is its
             // copy, there is nothing to compare. Marks are still taken.
             .try_for_each(|&page| {
+                // Unmapped from a file, a page keeps no trace of writes
+                // since the last scan: it is compared in full.
                 let diff = !self.track
+                    || from_file.is_some()
                     || self.written(page).load(Ordering::Acquire) != 0
                     || written_since.binary_search(&page).is_ok();
                 self.collect(page, data_of(page), diff, &mut batch)

@@ -77,7 +77,10 @@ impl Inner {
                 // Installing the page wakes every thread waiting on it.
                 FETCHING => return Ok(()),
                 INVALIDATING => self.wait_while_invalidating(page),
-                HOME if self.file.is_some() => {
+                // A home page, or a cached page whose invalidation failed
+                // after unmapping it (`restore`; flagged written, so it is
+                // compared at the next release).
+                HOME | CACHED if self.file.is_some() => {
                     // Mapped from the file, unless it already is (then
                     // the fault was resolved meanwhile: EEXIST).
                     match self

@@ -453,13 +453,10 @@ impl SharedRegion {
             ),
         };
         // A kernel without WP_ASYNC or MOVE refuses them (EINVAL): then
-        // write-protect faults it is. UFFDIO_MOVE, which invalidations
-        // with WP_ASYNC need, moves only anonymous pages.
-        let (uffd, async_wp) = match (options.async_write_tracking
-            && layout.nodes > 1
-            && file.is_none())
-        .then(|| open_uffd(async_features).ok())
-        .flatten()
+        // write-protect faults it is.
+        let (uffd, async_wp) = match (options.async_write_tracking && layout.nodes > 1)
+            .then(|| open_uffd(async_features | base_features).ok())
+            .flatten()
         {
             Some(uffd) => (uffd, true),
             None => (open_uffd(base_features)
@@ -491,7 +488,9 @@ impl SharedRegion {
         // With WP_ASYNC, an invalidation moves its pages here (UFFDIO_MOVE,
         // which needs a destination registered with the same userfaultfd)
         // to take them out of the program's reach at once, then reads them.
-        let scratch = if async_wp {
+        // (A shared file needs none: an invalidation unmaps its pages from
+        // the region and reads them from the file, see `detach`.)
+        let scratch = if async_wp && file.is_none() {
             let scratch =
                 Mapping::anywhere(size).map_err(|e| map_error("invalidation scratch", e))?;
             scratch.no_huge_pages();
