@@ -780,9 +780,11 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("populating the second view waited for a fault handler");
         let at = region.ptr() as usize;
-        // SAFETY (of the reads below): `region` outlives the readers
-        // (joined before it is dropped) and its first page is mapped.
-        let read = move || unsafe { std::ptr::read_volatile((at + 5) as *const u8) };
+        let read = move || {
+            // SAFETY: `region` outlives the readers (joined before it is
+            // dropped) and its first page is mapped.
+            unsafe { std::ptr::read_volatile((at + 5) as *const u8) }
+        };
         let reader = std::thread::spawn(read);
         let (kind, addr) = next_fault(&uffd);
         assert!(matches!(kind, FaultKind::Minor), "{kind:?}");
