@@ -692,20 +692,7 @@ mod tests {
         // SAFETY: page 1 of our registered mapping, not present yet.
         unsafe { uffd.zeropage(m.ptr().add(PAGE).cast(), PAGE, true) }.unwrap();
         let fetched = vec![0xabu8; 4 * PAGE];
-        // SAFETY: fetched holds 4 pages; the range is ours and registered,
-        // and no other thread touches it.
-        unsafe {
-            uffd_install(
-                &uffd,
-                fetched.as_ptr(),
-                m.ptr(),
-                4 * PAGE,
-                PAGE,
-                false,
-                &|p, n| m.discard(p as usize - m.ptr() as usize, n),
-            )
-        }
-        .expect("install");
+        install_at_start(&uffd, &m, &fetched, false);
         let bytes = m.as_atomic_u8();
         for (i, b) in bytes.iter().enumerate() {
             assert_eq!(
@@ -725,6 +712,26 @@ mod tests {
             PAGEMAP_SCAN,
             (3 << 30) | (96 << 16) | ((b'f' as libc::c_ulong) << 8) | 16
         );
+    }
+
+    /// Installs `src` at the start of `m` (registered with `uffd`, those
+    /// pages not present), protected or not, with [`uffd_install`].
+    fn install_at_start(uffd: &userfaultfd::Uffd, m: &Mapping, src: &[u8], protect: bool) {
+        assert!(src.len() <= m.len);
+        // SAFETY: the range is the start of `m`, registered with `uffd`
+        // by the caller, and no other thread touches it.
+        unsafe {
+            uffd_install(
+                uffd,
+                src.as_ptr(),
+                m.ptr(),
+                src.len(),
+                4096,
+                protect,
+                &|p, n| m.discard(p as usize - m.ptr() as usize, n),
+            )
+        }
+        .expect("install");
     }
 
     /// The next page fault on `uffd` (non-blocking), within 10 s.
@@ -855,19 +862,7 @@ mod tests {
         };
         let scanner = WrittenScanner::open().unwrap();
         let fill = vec![1u8; 8 * 4096];
-        // SAFETY: 8 pages of our registered mapping, none present.
-        unsafe {
-            uffd_install(
-                &uffd,
-                fill.as_ptr(),
-                m.ptr(),
-                fill.len(),
-                4096,
-                true,
-                &|p, n| m.discard(p as usize - m.ptr() as usize, n),
-            )
-        }
-        .unwrap();
+        install_at_start(&uffd, &m, &fill, true);
         assert_eq!(written_pages(&scanner, &m, 16), Vec::<usize>::new());
         let bytes = m.as_atomic_u8();
         bytes[2 * 4096 + 7].store(9, std::sync::atomic::Ordering::Relaxed);
@@ -896,19 +891,7 @@ mod tests {
         )
         .unwrap();
         let fill: Vec<u8> = (0..4 * 4096).map(|i| (i / 4096 + 1) as u8).collect();
-        // SAFETY: pages 0..4 of our registered mapping, none present.
-        unsafe {
-            uffd_install(
-                &uffd,
-                fill.as_ptr(),
-                m.ptr(),
-                fill.len(),
-                4096,
-                true,
-                &|p, n| m.discard(p as usize - m.ptr() as usize, n),
-            )
-        }
-        .unwrap();
+        install_at_start(&uffd, &m, &fill, true);
         // Pages 0..6, of which 4 and 5 are holes.
         // SAFETY: both ranges are ours and registered; scratch is empty.
         unsafe { uffd_move(&uffd, m.ptr(), scratch.ptr(), 6 * 4096) }.unwrap();
