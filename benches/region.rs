@@ -183,6 +183,10 @@ fn node(rank: usize, ports: &[u16]) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         read_ahead: if part == "faults" { 1 } else { READ_AHEAD },
+        fault_threads: std::env::var("LOCO_FAULT_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RegionOptions::default().fault_threads),
         // As for programs: LOCO_HOME_MEMORY=file keeps home pages in a
         // shared file whose second view the transport serves, as a NIC would.
         home_memory: match std::env::var("LOCO_HOME_MEMORY").as_deref() {

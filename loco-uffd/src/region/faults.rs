@@ -10,6 +10,8 @@ const RECENT_FETCHES: u64 = 4 * MAX_READ_AHEAD as u64;
 impl Inner {
     pub(super) fn fault_loop(self: Arc<Self>) {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&self.uffd);
+        let waiter = sys::ExclusiveWait::new(fd, self.wakeup.fd())
+            .unwrap_or_else(|e| self.fatal(&format!("cannot wait for page faults (epoll): {e}")));
         // After a fault, look for the next one for a short while before
         // sleeping: faults come in runs (a loop walking remote pages), and a
         // handler that is awake saves the wake-up that dominates their cost.
@@ -20,11 +22,11 @@ impl Inner {
                 return;
             }
             if last_event.elapsed() >= linger {
-                match sys::poll2(fd, self.wakeup.fd()) {
+                match waiter.wait() {
                     Ok((_, true)) => return,
                     Ok((false, false)) => continue,
                     Ok((true, false)) => {}
-                    Err(e) => self.fatal(&format!("poll on userfaultfd failed: {e}")),
+                    Err(e) => self.fatal(&format!("waiting for page faults failed: {e}")),
                 }
             }
             match self.uffd.read_event() {
