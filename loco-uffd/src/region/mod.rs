@@ -576,8 +576,9 @@ impl SharedRegion {
                 .map_err(|e| map_error("the transport's stand-in for no home pages", e))?
                 .starting_at(layout.size),
             // SAFETY: the view is ours, lives as long as the process (it
-            // is never unmapped) and covers the file's `size` bytes, of
-            // which `served` is a part.
+            // is never unmapped) and covers the file's `size` bytes;
+            // `served` (a home span) lies inside 0..size, so the pointer
+            // and the `served.end - served.start` bytes after it do too.
             Some(view) => unsafe {
                 MemoryRegion::from_raw(
                     std::ptr::NonNull::new(view.ptr().add(served.start as usize)).expect("mapped"),
