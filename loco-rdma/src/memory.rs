@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Called with (offset, len, access) before the transport touches that
-/// range, so the owner can make it present first (the shared heap installs
+/// range (offsets as peers address them: see [`MemoryRegion::starting_at`]), so the owner can make it present first (the shared heap installs
 /// home pages that were never touched, rather than let a serving thread
 /// fault on them) and keep track of who reads and who writes it. What it
 /// returns runs once the access is over (the owner may keep the range
@@ -58,6 +58,32 @@ unsafe fn copy_short(src: *const u8, dst: *mut u8, n: usize) {
     }
 }
 
+/// Where `offset..offset+len` starts in memory that holds offsets
+/// `first..first+size`, or why it does not lie inside. The verbs backend
+/// checks a peer's region with the same function (same wording).
+pub(crate) fn window_start(
+    first: u64,
+    size: u64,
+    offset: u64,
+    len: usize,
+) -> Result<usize, String> {
+    let end = offset as u128 + len as u128;
+    if offset >= first && end <= first as u128 + size as u128 {
+        // At most `size`, which is the length of memory in this process
+        // (or of a peer's, which is no larger than its address space).
+        return usize::try_from(offset - first)
+            .map_err(|_| format!("offset {offset} is too large"));
+    }
+    Err(if first == 0 {
+        format!("range {offset}..{end} is outside the region of {size} bytes")
+    } else {
+        format!(
+            "range {offset}..{end} is outside the region of {size} bytes at offsets {first}..{}",
+            first as u128 + size as u128
+        )
+    })
+}
+
 /// Runs of a scatter this close or closer (in bytes) are prepared as one
 /// span ([`MemoryRegion::scatter`]): less than a 4 KiB page, so a span
 /// never takes in a whole page that no run writes.
@@ -86,6 +112,9 @@ pub enum Access {
 pub struct MemoryRegion {
     ptr: NonNull<u8>,
     len: usize,
+    /// The offset peers address the first byte at: the memory holds
+    /// offsets `first .. first+len` (see [`MemoryRegion::starting_at`]).
+    first: u64,
     prepare: Option<Prepare>,
     /// See [`MemoryRegion::shared_with_cpu_stores`].
     cpu_stores: bool,
@@ -102,7 +131,11 @@ unsafe impl Sync for MemoryRegion {}
 
 impl std::fmt::Debug for MemoryRegion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MemoryRegion({:p}, {} bytes)", self.ptr, self.len)
+        write!(
+            f,
+            "MemoryRegion({:p}, {} bytes at offset {})",
+            self.ptr, self.len, self.first
+        )
     }
 }
 
@@ -120,6 +153,7 @@ impl MemoryRegion {
         Ok(MemoryRegion {
             ptr,
             len,
+            first: 0,
             prepare: None,
             cpu_stores: false,
             _mapping: Some(mapping),
@@ -135,10 +169,28 @@ impl MemoryRegion {
         MemoryRegion {
             ptr,
             len,
+            first: 0,
             prepare: None,
             cpu_stores: false,
             _mapping: None,
         }
+    }
+
+    /// Makes the memory hold offsets `first .. first+len` of what peers
+    /// address rather than `0 .. len`: a window of a larger region (the
+    /// part of the shared region that can be home on this node), so that
+    /// only that part is registered (and, over RDMA, pinned). Offset
+    /// `first + i` is byte `i` of the memory; offsets outside the window
+    /// are refused like offsets past the end.
+    pub fn starting_at(mut self, first: u64) -> Self {
+        self.first = first;
+        self
+    }
+
+    /// The offset the memory's first byte is addressed at (0 unless
+    /// [`MemoryRegion::starting_at`] said otherwise).
+    pub fn first(&self) -> u64 {
+        self.first
     }
 
     /// Runs `prepare` before every access through the transport.
@@ -194,17 +246,10 @@ impl MemoryRegion {
         Ok((start, Served(finish)))
     }
 
-    /// Where `offset..offset+len` starts, if it lies inside the region.
+    /// Where `offset..offset+len` starts in the memory (bytes from
+    /// `ptr`), if it lies inside the window the region holds.
     fn bounds(&self, offset: u64, len: usize) -> Result<usize, String> {
-        let start = usize::try_from(offset).map_err(|_| format!("offset {offset} is too large"))?;
-        match start.checked_add(len) {
-            Some(end) if end <= self.len => Ok(start),
-            _ => Err(format!(
-                "range {offset}..{} is outside the region of {} bytes",
-                offset as u128 + len as u128,
-                self.len
-            )),
-        }
+        window_start(self.first, self.len as u64, offset, len)
     }
 
     fn atomic_at(&self, offset: u64, access: Access) -> Result<(&AtomicU64, Served), String> {
@@ -352,8 +397,11 @@ impl MemoryRegion {
             let (span, after) = rest.split_at(n);
             let (_, _served) = self.prepared(first, (end - first) as usize, Access::Write)?;
             for &(offset, data) in span {
-                // SAFETY: every run was checked in bounds above.
-                apply(data, unsafe { self.ptr.as_ptr().add(offset as usize) });
+                // SAFETY: every run was checked in bounds above, so
+                // `offset - self.first` is inside the memory.
+                apply(data, unsafe {
+                    self.ptr.as_ptr().add((offset - self.first) as usize)
+                });
             }
             rest = after;
         }
@@ -455,6 +503,59 @@ mod tests {
             region.read(offset, &mut got).unwrap();
             assert_eq!(&got, data);
         }
+    }
+
+    #[test]
+    fn a_region_starting_at_an_offset_holds_only_its_window() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let first = 3 << 20;
+        let region = MemoryRegion::anonymous(8192)
+            .unwrap()
+            .starting_at(first)
+            .with_prepare(Box::new(move |offset, len, _| {
+                log.lock().unwrap().push((offset, len));
+                None
+            }));
+        assert_eq!((region.first(), region.len()), (first, 8192));
+        // Offsets inside the window: translated to the memory's bytes.
+        region.write(first + 100, b"abc").unwrap();
+        region.scatter(&[(first + 8190, b"yz")]).unwrap();
+        let mut got = [0u8; 3];
+        region.read(first + 100, &mut got).unwrap();
+        assert_eq!(&got, b"abc");
+        // SAFETY: byte 100 of the memory, which nothing else touches now.
+        assert_eq!(unsafe { *region.as_ptr().add(100) }, b'a');
+        assert_eq!(region.fetch_add(first + 8, 5).unwrap(), 0);
+        assert_eq!(region.compare_swap(first + 8, 5, 7).unwrap(), 5);
+        assert_eq!(region.load_u64(first + 8).unwrap(), 7);
+        let raw = region
+            .with_raw(first + 101, 2, Access::Read, |p| {
+                // SAFETY: two bytes in bounds for as long as `f` runs.
+                unsafe { [*p, *p.add(1)] }
+            })
+            .unwrap();
+        assert_eq!(&raw, b"bc");
+        // The owner is told the offsets peers use, not the memory's.
+        assert!(seen.lock().unwrap().contains(&(first + 100, 3)));
+        // Below the window, across either edge, past it: refused.
+        let mut buf = [0u8; 16];
+        for (offset, len) in [(0, 8), (first - 8, 8), (first - 1, 2), (first + 8190, 4)] {
+            let e = region.read(offset, &mut buf[..len]).unwrap_err();
+            assert!(e.contains("outside the region"), "{e}");
+            assert!(e.contains(&format!("{first}..{}", first + 8192)), "{e}");
+        }
+        assert!(region.write(u64::MAX - 3, &buf).is_err());
+        assert!(region.fetch_add(first - 8, 1).is_err());
+        assert!(region.compare_swap(first + 8192, 0, 1).is_err());
+        assert!(region.load_u64(0).is_err());
+        assert!(region.with_raw(first - 1, 1, Access::Read, |_| ()).is_err());
+        // A scatter with one run outside writes none of them.
+        assert!(region
+            .scatter(&[(first, b"no"), (first - 2, b"no")])
+            .is_err());
+        region.read(first, &mut buf[..2]).unwrap();
+        assert_eq!(&buf[..2], &[0, 0]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use loco_cluster::{ClusterConfig, TransportKind};
-use loco_rdma::{MemoryRegion, NodeId, RegionId, Run, Transport, TransportError};
+use loco_rdma::{MaskedRun, MemoryRegion, NodeId, RegionId, Run, Transport, TransportError};
 
 use loco_testkit::suite::{self, ensure, Check, Expect, Node, Scenario, Variant};
 use loco_testkit::Rng;
@@ -53,6 +53,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     barrier_gather_hands_out_every_nodes_bytes => Expect::AllSucceed,
     narrowed_barriers_leave_memory_nodes_out => Expect::AllSucceed,
     bad_requests => Expect::AllSucceed,
+    a_region_starting_at_an_offset_holds_only_its_window => Expect::AllSucceed,
     node_disappears => Expect::LastNodeKilled,
     unreachable_node => Expect::AllSucceed,
     mismatched_config => Expect::SomeNodeSaid("refused: mismatch"),
@@ -710,6 +711,166 @@ fn bad_requests(c: &Ctx) -> Check {
     ensure(&buf[..4] == b"fine", || {
         "connection out of step after errors".into()
     })?;
+    finish(&*t)
+}
+
+/// Each node registers memory holding offsets `first..first+len` of
+/// what peers address (a window of a larger region, as a node registers
+/// only the part of the shared region that can be home on it), at a
+/// different `first` on every node. Every operation inside a node's
+/// window reaches the right bytes; every one outside it (below, across
+/// either edge, past it) is refused with a clear error and changes
+/// nothing, and the node serves on afterwards. Once with atomics the
+/// transport may do itself (a NIC's), once with a region its owner's
+/// CPU stores into (atomics by the owner's CPU).
+fn a_region_starting_at_an_offset_holds_only_its_window(c: &Ctx) -> Check {
+    const LEN: u64 = 3 * 4096;
+    let window = |node: usize| (1u64 << 30) + node as u64 * LEN;
+    let t = c.join()?;
+    for cpu_stores in [false, true] {
+        let mut mem = MemoryRegion::anonymous(LEN as usize)
+            .map_err(|e| e.to_string())?
+            .starting_at(window(c.rank));
+        if cpu_stores {
+            mem = mem.shared_with_cpu_stores();
+        }
+        let mem = Arc::new(mem);
+        let id = ok(t.register(mem.clone()), "register")?;
+        let me = c.rank as u64;
+        // Where node `writer` writes what, at offsets of `target`'s window.
+        let at = |target: usize, writer: u64| {
+            let first = window(target);
+            (
+                first + 64 * writer,                  // write
+                first + 4096 + 64 * writer,           // scatter, one run per page
+                first + 2048 + 8 * writer,            // compare_swap
+                first + 3072 + 16 * writer,           // compare_swap_run, 2 words
+                first + 2 * 4096 + 1024 + 8 * writer, // a refused scatter's run
+            )
+        };
+        let counter = |target: usize| window(target) + LEN - 8;
+        for target in 0..c.n {
+            let first = window(target);
+            let (w, s, cas, run, refused) = at(target, me);
+            let data = pattern(me * 100 + target as u64, 48);
+            ok(t.write(target, id, w, &data), "write")?;
+            let mut got = vec![0u8; data.len()];
+            ok(t.read(target, id, w, &mut got), "read")?;
+            ensure(got == data, || format!("node {target}: read back wrong"))?;
+            let runs = [
+                Run {
+                    offset: s,
+                    data: &data[..16],
+                },
+                Run {
+                    offset: s + 4096,
+                    data: &data[16..32],
+                },
+            ];
+            ok(t.scatter(target, id, &runs), "scatter")?;
+            let mask = [0xffu8];
+            let masked = [MaskedRun {
+                offset: s + 32,
+                data: &data[32..40],
+                mask: &mask,
+            }];
+            ok(t.scatter_masked(target, id, &masked), "masked scatter")?;
+            ok(t.fetch_add(target, id, counter(target), 1), "fetch_add")?;
+            let found = ok(t.compare_swap(target, id, cas, 0, me + 1), "compare_swap")?;
+            ensure(found == 0, || format!("compare_swap found {found}"))?;
+            let found = ok(t.compare_swap_run(target, id, run, 2, 0, 7), "run")?;
+            ensure(found == [0, 0], || {
+                format!("compare_swap_run found {found:?}")
+            })?;
+            // Outside the window: refused, whatever the operation.
+            let marker = [0xeeu8; 8];
+            let mut buf = [0u8; 8];
+            let end = first + LEN;
+            let outside: Vec<(&str, Result<(), TransportError>)> = vec![
+                ("read at 0", t.read(target, id, 0, &mut buf)),
+                ("read below", t.read(target, id, first - 8, &mut buf)),
+                (
+                    "read across the start",
+                    t.read(target, id, first - 4, &mut buf),
+                ),
+                ("read across the end", t.read(target, id, end - 4, &mut buf)),
+                ("write past the end", t.write(target, id, end, &marker)),
+                ("write below", t.write(target, id, first - 8, &marker)),
+                (
+                    "fetch_add below",
+                    t.fetch_add(target, id, first - 8, 1).map(|_| ()),
+                ),
+                (
+                    "compare_swap past the end",
+                    t.compare_swap(target, id, end, 0, 1).map(|_| ()),
+                ),
+                (
+                    "scatter with a run below",
+                    t.scatter(
+                        target,
+                        id,
+                        &[
+                            Run {
+                                offset: refused,
+                                data: &marker,
+                            },
+                            Run {
+                                offset: first - 8,
+                                data: &marker,
+                            },
+                        ],
+                    ),
+                ),
+            ];
+            for (what, result) in outside {
+                match result {
+                    Ok(()) => return Err(format!("node {target}: {what} succeeded")),
+                    Err(e) => ensure(e.to_string().contains("outside the region"), || {
+                        format!("node {target}: {what}: unclear error {e}")
+                    })?,
+                }
+            }
+            // Still serving.
+            ok(t.read(target, id, w, &mut got), "read after errors")?;
+            ensure(got == data, || {
+                format!("node {target}: out of step after errors")
+            })?;
+        }
+        ok(t.barrier(), "barrier")?;
+        // What every node did to this one, read in place.
+        for writer in 0..c.n as u64 {
+            let (w, s, cas, run, refused) = at(c.rank, writer);
+            let data = pattern(writer * 100 + me, 48);
+            let mut got = vec![0u8; 48];
+            mem.read(w, &mut got)?;
+            ensure(got == data, || format!("node {writer}'s write is wrong"))?;
+            let mut runs = [0u8; 40];
+            mem.read(s, &mut runs[..16])?;
+            mem.read(s + 4096, &mut runs[16..32])?;
+            mem.read(s + 32, &mut runs[32..40])?;
+            ensure(runs[..] == data[..40], || {
+                format!("node {writer}'s scatters are wrong")
+            })?;
+            ensure(mem.load_u64(cas)? == writer + 1, || {
+                format!("node {writer}'s compare_swap is missing")
+            })?;
+            ensure(
+                mem.load_u64(run)? == 7 && mem.load_u64(run + 8)? == 7,
+                || format!("node {writer}'s compare_swap_run is missing"),
+            )?;
+            let mut left = [0u8; 8];
+            mem.read(refused, &mut left)?;
+            ensure(left == [0; 8], || {
+                format!("node {writer}'s refused scatter applied a run")
+            })?;
+        }
+        let count = mem.load_u64(counter(c.rank))?;
+        ensure(count == c.n as u64, || {
+            format!("the counter is {count} after {} increments", c.n)
+        })?;
+        // Nobody writes the regions of this round any more.
+        ok(t.barrier(), "barrier")?;
+    }
     finish(&*t)
 }
 

@@ -146,6 +146,80 @@ impl Layout {
         self.arenas[node].clone()
     }
 
+    /// The home of `page` under interleaved placement, outside the part
+    /// of the prefix that is node 0's.
+    fn interleaved_home(&self, page: usize) -> NodeId {
+        self.interleave[page / self.run % self.interleave.len()]
+    }
+
+    /// The smallest range of offsets (from `base`) that holds every page
+    /// that can ever be home at `rank` (by [`Layout::static_home`], or,
+    /// where that is `None`, by the first-touch directory and home
+    /// migration, which may make any node home): what the node must let
+    /// other nodes reach, and, registered with an RDMA NIC, pins.
+    /// Empty (`0..0`) for a node that can home no page.
+    ///
+    /// - allocating-node: the node's arena; node 0's also takes in the
+    ///   prefix before it (the globals and main's stack are node 0's);
+    /// - interleaved: from the first to the last page the rotation gives
+    ///   the node, which over every node is about the whole region; with
+    ///   memory nodes, the compute nodes home nothing but main's stack
+    ///   (node 0: the prefix after the globals);
+    /// - first-touch: the globals and the heap, for every node (and
+    ///   main's stack, for node 0): the whole region, unless only the
+    ///   stack is in the prefix.
+    pub fn home_span(&self, rank: NodeId) -> Range<u64> {
+        if rank >= self.nodes {
+            return 0..0;
+        }
+        if self.nodes == 1 {
+            return 0..self.size;
+        }
+        if self.placement == Placement::AllocatingNode {
+            let arena = self.arena(rank);
+            let span = if rank == 0 { 0..arena.end } else { arena };
+            return if span.is_empty() { 0..0 } else { span };
+        }
+        // In pages: the policy places [0, globals) and [prefix, pages);
+        // [globals, prefix) is node 0's (see `static_home`).
+        let globals = self.globals.div_ceil(self.page_size) as usize;
+        let prefix = self.node0_prefix.div_ceil(self.page_size) as usize;
+        let mut span: Option<Range<usize>> = None;
+        let mut take = |r: Range<usize>| {
+            if r.is_empty() {
+                return;
+            }
+            span = Some(match span.take() {
+                None => r,
+                Some(s) => s.start.min(r.start)..s.end.max(r.end),
+            });
+        };
+        if rank == 0 {
+            take(globals..prefix);
+        }
+        for placed in [0..globals, prefix..self.pages()] {
+            match self.placement {
+                Placement::FirstTouch => take(placed),
+                _ => {
+                    // The rotation repeats every `period` pages: a page of
+                    // `rank`'s, if the range has one, is among its first
+                    // `period` pages, and one among its last.
+                    let period = self.run * self.interleave.len();
+                    let mine = |p: &usize| self.interleaved_home(*p) == rank;
+                    let first = placed.clone().take(period).find(mine);
+                    let last = placed.clone().rev().take(period).find(mine);
+                    if let (Some(first), Some(last)) = (first, last) {
+                        take(first..last + 1);
+                    }
+                }
+            }
+        }
+        match span {
+            Some(pages) => self.page_offset(pages.start)..self.page_offset(pages.end),
+            None => 0..0,
+        }
+    }
+
     /// The home of `page` when the placement fixes it up front.
     pub fn static_home(&self, page: usize) -> Option<NodeId> {
         // Alone, a node is home to everything: nothing to ask a directory.
@@ -159,9 +233,7 @@ impl Layout {
             return Some(0);
         }
         match self.placement {
-            Placement::Interleaved => {
-                Some(self.interleave[page / self.run % self.interleave.len()])
-            }
+            Placement::Interleaved => Some(self.interleaved_home(page)),
             Placement::AllocatingNode => {
                 let offset = self.page_offset(page);
                 self.arenas.iter().position(|a| a.contains(&offset))
@@ -237,6 +309,116 @@ mod tests {
         assert!(!l.contains(l.base, 16385));
         assert!(!l.contains(l.base - 1, 1));
         assert!(!l.contains(u64::MAX, 2));
+    }
+
+    /// Every cluster shape the home-span tests walk: 2 and 4 nodes,
+    /// equal and unequal memories, with and without memory nodes, with
+    /// no prefix, a prefix of stack only, and globals too.
+    fn shapes() -> Vec<(String, Layout)> {
+        const MIB: u64 = 1 << 20;
+        let mut out = Vec::new();
+        for placement in [
+            Placement::Interleaved,
+            Placement::AllocatingNode,
+            Placement::FirstTouch,
+        ] {
+            for (memories, memory_nodes) in [
+                (vec![2 * MIB, 2 * MIB], vec![]),
+                (vec![3 * MIB, MIB, 2 * MIB, 5 * MIB / 2], vec![]),
+                (vec![2 * MIB, 3 * MIB, 3 * MIB], vec![1, 2]),
+                (vec![MIB, 3 * MIB, 2 * MIB, 3 * MIB], vec![1, 3]),
+                (vec![2 * MIB, 4 * MIB], vec![1]),
+            ] {
+                let mut c = ClusterConfig::localhost(memories.len()).unwrap();
+                for (n, &m) in c.nodes.iter_mut().zip(&memories) {
+                    n.memory = m;
+                }
+                for &m in &memory_nodes {
+                    c.nodes[m].role = loco_cluster::Role::Memory;
+                }
+                c.placement = placement;
+                // (globals, prefix) in pages; the runs of 256 pages over
+                // memory nodes start inside and outside the globals.
+                for (globals, prefix) in [(0, 0), (0, 3), (2, 5), (300, 302), (256, 256)] {
+                    // The prefix is node 0's memory (`with_prefix`).
+                    if prefix * 4096 > memories[0] {
+                        continue;
+                    }
+                    let l = Layout::with_prefix(&c, globals * 4096, prefix * 4096);
+                    let name = format!(
+                        "{placement:?} {memories:?} memory nodes {memory_nodes:?} globals {globals} prefix {prefix}"
+                    );
+                    out.push((name, l));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_home_span_is_the_tightest_range_of_the_pages_a_node_can_home() {
+        for (name, l) in shapes() {
+            for rank in 0..l.nodes {
+                // Any node may become home to a page with no static home.
+                let can_home = |p: usize| l.static_home(p).is_none_or(|h| h == rank);
+                let first = (0..l.pages()).find(|&p| can_home(p));
+                let last = (0..l.pages()).rev().find(|&p| can_home(p));
+                let want = match (first, last) {
+                    (Some(f), Some(e)) => l.page_offset(f)..l.page_offset(e + 1),
+                    _ => 0..0,
+                };
+                let span = l.home_span(rank);
+                assert_eq!(span, want, "{name}: node {rank}");
+                for p in (0..l.pages()).filter(|&p| can_home(p)) {
+                    assert!(
+                        span.contains(&l.page_offset(p)),
+                        "{name}: node {rank} page {p}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn home_spans_per_placement() {
+        let page = 4096;
+        for (name, l) in shapes() {
+            let prefix = l.node0_prefix();
+            let memory_nodes = l.run > 1;
+            for rank in 0..l.nodes {
+                let span = l.home_span(rank);
+                let expected = match l.placement {
+                    // Exactly the arena, and node 0's prefix before it.
+                    Placement::AllocatingNode if rank == 0 => 0..l.arena(0).end,
+                    Placement::AllocatingNode => l.arena(rank),
+                    // A compute node homes no page of the heap: node 0
+                    // main's stack, the others nothing.
+                    Placement::Interleaved if memory_nodes && !l.interleave.contains(&rank) => {
+                        if rank == 0 && prefix > l.globals() {
+                            l.globals()..prefix
+                        } else {
+                            0..0
+                        }
+                    }
+                    // Pages rotate: every node homes pages near both ends.
+                    Placement::Interleaved => {
+                        assert!(span.start < 256 * 4 * page, "{name}: node {rank} {span:?}");
+                        assert!(
+                            span.end > l.size - 256 * 4 * page,
+                            "{name}: node {rank} {span:?}"
+                        );
+                        continue;
+                    }
+                    Placement::FirstTouch if rank != 0 && l.globals() == 0 => prefix..l.size,
+                    Placement::FirstTouch => 0..l.size,
+                };
+                assert_eq!(span, expected, "{name}: node {rank}");
+            }
+        }
+        // Alone, a node homes everything; there is no other node.
+        let l = layout(Placement::AllocatingNode, &[8192]);
+        assert_eq!(l.home_span(0), 0..8192);
+        assert_eq!(l.home_span(1), 0..0);
     }
 
     #[test]

@@ -108,11 +108,11 @@ impl Mapping {
         Ok(())
     }
 
-    /// Makes every page of the mapping present and writable at once
-    /// (MADV_POPULATE_WRITE, Linux 5.14): what pinning it for a NIC
-    /// (`ibv_reg_mr`) does to its pages.
-    pub fn populate(&self) -> io::Result<()> {
-        self.advise(0, self.len, libc::MADV_POPULATE_WRITE)
+    /// Makes every page of `offset .. offset+len` of the mapping present
+    /// and writable at once (MADV_POPULATE_WRITE, Linux 5.14): what
+    /// pinning it for a NIC (`ibv_reg_mr`) does to its pages.
+    pub fn populate(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.advise(offset, len, libc::MADV_POPULATE_WRITE)
     }
 
     /// Asks the kernel to keep 4 KB pages here (userfaultfd resolves faults per page).
@@ -858,7 +858,7 @@ mod tests {
         let view = file.view().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            view.populate().unwrap();
+            view.populate(0, view.len).unwrap();
             view.as_atomic_u8()[5].store(42, SeqCst);
             tx.send(view).unwrap();
         });

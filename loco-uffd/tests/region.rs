@@ -60,6 +60,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     first_touch_with_memory_nodes_homes_and_moves_pages_on_compute_nodes,
     home_memory_in_a_file_is_served_from_a_view_outside_the_region,
     home_memory_in_a_file_keeps_every_write_through_evictions_and_atomics,
+    home_memory_in_a_file_serves_only_what_can_be_home_here,
+    home_memory_in_a_file_on_compute_nodes_serves_nothing,
     an_rdma_nic_is_never_given_anonymous_home_memory,
 ];
 
@@ -152,6 +154,17 @@ fn start_with_options(
 /// returned as `None` once the compute nodes have finished (`finish_compute`).
 fn start_with_memory_nodes(node: &Node, placement: Placement) -> Result<Option<Run>, String> {
     let (tracked, options) = options(node);
+    start_with_memory_nodes_and(node, placement, tracked, options)
+}
+
+/// `start_with_memory_nodes` with these options.
+fn start_with_memory_nodes_and(
+    node: &Node,
+    placement: Placement,
+    tracked: bool,
+    options: RegionOptions,
+) -> Result<Option<Run>, String> {
+    let file = options.home_memory == HomeMemory::SharedFile;
     let mut config = config(node, placement, 1 << 30);
     for n in &mut config.nodes[node.n / 2..] {
         n.role = loco_cluster::Role::Memory;
@@ -171,7 +184,9 @@ fn start_with_memory_nodes(node: &Node, placement: Placement) -> Result<Option<R
             || format!("a memory node did consistency work: {s:?}"),
         )?;
         // Interleaved pages are all theirs; first-touch ones never are.
-        let homes = placement == Placement::Interleaved;
+        // Home memory in a file is served from its view: the memory
+        // node's own threads never touch (fault on) a page.
+        let homes = placement == Placement::Interleaved && !file;
         ensure((s.home_faults > 0) == homes, || {
             format!("a memory node made {} home pages present", s.home_faults)
         })?;
@@ -1543,8 +1558,11 @@ fn home_memory_in_a_file_is_served_from_a_view_outside_the_region(node: &Node) -
     let r = start_in_a_file(node, Placement::Interleaved, 1 << 30)?;
     let (view, len) = r.region.served_memory();
     let (base, size) = (r.region.base(), r.region.size());
-    ensure(len as u64 == size, || {
-        format!("served {len} bytes of a {size}-byte region")
+    // Interleaved: from this node's first page to its last, all but the
+    // pages of other nodes before and after them.
+    let (before, after) = (r.rank as u64, (r.n - 1 - r.rank) as u64);
+    ensure(len as u64 == size - (before + after) * PAGE, || {
+        format!("node {} served {len} bytes of a {size}-byte region", r.rank)
     })?;
     ensure(view + size <= base || view >= base + size, || {
         format!("the served view {view:#x} overlaps the region at {base:#x}")
@@ -1585,6 +1603,147 @@ fn home_memory_in_a_file_is_served_from_a_view_outside_the_region(node: &Node) -
         format!("no faults counted: {s:?}")
     })?;
     r.finish()
+}
+
+/// Under allocating-node placement a node serves (registers, and over
+/// RDMA pins) only its arena, node 0 also the prefix before it (globals
+/// and main's stack), not the whole region; every node's writes to every
+/// arena, to the prefix and by atomics still read back everywhere, and
+/// an access to a node outside what it serves is refused.
+fn home_memory_in_a_file_serves_only_what_can_be_home_here(node: &Node) -> Check {
+    let (tracked, options) = options(node);
+    let options = RegionOptions {
+        home_memory: HomeMemory::SharedFile,
+        populate_home_view: true,
+        globals: 2 * PAGE,
+        node0_prefix: 6 * PAGE,
+        ..options
+    };
+    let r = start_with_options(node, Placement::AllocatingNode, 1 << 30, tracked, options)?;
+    let (view, len) = r.region.served_memory();
+    let (base, size) = (r.region.base(), r.region.size());
+    // Equal memories: node 0's prefix and arena are its memory too.
+    ensure(
+        len as u64 == NODE_MEMORY && size == NODE_MEMORY * r.n as u64,
+        || format!("node {} served {len} bytes of a {size}-byte region", r.rank),
+    )?;
+    let arena = r.region.layout().arena(r.rank);
+    let served = if r.rank == 0 { 0 } else { arena.start }..arena.end;
+    ensure(served.end - served.start == len as u64, || {
+        format!("served {len} bytes, arena {arena:?}")
+    })?;
+    ensure(view + len as u64 <= base || view >= base + size, || {
+        format!("the served view {view:#x} overlaps the region at {base:#x}")
+    })?;
+    // Offsets every node writes: pages of each arena, the globals and the
+    // stack part of the prefix (node 0's), each writer its own bytes.
+    let targets = |n: usize| -> Vec<u64> {
+        let mut t = vec![PAGE, 4 * PAGE];
+        for home in 0..n as u64 {
+            t.push(home * NODE_MEMORY + 7 * PAGE);
+            t.push((home + 1) * NODE_MEMORY - PAGE);
+        }
+        t
+    };
+    for &off in &targets(r.n) {
+        let at = off + 256 * r.rank as u64;
+        r.store(at, &pattern(at, 256));
+    }
+    let word = |home: usize| home as u64 * NODE_MEMORY + 9 * PAGE;
+    for home in 0..r.n {
+        for _ in 0..10 {
+            r.region
+                .atomic_update(r.addr(word(home)), 8, false, false, |v| Some(v + 1))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    r.barrier()?;
+    for &off in &targets(r.n) {
+        for writer in 0..r.n as u64 {
+            let at = off + 256 * writer;
+            ensure(r.load(at, 256) == pattern(at, 256), || {
+                format!("bytes at {at:#x} from node {writer} read wrong")
+            })?;
+        }
+    }
+    for home in 0..r.n {
+        let got = u64::from_le_bytes(r.load(word(home), 8).try_into().unwrap());
+        ensure(got == 10 * r.n as u64, || {
+            format!("counter at node {home}: {got}")
+        })?;
+    }
+    // Straight through the transport: inside a node's arena works,
+    // outside what it serves is refused.
+    let next = (r.rank + 1) % r.n;
+    let t = r.region.transport();
+    let data = r.region.served_region();
+    let mut buf = [0u8; 8];
+    t.read(next, data, word(next), &mut buf)
+        .map_err(|e| format!("read inside node {next}'s arena: {e}"))?;
+    ensure(u64::from_le_bytes(buf) == 10 * r.n as u64, || {
+        "the served view reads wrong".into()
+    })?;
+    let outside = word((next + 1) % r.n);
+    match t.read(next, data, outside, &mut buf) {
+        Ok(()) => return Err(format!("node {next} served offset {outside:#x}")),
+        Err(e) => ensure(e.to_string().contains("outside the region"), || {
+            format!("unclear error: {e}")
+        })?,
+    }
+    r.finish()
+}
+
+/// Under interleaved placement with memory nodes, a compute node homes
+/// nothing (no prefix here): it serves no memory of the region (the
+/// transport holds one page outside it), and everything works through
+/// the memory nodes' views.
+fn home_memory_in_a_file_on_compute_nodes_serves_nothing(node: &Node) -> Check {
+    let (tracked, options) = options(node);
+    let options = RegionOptions {
+        home_memory: HomeMemory::SharedFile,
+        populate_home_view: true,
+        ..options
+    };
+    let Some(r) = start_with_memory_nodes_and(node, Placement::Interleaved, tracked, options)?
+    else {
+        return Ok(());
+    };
+    let (_, len) = r.region.served_memory();
+    ensure(len == 0, || {
+        format!("compute node {} served {len} bytes", r.rank)
+    })?;
+    let t = r.region.transport();
+    let mut buf = [0u8; 8];
+    match t.read(r.rank, r.region.served_region(), 0, &mut buf) {
+        Ok(()) => return Err("a compute node served offset 0".into()),
+        Err(e) => ensure(e.to_string().contains("outside the region"), || {
+            format!("unclear error: {e}")
+        })?,
+    }
+    // Runs of pages over the memory nodes: offsets in several runs.
+    let offsets: Vec<u64> = (0..8).map(|k| k * 200 * PAGE + 64).collect();
+    for &off in &offsets {
+        let at = off + 64 * r.rank as u64;
+        r.store(at, &pattern(at, 64));
+    }
+    let word = 300 * PAGE;
+    for _ in 0..10 {
+        r.region
+            .atomic_update(r.addr(word), 8, false, false, |v| Some(v + 1))
+            .map_err(|e| e.to_string())?;
+    }
+    r.barrier()?;
+    for &off in &offsets {
+        for writer in 0..r.n as u64 {
+            let at = off + 64 * writer;
+            ensure(r.load(at, 64) == pattern(at, 64), || {
+                format!("bytes at {at:#x} from node {writer} read wrong")
+            })?;
+        }
+    }
+    let got = u64::from_le_bytes(r.load(word, 8).try_into().unwrap());
+    ensure(got == 10 * r.n as u64, || format!("counter {got}"))?;
+    r.finish_compute()
 }
 
 /// With home memory in a file, evicted and invalidated pages leave the

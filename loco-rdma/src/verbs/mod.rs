@@ -42,8 +42,8 @@
 //! The tcp backend is the control plane: it brings the nodes up (checking
 //! they share one cluster.toml), carries the queue pair and region
 //! descriptions through two services, and provides the barrier. Every
-//! operation is checked locally against the target's region size (learnt at
-//! registration) before anything is posted.
+//! operation is checked locally against the target's region (the offsets
+//! it holds, learnt at registration) before anything is posted.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -267,7 +267,7 @@ impl Link {
                 0
             };
             wr.wr.rdma = rdma_t {
-                remote_addr: target.addr + piece.remote,
+                remote_addr: target.checked_address(piece.remote),
                 rkey: target.rkey,
             };
             wrs.push(wr);
@@ -283,7 +283,7 @@ impl Link {
             wr.opcode = ibv_wr_opcode::IBV_WR_RDMA_READ;
             wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
             wr.wr.rdma = rdma_t {
-                remote_addr: target.addr + piece.remote,
+                remote_addr: target.checked_address(piece.remote),
                 rkey: target.rkey,
             };
             wrs.push(wr);

@@ -4,6 +4,7 @@
 //! unit-tested.
 
 use super::ffi::Endpoint;
+use crate::memory::window_start;
 use crate::MemoryRegion;
 
 /// A contiguous range of the target region to transfer.
@@ -134,8 +135,12 @@ impl<'a> Planner<'a> {
 /// A registered region as a peer sees it: where it is and how to reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RegionInfo {
+    /// Where the registered memory starts in the owner's address space.
     pub addr: u64,
     pub len: u64,
+    /// The region offset `addr` holds (`MemoryRegion::starting_at`): the
+    /// memory holds offsets `first .. first+len`.
+    pub first: u64,
     pub rkey: u32,
     /// The owner's code stores into the region directly
     /// (`MemoryRegion::shared_with_cpu_stores`).
@@ -167,7 +172,7 @@ pub(super) fn atomic_path(target: &RegionInfo) -> AtomicPath {
     }
 }
 
-const REGION_INFO_LEN: usize = 21;
+const REGION_INFO_LEN: usize = 29;
 const ENDPOINT_LEN: usize = 30;
 /// Bit of a region description's flags byte: `cpu_stores`.
 const FLAG_CPU_STORES: u8 = 1;
@@ -178,6 +183,7 @@ impl RegionInfo {
         RegionInfo {
             addr,
             len: region.len() as u64,
+            first: region.first(),
             rkey,
             cpu_stores: region.is_shared_with_cpu_stores(),
         }
@@ -187,6 +193,7 @@ impl RegionInfo {
         let mut out = Vec::with_capacity(REGION_INFO_LEN);
         out.extend_from_slice(&self.addr.to_le_bytes());
         out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.first.to_le_bytes());
         out.extend_from_slice(&self.rkey.to_le_bytes());
         out.push(if self.cpu_stores { FLAG_CPU_STORES } else { 0 });
         out
@@ -199,7 +206,7 @@ impl RegionInfo {
                 bytes.len()
             ));
         }
-        let flags = bytes[20];
+        let flags = bytes[REGION_INFO_LEN - 1];
         if flags & !FLAG_CPU_STORES != 0 {
             return Err(format!(
                 "region description with unknown flags {flags:#04x}"
@@ -208,27 +215,31 @@ impl RegionInfo {
         Ok(RegionInfo {
             addr: u64_at(bytes, 0),
             len: u64_at(bytes, 8),
-            rkey: u32_at(bytes, 16),
+            first: u64_at(bytes, 16),
+            rkey: u32_at(bytes, 24),
             cpu_stores: flags & FLAG_CPU_STORES != 0,
         })
     }
 
-    /// The remote address of `len` bytes at `offset`, if they lie inside.
-    /// The wording matches `MemoryRegion`'s own bounds check.
+    /// The remote address of `len` bytes at `offset`, if they lie inside
+    /// the window the region holds (`first .. first+len`). The check and
+    /// its wording are `MemoryRegion`'s own.
     pub fn address_of(&self, offset: u64, len: usize) -> Result<u64, String> {
-        match offset.checked_add(len as u64) {
-            Some(end) if end <= self.len => self.addr.checked_add(offset).ok_or_else(|| {
-                format!(
-                    "the region's address {:#x} + offset {offset} overflows",
-                    self.addr
-                )
-            }),
-            _ => Err(format!(
-                "range {offset}..{} is outside the region of {} bytes",
-                offset as u128 + len as u128,
-                self.len
-            )),
-        }
+        window_start(self.first, self.len, offset, len)?;
+        self.addr.checked_add(offset - self.first).ok_or_else(|| {
+            format!(
+                "the region's address {:#x} + {} bytes overflows",
+                self.addr,
+                offset - self.first
+            )
+        })
+    }
+
+    /// `address_of` for an offset already checked by it (a piece of a
+    /// checked segment).
+    pub fn checked_address(&self, offset: u64) -> u64 {
+        debug_assert!(offset >= self.first && offset - self.first <= self.len);
+        self.addr + (offset - self.first)
     }
 }
 

@@ -260,6 +260,7 @@ fn remote_bounds_are_checked_without_overflow() {
     let r = RegionInfo {
         addr: 0x7000_0000_0000,
         len: 4096,
+        first: 0,
         rkey: 9,
         cpu_stores: false,
     };
@@ -271,6 +272,48 @@ fn remote_bounds_are_checked_without_overflow() {
     let huge = r.address_of(u64::MAX - 3, 16).unwrap_err();
     assert!(huge.contains("outside the region"), "{huge}");
     assert!(r.address_of(4097, 0).is_err());
+}
+
+#[test]
+fn a_region_starting_at_an_offset_is_addressed_from_there() {
+    let r = RegionInfo {
+        addr: 0x7000_0000_0000,
+        len: 8192,
+        first: 1 << 30,
+        rkey: 9,
+        cpu_stores: false,
+    };
+    let first = 1u64 << 30;
+    assert_eq!(r.address_of(first, 8192), Ok(0x7000_0000_0000));
+    assert_eq!(r.address_of(first + 4096, 8), Ok(0x7000_0000_1000));
+    assert_eq!(r.address_of(first + 8192, 0), Ok(0x7000_0000_2000));
+    assert_eq!(r.checked_address(first + 4096), 0x7000_0000_1000);
+    // Below the window (the memory before `addr` is not the region's),
+    // across either edge, past it, and far past it.
+    for (offset, len) in [
+        (0, 8),
+        (first - 8, 8),
+        (first - 1, 2),
+        (first + 8190, 4),
+        (first + 8193, 0),
+        (u64::MAX - 3, 16),
+    ] {
+        let e = r.address_of(offset, len).unwrap_err();
+        assert!(e.contains("outside the region"), "{offset}+{len}: {e}");
+    }
+    // The window travels in the description peers decode.
+    assert_eq!(RegionInfo::decode(&r.encode()), Ok(r));
+    let memory = MemoryRegion::anonymous(8192).unwrap().starting_at(first);
+    let described = RegionInfo::of(&memory, 0x7000_0000_0000, 9);
+    assert_eq!((described.first, described.len), (first, 8192));
+    // Peers refuse what the owner's own check refuses, in its words.
+    let mut buf = [0u8; 8];
+    for offset in [first - 8, first + 8188] {
+        assert_eq!(
+            described.address_of(offset, 8).unwrap_err(),
+            memory.read(offset, &mut buf).unwrap_err()
+        );
+    }
 }
 
 #[test]
@@ -287,6 +330,7 @@ fn control_messages_round_trip() {
     let r = RegionInfo {
         addr: 0x4000_0000_0000,
         len: 1 << 30,
+        first: 0,
         rkey: 0xdead_beef,
         cpu_stores: false,
     };
@@ -309,6 +353,7 @@ fn atomics_on_memory_the_owner_stores_into_are_done_by_its_cpu() {
     let plain = RegionInfo {
         addr: 0x4000_0000_0000,
         len: 4096,
+        first: 0,
         rkey: 1,
         cpu_stores: false,
     };

@@ -436,7 +436,8 @@ impl Inner {
         let moved = self.scratch.as_ref().map(|s| s.ptr());
         // A shared file with WP_ASYNC: the pages are unmapped from the
         // region (a touch faults as minor and waits) and read from the
-        // file, through the served view, where they stay until
+        // file, through the second view (mapped whole: pages of other
+        // homes may lie outside the part served), where they stay until
         // `finish_detached` punches them out.
         let from_file = match (&self.home_view, self.async_wp) {
             (Some(view), true) => Some(view.ptr()),

@@ -228,10 +228,16 @@ struct Inner {
     fresh_epoch: AtomicU64,
     /// Never unmapped (see `Drop for Inner`).
     map: std::mem::ManuallyDrop<Mapping>,
-    /// With `HomeMemory::SharedFile`: the file behind `map`, and the view
-    /// of it registered with the transport (never unmapped either).
+    /// With `HomeMemory::SharedFile`: the file behind `map`, and a view
+    /// of all of it (never unmapped either), of which only `served` is
+    /// registered with the transport; an invalidation reads cached pages
+    /// of other homes through the rest (`detach`).
     file: Option<sys::SharedFile>,
     home_view: Option<std::mem::ManuallyDrop<Mapping>>,
+    /// The offsets of the region registered with the transport as `data`:
+    /// the whole region (anonymous home memory) or the part that can be
+    /// home here (`Layout::home_span`; empty: none is).
+    served: std::ops::Range<u64>,
     twins: Mapping,
     bitmap: DirtyBitmap,
     state: Mapping,
@@ -532,6 +538,17 @@ impl SharedRegion {
                 inner.prepare_home(offset, len, access)
             })
         };
+        // The part of the file's view the transport is given: only what
+        // can be home here (a NIC pins what is registered: the whole view
+        // would be the whole cluster's memory on every node). Every node
+        // addresses a page at its home only (`home_of`: fetches, write-back
+        // scatters, atomics), so nothing reaches past it.
+        // Anonymous home memory is served whole: it is not pinned, and
+        // `prepare_home` is told of every access.
+        let served = match &file {
+            Some(_) => layout.home_span(rank),
+            None => 0..layout.size,
+        };
         let home_view = match &file {
             Some(file) => {
                 let view = file
@@ -539,8 +556,9 @@ impl SharedRegion {
                     .map_err(|e| map_error("the transport's view of the region's file", e))?;
                 if options.populate_home_view {
                     // Not registered with the userfaultfd: nothing faults,
-                    // no handler is needed (none runs yet).
-                    view.populate()
+                    // no handler is needed (none runs yet). What pinning
+                    // does: the served part only.
+                    view.populate(served.start as usize, (served.end - served.start) as usize)
                         .map_err(|e| map_error("populating the transport's view", e))?;
                 }
                 Some(std::mem::ManuallyDrop::new(view))
@@ -548,11 +566,26 @@ impl SharedRegion {
             None => None,
         };
         let exposed = match &home_view {
+            // A transport region cannot be empty, and registration is
+            // collective (every node registers one, under the same id):
+            // a node that homes nothing registers one anonymous page, at
+            // offsets past the region's end, so that every access to its
+            // part of the region is refused (none is made: nothing is
+            // home here) and no page of the file is pinned.
+            Some(_) if served.is_empty() => MemoryRegion::anonymous(layout.page_size as usize)
+                .map_err(|e| map_error("the transport's stand-in for no home pages", e))?
+                .starting_at(layout.size),
             // SAFETY: the view is ours, lives as long as the process (it
-            // is never unmapped) and covers exactly the file's `size` bytes.
+            // is never unmapped) and covers the file's `size` bytes;
+            // `served` (a home span) lies inside 0..size, so the pointer
+            // and the `served.end - served.start` bytes after it do too.
             Some(view) => unsafe {
-                MemoryRegion::from_raw(std::ptr::NonNull::new(view.ptr()).expect("mapped"), size)
-            },
+                MemoryRegion::from_raw(
+                    std::ptr::NonNull::new(view.ptr().add(served.start as usize)).expect("mapped"),
+                    (served.end - served.start) as usize,
+                )
+            }
+            .starting_at(served.start),
             // SAFETY: the mapping is ours, lives as long as the process (it
             // is never unmapped, see Drop), and covers exactly
             // base..base+size.
@@ -664,6 +697,7 @@ impl SharedRegion {
             map: std::mem::ManuallyDrop::new(map),
             file,
             home_view,
+            served,
             uffd,
             demand_paged,
             track: options.track_uninstrumented,
@@ -740,14 +774,29 @@ impl SharedRegion {
     }
 
     /// Where the memory registered with the transport for this node's home
-    /// pages lies, and how long it is: the region itself (anonymous home
-    /// memory) or the second view of the region's file.
+    /// pages lies, and how long it is: the whole region itself (anonymous
+    /// home memory), or, in the second view of the region's file, the
+    /// part of the region that can be home on this node
+    /// ([`Layout::home_span`]: under allocating-node placement its arena,
+    /// node 0's with the prefix before it). Length 0 where no page can be
+    /// home here (a compute node among memory nodes; the transport holds a
+    /// page outside the region for it, see `new`).
     pub fn served_memory(&self) -> (u64, usize) {
-        let size = self.inner.layout.size as usize;
+        let served = &self.inner.served;
         match &self.inner.home_view {
-            Some(view) => (view.ptr() as u64, size),
-            None => (self.inner.layout.base, size),
+            Some(view) => (
+                view.ptr() as u64 + served.start,
+                (served.end - served.start) as usize,
+            ),
+            None => (self.inner.layout.base, (served.end - served.start) as usize),
         }
+    }
+
+    /// The transport region `served_memory` is registered as (the same
+    /// id on every node): other nodes read and write this node's home
+    /// pages there, at their offsets in the region.
+    pub fn served_region(&self) -> RegionId {
+        self.inner.data
     }
 
     pub fn size(&self) -> u64 {
