@@ -63,6 +63,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     home_memory_in_a_file_serves_only_what_can_be_home_here,
     home_memory_in_a_file_on_compute_nodes_serves_nothing,
     an_rdma_nic_is_never_given_anonymous_home_memory,
+    home_memory_in_a_file_keeps_write_notices_from_readers_marks,
 ];
 
 fn main() -> ExitCode {
@@ -1803,4 +1804,35 @@ fn an_rdma_nic_is_never_given_anonymous_home_memory(node: &Node) -> Check {
     transport.barrier().map_err(|e| e.to_string())?;
     transport.shutdown();
     Ok(())
+}
+
+/// Home memory in a file keeps write notices although no serving thread
+/// sees who reads a page: readers mark it in the home's export map first.
+/// A page read from a home that has never mapped it, then written there
+/// (its first touch), must be noticed (the home maps it protected); a page
+/// read and written by nobody afterwards stays cached across the barrier.
+fn home_memory_in_a_file_keeps_write_notices_from_readers_marks(node: &Node) -> Check {
+    let r = start_in_a_file(node, Placement::Interleaved, 1 << 30)?;
+    let next = (r.rank + 1) % r.n;
+    // Each home's written page far from the pages it caches itself (in
+    // another 64-page chunk: no write-tracking scan covers it by chance).
+    let index = |home: usize| 100 + 100 * home as u64;
+    let written = r.page_of(next, index(next));
+    let quiet = r.page_of(next, index(next) + 1);
+    ensure(
+        r.load(written, 8) == [0; 8] && r.load(quiet, 8) == [0; 8],
+        || "untouched pages are not zeros".into(),
+    )?;
+    r.barrier()?;
+    // Each home writes the page its reader holds, touching it first.
+    let mine = r.page_of(r.rank, index(r.rank));
+    r.store_unmarked(mine, &pattern(mine, 8));
+    r.barrier()?;
+    ensure(r.region.cached_pages() >= 1, || {
+        "the page nobody wrote was dropped at the barrier".into()
+    })?;
+    ensure(r.load(written, 8) == pattern(written, 8), || {
+        format!("node {next}'s write to its page {written:#x}, read here before, was not noticed")
+    })?;
+    r.finish()
 }

@@ -68,9 +68,10 @@ impl Inner {
         loop {
             match self.state(page).load(Ordering::Acquire) {
                 MISSING => {
+                    // SeqCst: see `export_found`.
                     if self
                         .state(page)
-                        .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+                        .compare_exchange(MISSING, FETCHING, Ordering::SeqCst, Ordering::Acquire)
                         .is_ok()
                     {
                         return timed(&self.stats.fault_ns, || self.fetch_and_install(page));
@@ -141,6 +142,9 @@ impl Inner {
                 std::thread::sleep(self.hold_install);
             }
             for q in page..page + run {
+                if let Err(e) = self.protect_if_exported(q) {
+                    self.fatal(&format!("mapping an exported home page: {e}"));
+                }
                 self.bitmap.set_home(q, true);
                 self.state(q).store(HOME, Ordering::Release);
             }
@@ -218,6 +222,9 @@ impl Inner {
                 .pages_zero_filled
                 .fetch_add(run as u64, Ordering::Relaxed);
         } else {
+            if let Err(e) = self.announce_reads(page, run, home) {
+                return give_up(e);
+            }
             let fetched =
                 self.transport
                     .read(home, self.data, self.layout.page_offset(page), twin_slice);
@@ -325,7 +332,7 @@ impl Inner {
             if !wanted(q)
                 || self
                     .state(q)
-                    .compare_exchange(MISSING, FETCHING, Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(MISSING, FETCHING, Ordering::SeqCst, Ordering::Acquire)
                     .is_err()
             {
                 break;

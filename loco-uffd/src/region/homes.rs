@@ -424,9 +424,114 @@ impl Inner {
         self.protected(page).store(0, Ordering::Release);
     }
 
+    /// Home memory in a file: tells `home` that this node is about to read
+    /// its pages `page .. page+run`, unless it already has. A NIC serves
+    /// the read without the home's CPU, so this mark in the home's export
+    /// map, made before the read, is how the home learns that its later
+    /// writes to those pages need notices (`discover_exports`). Memory
+    /// nodes are not told: they write nothing of their own.
+    pub(super) fn announce_reads(
+        &self,
+        page: usize,
+        run: usize,
+        home: NodeId,
+    ) -> Result<(), HeapError> {
+        let Some((_, map)) = &self.export_map else {
+            return Ok(());
+        };
+        if !self.selective || self.transport.is_memory_node(home) {
+            return Ok(());
+        }
+        let announced = &self.announced.as_atomic_u8()[page..page + run];
+        if announced.iter().all(|a| a.load(Ordering::Relaxed) != 0) {
+            return Ok(());
+        }
+        self.transport
+            .write(home, *map, page as u64, &vec![1u8; run])
+            .map_err(HeapError::Transport)?;
+        for a in announced {
+            a.store(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Home memory in a file, at a release: the home pages other nodes
+    /// marked in this node's export map since the last one become
+    /// exported here (`export_found`). Returns how many.
+    fn discover_exports(&self) -> Result<usize, HeapError> {
+        let Some((map, _)) = &self.export_map else {
+            return Ok(0);
+        };
+        if !self.selective {
+            return Ok(0);
+        }
+        let mut marks = vec![0u8; self.layout.pages()];
+        map.read(0, &mut marks).map_err(HeapError::Invalid)?;
+        let exported = self.exported.as_atomic_u8();
+        let mut found = 0;
+        for (page, &mark) in marks.iter().enumerate() {
+            if mark != 0 && exported[page].load(Ordering::Acquire) == 0 {
+                self.export_found(page);
+                found += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Home page `page`, which another node has said it reads, becomes
+    /// exported: from now on this node's writes to it are noticed, and
+    /// if it is mapped here it is listed as written now, since this node
+    /// may have written it after that node read it and before this point
+    /// (one notice too many at worst). A page not mapped here has not
+    /// been written here; the fault that maps it protects it
+    /// (`protect_if_exported`). Both sides store their flag before they
+    /// look at the other's (the export flag here, FETCHING there), so at
+    /// least one of them protects the page.
+    fn export_found(&self, page: usize) {
+        self.exported(page).store(1, Ordering::SeqCst);
+        loop {
+            match self.state(page).load(Ordering::SeqCst) {
+                // Being mapped here: its fault protects it, or it is HOME
+                // in a moment.
+                FETCHING => std::thread::yield_now(),
+                HOME => break,
+                _ => return,
+            }
+        }
+        let _g = self.lock_page(page);
+        if let Err(e) = self
+            .uffd
+            .write_protect(self.page_ptr(page).cast(), self.page_size())
+        {
+            self.fatal(&format!("cannot write-protect an exported home page: {e}"));
+        }
+        self.protected(page).store(1, Ordering::Release);
+        self.track_chunk(page);
+        if self.written(page).swap(1, Ordering::AcqRel) == 0 {
+            self.home_written.lock().unwrap().push(page as u32);
+        }
+    }
+
+    /// Home memory in a file: home page `page`, just mapped here (not yet
+    /// HOME, its faulting threads still asleep), is write-protected if
+    /// another node has said it reads it, so this node's writes to it
+    /// are noticed. See `export_found` for the order of the flags.
+    pub(super) fn protect_if_exported(&self, page: usize) -> Result<(), HeapError> {
+        if self.export_map.is_none() || self.exported(page).load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        self.uffd
+            .write_protect(self.page_ptr(page).cast(), self.page_size())
+            .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
+        self.protected(page).store(1, Ordering::Release);
+        self.track_chunk(page);
+        Ok(())
+    }
+
     /// At a release: the exported home pages written since the last one are
     /// protected again and logged. Caller holds `consistency`.
     pub(super) fn log_home_writes(&self) -> Result<(), HeapError> {
+        self.discover_exports()?;
         // Write faults being resolved finish listing their pages first.
         while self.home_faults_active.load(Ordering::Acquire) != 0 {
             std::thread::yield_now();

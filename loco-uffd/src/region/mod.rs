@@ -234,6 +234,12 @@ struct Inner {
     /// of other homes through the rest (`detach`).
     file: Option<sys::SharedFile>,
     home_view: Option<std::mem::ManuallyDrop<Mapping>>,
+    /// With home memory in a file and selective invalidation: per page,
+    /// whether this node has told its home it reads it (`announced`), and
+    /// this node's export map, where other nodes mark the home pages they
+    /// read (one byte a page, registered; `discover_exports`).
+    announced: Mapping,
+    export_map: Option<(Arc<MemoryRegion>, RegionId)>,
     /// The offsets of the region registered with the transport as `data`:
     /// the whole region (anonymous home memory) or the part that can be
     /// home here (`Layout::home_span`; empty: none is).
@@ -638,17 +644,35 @@ impl SharedRegion {
             .register(touched_map.clone())
             .map_err(HeapError::Transport)?;
         let notices = NoticeLog::new(&*transport)?;
-        // A NIC reads home pages without the home's CPU, so nothing
-        // would export them: write notices of home pages need the tcp
-        // transport's serving threads, preparing every access to
-        // anonymous home memory. Otherwise every cached page is dropped.
-        let selective = options.selective_invalidation
-            && config.transport == loco_cluster::TransportKind::Tcp
-            && file.is_none();
+        // Write notices of home pages need the home to know which of its
+        // pages other nodes read: anonymous home memory learns it in
+        // `prepare_home` (tcp's serving threads see every access); home
+        // memory in a file, which a NIC serves unseen, from the readers,
+        // who mark what they are about to read in its export map
+        // (`announce_reads`, `discover_exports`). Anonymous home memory
+        // under verbs is refused above.
+        let selective = options.selective_invalidation;
+        // Registered by every node (registration is collective; the file
+        // is the same choice everywhere), written only by other nodes.
+        let export_map = match &file {
+            Some(_) => {
+                let map = Arc::new(MemoryRegion::anonymous(pages).map_err(|e| HeapError::Map {
+                    base: 0,
+                    size: pages as u64,
+                    why: format!("export map: {e}"),
+                })?);
+                let id = transport
+                    .register(map.clone())
+                    .map_err(HeapError::Transport)?;
+                Some((map, id))
+            }
+            None => None,
+        };
         let inner = Arc::new(Inner {
             notices,
             selective,
-            fresh_pages: selective && options.zero_fill_fresh && layout.nodes > 1,
+            // Both rest on `prepare_home` seeing every access.
+            fresh_pages: selective && file.is_none() && options.zero_fill_fresh && layout.nodes > 1,
             masked_write_back: options.masked_write_back && transport.has_scatter_masked(),
             touched_map,
             touched_region,
@@ -656,6 +680,7 @@ impl SharedRegion {
             fresh: aux(pages * 8)?,
             fresh_epoch: AtomicU64::new(1),
             migration: selective
+                && file.is_none()
                 && options.home_migration
                 && layout.placement == Placement::FirstTouch
                 && layout.nodes > 1,
@@ -697,6 +722,8 @@ impl SharedRegion {
             map: std::mem::ManuallyDrop::new(map),
             file,
             home_view,
+            announced: aux(pages)?,
+            export_map,
             served,
             uffd,
             demand_paged,
