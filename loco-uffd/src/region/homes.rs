@@ -465,15 +465,39 @@ impl Inner {
         if !self.selective {
             return Ok(0);
         }
-        let mut marks = vec![0u8; self.layout.pages()];
-        map.read(0, &mut marks).map_err(HeapError::Invalid)?;
+        let pages = self.layout.pages();
         let exported = self.exported.as_atomic_u8();
         let mut found = 0;
-        for (page, &mark) in marks.iter().enumerate() {
+        let mut take = |page: usize, mark: u8| {
             if mark != 0 && exported[page].load(Ordering::Acquire) == 0 {
                 self.export_found(page);
                 found += 1;
             }
+        };
+        // Eight pages a word: a release compares the whole map (a byte a
+        // page) with what is known exported, most of it equal.
+        let known = self.exported.as_atomic_u64();
+        for (w, known) in known.iter().enumerate().take(pages / 8) {
+            // SAFETY: the map is `pages` bytes of page-aligned memory that
+            // lives as long as `self` (an `Arc` here); word `w` lies inside
+            // it and is aligned. Other nodes write it through the
+            // transport meanwhile: an atomic load reads each byte as before
+            // or after their write.
+            let marks = unsafe { AtomicU64::from_ptr(map.as_ptr().add(w * 8).cast::<u64>()) }
+                .load(Ordering::Acquire);
+            if marks & !known.load(Ordering::Acquire) == 0 {
+                continue;
+            }
+            for (b, mark) in marks.to_le_bytes().into_iter().enumerate() {
+                take(w * 8 + b, mark);
+            }
+        }
+        let tail = pages / 8 * 8;
+        let mut marks = vec![0u8; pages - tail];
+        map.read(tail as u64, &mut marks)
+            .map_err(HeapError::Invalid)?;
+        for (b, mark) in marks.into_iter().enumerate() {
+            take(tail + b, mark);
         }
         Ok(found)
     }
