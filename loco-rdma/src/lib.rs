@@ -175,6 +175,26 @@ pub trait Transport: Send + Sync {
     /// Writes `data` at `offset` of `region` on `node`; done when it returns.
     fn write(&self, node: NodeId, region: RegionId, offset: u64, data: &[u8]) -> Result<()>;
 
+    /// Writes `write`'s bytes (region, offset, bytes) on `node`, then
+    /// reads `buf.len()` bytes at `offset` of `region` there: the write is
+    /// in place at the target before the read begins (a reader telling a
+    /// home what it is about to read). If the write is refused nothing is
+    /// read. One round trip where the backend can; the default is a write,
+    /// then a read. (Over RDMA one chain could carry both: an RC queue
+    /// pair keeps a READ behind an earlier WRITE; not done yet.)
+    fn write_then_read(
+        &self,
+        node: NodeId,
+        write: (RegionId, u64, &[u8]),
+        region: RegionId,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let (write_region, write_offset, data) = write;
+        self.write(node, write_region, write_offset, data)?;
+        self.read(node, region, offset, buf)
+    }
+
     /// Writes every run into `region` on `node`, as one network operation where
     /// the backend allows; done (all runs visible at the target) when it returns.
     /// Runs are applied in order, so a later run wins where runs overlap.

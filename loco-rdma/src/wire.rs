@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped whenever the format changes; nodes with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 pub const REQUEST_LEN: usize = 32;
 pub const RESPONSE_LEN: usize = 16;
 /// Payloads up to this size are copied behind the header and sent in one
@@ -46,6 +46,11 @@ pub enum Op {
     /// As `Scatter`, each run followed by its mask ([`push_masked_run`]):
     /// only the bytes the mask names are written.
     ScatterMasked = 12,
+    /// A write, then a read (region, offset: where to read; b = bytes to
+    /// read): a = payload length; payload = write region (u32), write
+    /// offset (u64), the bytes to write; the response carries the bytes
+    /// read, as `Read`'s.
+    WriteRead = 13,
 }
 
 impl Op {
@@ -63,6 +68,7 @@ impl Op {
             10 => Op::BarrierGather,
             11 => Op::CompareSwapRun,
             12 => Op::ScatterMasked,
+            13 => Op::WriteRead,
             _ => return None,
         })
     }

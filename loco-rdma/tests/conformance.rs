@@ -53,6 +53,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     barrier_gather_hands_out_every_nodes_bytes => Expect::AllSucceed,
     narrowed_barriers_leave_memory_nodes_out => Expect::AllSucceed,
     bad_requests => Expect::AllSucceed,
+    write_then_read_writes_before_it_reads => Expect::AllSucceed,
     a_region_starting_at_an_offset_holds_only_its_window => Expect::AllSucceed,
     node_disappears => Expect::LastNodeKilled,
     unreachable_node => Expect::AllSucceed,
@@ -711,6 +712,67 @@ fn bad_requests(c: &Ctx) -> Check {
     ensure(&buf[..4] == b"fine", || {
         "connection out of step after errors".into()
     })?;
+    finish(&*t)
+}
+
+/// `write_then_read` on every node, itself included: the write is in
+/// place before the read (reading the bytes just written sees them), a
+/// read of another region comes back whole, and a refused write reads
+/// nothing, leaves the connection in step and says why.
+fn write_then_read_writes_before_it_reads(c: &Ctx) -> Check {
+    let t = c.join()?;
+    let (marks, marks_id) = region(&*t, 4096)?;
+    let (data, data_id) = region(&*t, 64 << 10)?;
+    data.write(0, &pattern(c.rank as u64, 64 << 10))?;
+    ok(t.barrier(), "barrier")?;
+    for target in 0..c.n {
+        let at = (c.rank * 8) as u64;
+        let mine = [c.rank as u8 + 1; 8];
+        // Reading what it writes: only the order makes this come back right.
+        let mut back = [0u8; 8];
+        ok(
+            t.write_then_read(target, (marks_id, at, &mine), marks_id, at, &mut back),
+            "write_then_read of the same bytes",
+        )?;
+        ensure(back == mine, || {
+            format!("node {target} read {back:?} before the write of {mine:?} landed")
+        })?;
+        let mut buf = vec![0u8; 40000];
+        ok(
+            t.write_then_read(target, (marks_id, at, &mine), data_id, 1000, &mut buf),
+            "write_then_read of another region",
+        )?;
+        ensure(
+            buf[..] == pattern(target as u64, 64 << 10)[1000..41000],
+            || format!("bytes read from node {target} are wrong"),
+        )?;
+        buf.fill(7);
+        match t.write_then_read(target, (marks_id, 4090, &mine), data_id, 0, &mut buf[..16]) {
+            Ok(()) => return Err(format!("a write past the end on node {target} succeeded")),
+            Err(e) => ensure(e.to_string().contains("outside the region"), || {
+                format!("unclear error: {e}")
+            })?,
+        }
+        ensure(buf[..16].iter().all(|&b| b == 7), || {
+            "a refused write-then-read still read".into()
+        })?;
+        let mut again = [0u8; 8];
+        ok(
+            t.read(target, marks_id, at, &mut again),
+            "read after a refusal",
+        )?;
+        ensure(again == mine, || {
+            "connection out of step after a refusal".into()
+        })?;
+    }
+    ok(t.barrier(), "barrier")?;
+    for writer in 0..c.n {
+        let mut got = [0u8; 8];
+        marks.read((writer * 8) as u64, &mut got)?;
+        ensure(got == [writer as u8 + 1; 8], || {
+            format!("node {writer}'s mark is not here")
+        })?;
+    }
     finish(&*t)
 }
 

@@ -494,6 +494,50 @@ impl Transport for TcpTransport {
         })
     }
 
+    fn write_then_read(
+        &self,
+        node: NodeId,
+        write: (RegionId, u64, &[u8]),
+        region: RegionId,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        check_node(self.node.nodes, node)?;
+        let (write_region, write_offset, data) = write;
+        if node == self.node.rank {
+            self.write(node, write_region, write_offset, data)?;
+            return self.read(node, region, offset, buf);
+        }
+        self.stats.write(data.len());
+        self.stats.read(buf.len());
+        let req = Request::new(
+            Op::WriteRead,
+            region.0,
+            offset,
+            12 + data.len() as u64,
+            buf.len() as u64,
+        );
+        let mut payload = Vec::with_capacity(12 + data.len());
+        payload.extend_from_slice(&write_region.0.to_le_bytes());
+        payload.extend_from_slice(&write_offset.to_le_bytes());
+        payload.extend_from_slice(data);
+        self.exchange(node, "write_then_read", |c| {
+            wire::send(&mut c.stream, &mut c.scratch, &req.encode(), &payload)?;
+            match read_response(&mut c.stream, false)? {
+                Ok(r) if r.value == buf.len() as u64 => {
+                    c.stream.read_exact(buf)?;
+                    Ok(Ok(()))
+                }
+                Ok(r) => Err(wire::invalid(format!(
+                    "write_then_read answered {} bytes, asked {}",
+                    r.value,
+                    buf.len()
+                ))),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
     fn write(&self, node: NodeId, region: RegionId, offset: u64, data: &[u8]) -> Result<()> {
         check_node(self.node.nodes, node)?;
         self.stats.write(data.len());

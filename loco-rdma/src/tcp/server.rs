@@ -414,15 +414,32 @@ fn serve_request(
         | Op::ScatterMasked
         | Op::Call
         | Op::BarrierGather
-        | Op::CompareSwapRun => req.a,
+        | Op::CompareSwapRun
+        | Op::WriteRead => req.a,
         _ => 0,
     };
     let len = usize::try_from(carried).map_err(|_| wire::invalid("payload too large".into()))?;
     payload.resize(len, 0);
     stream.read_exact(payload)?;
+    // The write first: the read is answered only once it is in place.
+    if req.op == Op::WriteRead {
+        let written = match payload.get(..12) {
+            Some(at) => {
+                let region = u32::from_le_bytes(at[..4].try_into().unwrap());
+                let offset = u64::from_le_bytes(at[4..12].try_into().unwrap());
+                node.region(region)
+                    .and_then(|r| r.write(offset, &payload[12..]))
+            }
+            None => Err("a write-then-read needs a region and an offset to write".into()),
+        };
+        if let Err(why) = written {
+            return wire::send_error(stream, scratch, Status::Refused, 0, &why);
+        }
+    }
     let outcome: Result<u64, String> = match req.op {
-        Op::Read => {
-            let len = usize::try_from(req.a).unwrap_or(usize::MAX);
+        Op::Read | Op::WriteRead => {
+            let len = usize::try_from(if req.op == Op::Read { req.a } else { req.b })
+                .unwrap_or(usize::MAX);
             let header = Response::ok(len as u64).encode();
             // Straight from the region to the socket: one system call, no
             // copy into a buffer (and no zeroing of one) first.

@@ -222,14 +222,8 @@ impl Inner {
                 .pages_zero_filled
                 .fetch_add(run as u64, Ordering::Relaxed);
         } else {
-            if let Err(e) = self.announce_reads(page, run, home) {
+            if let Err(e) = self.read_from_home(page, run, home, twin_slice) {
                 return give_up(e);
-            }
-            let fetched =
-                self.transport
-                    .read(home, self.data, self.layout.page_offset(page), twin_slice);
-            if let Err(e) = fetched {
-                return give_up(HeapError::Transport(e));
             }
             for q in pages.clone() {
                 self.forget_fresh(q);

@@ -424,30 +424,39 @@ impl Inner {
         self.protected(page).store(0, Ordering::Release);
     }
 
-    /// Home memory in a file: tells `home` that this node is about to read
-    /// its pages `page .. page+run`, unless it already has. A NIC serves
-    /// the read without the home's CPU, so this mark in the home's export
-    /// map, made before the read, is how the home learns that its later
-    /// writes to those pages need notices (`discover_exports`). Memory
-    /// nodes are not told: they write nothing of their own.
-    pub(super) fn announce_reads(
+    /// Reads pages `page .. page+run` from `home` into `buf`. With home
+    /// memory in a file, the read first marks them in the home's export
+    /// map (unless this node already has, once for all): a NIC serves the
+    /// read without the home's CPU, so this mark, in place before the
+    /// read, is how the home learns that its later writes to those pages
+    /// need notices (`discover_exports`). Both in one round trip where the
+    /// transport can (`write_then_read`). Memory nodes are not told: they
+    /// write nothing of their own.
+    pub(super) fn read_from_home(
         &self,
         page: usize,
         run: usize,
         home: NodeId,
+        buf: &mut [u8],
     ) -> Result<(), HeapError> {
-        let Some((_, map)) = &self.export_map else {
-            return Ok(());
+        let offset = self.layout.page_offset(page);
+        let announce = match &self.export_map {
+            Some((_, map)) if self.selective && !self.transport.is_memory_node(home) => {
+                let announced = &self.announced.as_atomic_u8()[page..page + run];
+                (!announced.iter().all(|a| a.load(Ordering::Relaxed) != 0))
+                    .then_some((*map, announced))
+            }
+            _ => None,
         };
-        if !self.selective || self.transport.is_memory_node(home) {
-            return Ok(());
-        }
-        let announced = &self.announced.as_atomic_u8()[page..page + run];
-        if announced.iter().all(|a| a.load(Ordering::Relaxed) != 0) {
-            return Ok(());
-        }
+        let Some((map, announced)) = announce else {
+            return self
+                .transport
+                .read(home, self.data, offset, buf)
+                .map_err(HeapError::Transport);
+        };
+        let marks = vec![1u8; run];
         self.transport
-            .write(home, *map, page as u64, &vec![1u8; run])
+            .write_then_read(home, (map, page as u64, &marks), self.data, offset, buf)
             .map_err(HeapError::Transport)?;
         for a in announced {
             a.store(1, Ordering::Relaxed);

@@ -649,7 +649,7 @@ impl SharedRegion {
         // `prepare_home` (tcp's serving threads see every access); home
         // memory in a file, which a NIC serves unseen, from the readers,
         // who mark what they are about to read in its export map
-        // (`announce_reads`, `discover_exports`). Anonymous home memory
+        // (`read_from_home`, `discover_exports`). Anonymous home memory
         // under verbs is refused above.
         let selective = options.selective_invalidation;
         // Registered by every node (registration is collective; the file
