@@ -88,13 +88,18 @@ impl Inner {
                     // the fault was resolved meanwhile: EEXIST).
                     match self
                         .uffd
-                        .r#continue(self.page_ptr(page).cast(), self.page_size(), true)
+                        .r#continue(self.page_ptr(page).cast(), self.page_size(), false)
                     {
                         Ok(_) => {}
                         Err(userfaultfd::Error::SystemError(e)) if e as i32 == libc::EEXIST => {}
                         Err(e) => {
                             return Err(HeapError::Userfaultfd(format!("UFFDIO_CONTINUE: {e}")))
                         }
+                    }
+                    // An exported home page must stay protected (its
+                    // writes are noticed), before anyone may write it.
+                    if self.state(page).load(Ordering::Acquire) == HOME {
+                        self.protect_if_exported(page)?;
                     }
                     self.wake(page);
                     return Ok(());
