@@ -410,6 +410,27 @@ fn poll_readable(stream: &TcpStream) {
 
 /// Reads a response header; a refusal's message is read too. With `patient`,
 /// a read timeout before the first byte just means "keep waiting" (barriers).
+/// The answer to a request that reads `buf.len()` bytes (`what`): the
+/// bytes into `buf`, or the target's refusal.
+fn read_bytes_answer(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    what: &str,
+) -> io::Result<Result<(), Refusal>> {
+    match read_response(stream, false)? {
+        Ok(r) if r.value == buf.len() as u64 => {
+            stream.read_exact(buf)?;
+            Ok(Ok(()))
+        }
+        Ok(r) => Err(wire::invalid(format!(
+            "{what} answered {} bytes, asked {}",
+            r.value,
+            buf.len()
+        ))),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
 fn read_response(stream: &mut TcpStream, patient: bool) -> io::Result<Result<Response, Refusal>> {
     if patient {
         poll_readable(stream);
@@ -479,18 +500,7 @@ impl Transport for TcpTransport {
         let req = Request::new(Op::Read, region.0, offset, buf.len() as u64, 0);
         self.exchange(node, "read", |c| {
             c.stream.write_all_header(&req)?;
-            match read_response(&mut c.stream, false)? {
-                Ok(r) if r.value == buf.len() as u64 => {
-                    c.stream.read_exact(buf)?;
-                    Ok(Ok(()))
-                }
-                Ok(r) => Err(wire::invalid(format!(
-                    "read answered {} bytes, asked {}",
-                    r.value,
-                    buf.len()
-                ))),
-                Err(e) => Ok(Err(e)),
-            }
+            read_bytes_answer(&mut c.stream, buf, "read")
         })
     }
 
@@ -523,18 +533,7 @@ impl Transport for TcpTransport {
         payload.extend_from_slice(data);
         self.exchange(node, "write_then_read", |c| {
             wire::send(&mut c.stream, &mut c.scratch, &req.encode(), &payload)?;
-            match read_response(&mut c.stream, false)? {
-                Ok(r) if r.value == buf.len() as u64 => {
-                    c.stream.read_exact(buf)?;
-                    Ok(Ok(()))
-                }
-                Ok(r) => Err(wire::invalid(format!(
-                    "write_then_read answered {} bytes, asked {}",
-                    r.value,
-                    buf.len()
-                ))),
-                Err(e) => Ok(Err(e)),
-            }
+            read_bytes_answer(&mut c.stream, buf, "write_then_read")
         })
     }
 

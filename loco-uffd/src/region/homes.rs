@@ -345,6 +345,13 @@ impl Inner {
         if self.exported(page).load(Ordering::Acquire) != 0 {
             return;
         }
+        self.protect_exported(page);
+        self.exported(page).store(1, Ordering::Release);
+    }
+
+    /// Write-protects exported home page `page` (caller holds its lock)
+    /// and has the write-tracking scans watch it.
+    fn protect_exported(&self, page: usize) {
         if let Err(e) = self
             .uffd
             .write_protect(self.page_ptr(page).cast(), self.page_size())
@@ -353,7 +360,6 @@ impl Inner {
         }
         self.protected(page).store(1, Ordering::Release);
         self.track_chunk(page);
-        self.exported(page).store(1, Ordering::Release);
     }
 
     /// A write fault on exported home page `page`: flagged and listed for
@@ -532,14 +538,7 @@ impl Inner {
             }
         }
         let _g = self.lock_page(page);
-        if let Err(e) = self
-            .uffd
-            .write_protect(self.page_ptr(page).cast(), self.page_size())
-        {
-            self.fatal(&format!("cannot write-protect an exported home page: {e}"));
-        }
-        self.protected(page).store(1, Ordering::Release);
-        self.track_chunk(page);
+        self.protect_exported(page);
         if self.written(page).swap(1, Ordering::AcqRel) == 0 {
             self.home_written.lock().unwrap().push(page as u32);
         }
