@@ -64,6 +64,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     home_memory_in_a_file_on_compute_nodes_serves_nothing,
     an_rdma_nic_is_never_given_anonymous_home_memory,
     home_memory_in_a_file_keeps_write_notices_from_readers_marks,
+    a_home_write_to_any_page_of_a_read_ahead_window_is_noticed,
 ];
 
 fn main() -> ExitCode {
@@ -1834,5 +1835,41 @@ fn home_memory_in_a_file_keeps_write_notices_from_readers_marks(node: &Node) -> 
     ensure(r.load(written, 8) == pattern(written, 8), || {
         format!("node {next}'s write to its page {written:#x}, read here before, was not noticed")
     })?;
+    r.finish()
+}
+
+/// Node 0's pages, read by the others in a sequential scan (read-ahead:
+/// one read serves a window of pages, whose home protects them all at
+/// once), then written by node 0, page by page: every write must reach
+/// the readers after the barrier, the window's last pages' too.
+fn a_home_write_to_any_page_of_a_read_ahead_window_is_noticed(node: &Node) -> Check {
+    let r = start_with(node, Placement::AllocatingNode, 1 << 30)?;
+    let pages = 100..164u64;
+    if r.rank == 0 {
+        for p in pages.clone() {
+            r.store(p * PAGE, &[1]);
+        }
+    }
+    r.barrier()?;
+    if r.rank != 0 {
+        for p in pages.clone() {
+            ensure(r.load(p * PAGE, 1) == [1], || format!("page {p} before"))?;
+        }
+        ensure(r.region.stats().pages_read_ahead > 0, || {
+            "the scan read nothing ahead".into()
+        })?;
+    }
+    r.barrier()?;
+    if r.rank == 0 {
+        for p in pages.clone() {
+            r.store_unmarked(p * PAGE + 8, &[p as u8]);
+        }
+    }
+    r.barrier()?;
+    for p in pages {
+        ensure(r.load(p * PAGE + 8, 1) == [p as u8], || {
+            format!("node 0's write to page {p}, read ahead here before, was not noticed")
+        })?;
+    }
     r.finish()
 }

@@ -195,6 +195,7 @@ impl Inner {
         // home pages, so there is nothing to notice (no export, no note).
         let notice = self.selective && !self.transport.is_memory_node(self.rank);
         let mut serving = Vec::new();
+        let mut to_export = Vec::new();
         for page in first..=last {
             if !self.is_home(page) {
                 continue;
@@ -237,7 +238,11 @@ impl Inner {
             }
             if notice && self.state(page).load(Ordering::Acquire) == HOME {
                 match access {
-                    Access::Read => self.export(page),
+                    Access::Read => {
+                        if self.exported(page).load(Ordering::Acquire) == 0 {
+                            to_export.push(page);
+                        }
+                    }
                     // Another node's write or atomic: that node logs it, but
                     // the page must not be write-protected under a serving
                     // thread (a fault there could wait on handlers that wait
@@ -250,6 +255,9 @@ impl Inner {
                 }
             }
         }
+        // Before the read: a write either lands before it (and is read) or
+        // faults and is noted.
+        self.export_all(&to_export);
         if serving.is_empty() {
             return None;
         }
@@ -347,6 +355,56 @@ impl Inner {
         }
         self.protect_exported(page);
         self.exported(page).store(1, Ordering::Release);
+    }
+
+    /// `export` for every page of `pages` (ascending home pages about to be
+    /// read), with one write-protect ioctl per run of neighbouring pages
+    /// instead of one per page: a read-ahead window of 256 pages cost the
+    /// serving thread 256 ioctls, each with its TLB flush. The pages' locks
+    /// are taken together (in stripe order, so two such calls cannot wait
+    /// on each other), once no serving thread writes any of them.
+    pub(super) fn export_all(&self, pages: &[usize]) {
+        for run in pages.chunk_by(|a, b| a + 1 == *b) {
+            if run.len() == 1 {
+                self.export(run[0]);
+                continue;
+            }
+            let mut stripes: Vec<usize> = run.iter().map(|p| p % PAGE_LOCK_STRIPES).collect();
+            stripes.sort_unstable();
+            stripes.dedup();
+            let _guards = loop {
+                let guards: Vec<MutexGuard<'_, ()>> = stripes
+                    .iter()
+                    .map(|&s| self.page_locks[s].lock().unwrap())
+                    .collect();
+                if run
+                    .iter()
+                    .all(|&p| self.serving(p).load(Ordering::Acquire) == 0)
+                {
+                    break guards;
+                }
+                drop(guards);
+                std::thread::yield_now();
+            };
+            let todo: Vec<usize> = run
+                .iter()
+                .copied()
+                .filter(|&p| self.exported(p).load(Ordering::Acquire) == 0)
+                .collect();
+            for (first, count) in contiguous(&todo) {
+                if let Err(e) = self
+                    .uffd
+                    .write_protect(self.page_ptr(first).cast(), count * self.page_size())
+                {
+                    self.fatal(&format!("cannot write-protect exported home pages: {e}"));
+                }
+                for p in first..first + count {
+                    self.protected(p).store(1, Ordering::Release);
+                    self.track_chunk(p);
+                    self.exported(p).store(1, Ordering::Release);
+                }
+            }
+        }
     }
 
     /// Write-protects exported home page `page` (caller holds its lock)
