@@ -408,8 +408,6 @@ fn poll_readable(stream: &TcpStream) {
     }
 }
 
-/// Reads a response header; a refusal's message is read too. With `patient`,
-/// a read timeout before the first byte just means "keep waiting" (barriers).
 /// The answer to a request that reads `buf.len()` bytes (`what`): the
 /// bytes into `buf`, or the target's refusal.
 fn read_bytes_answer(
@@ -431,6 +429,8 @@ fn read_bytes_answer(
     }
 }
 
+/// Reads a response header; a refusal's message is read too. With `patient`,
+/// a read timeout before the first byte just means "keep waiting" (barriers).
 fn read_response(stream: &mut TcpStream, patient: bool) -> io::Result<Result<Response, Refusal>> {
     if patient {
         poll_readable(stream);
