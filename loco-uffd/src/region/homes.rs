@@ -538,7 +538,6 @@ impl Inner {
         if !self.selective {
             return Ok(0);
         }
-        let pages = self.layout.pages();
         let exported = self.exported.as_atomic_u8();
         let mut found = 0;
         let mut take = |page: usize, mark: u8| {
@@ -547,10 +546,15 @@ impl Inner {
                 found += 1;
             }
         };
-        // Eight pages a word: a release compares the whole map (a byte a
-        // page) with what is known exported, most of it equal.
+        // Only the pages that can be home here are ever marked (readers
+        // mark at a page's home): the served span, in whole words.
+        let page_size = self.layout.page_size;
+        let first = (self.served.start / page_size) as usize / 8;
+        let pages = (self.served.end / page_size) as usize;
+        // Eight pages a word: a release compares that part of the map (a
+        // byte a page) with what is known exported, most of it equal.
         let known = self.exported.as_atomic_u64();
-        for (w, known) in known.iter().enumerate().take(pages / 8) {
+        for (w, known) in known.iter().enumerate().take(pages / 8).skip(first) {
             // SAFETY: the map is `pages` bytes of page-aligned memory that
             // lives as long as `self` (an `Arc` here); word `w` lies inside
             // it and is aligned. Other nodes write it through the
