@@ -64,6 +64,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     home_memory_in_a_file_on_compute_nodes_serves_nothing,
     an_rdma_nic_is_never_given_anonymous_home_memory,
     home_memory_in_a_file_keeps_write_notices_from_readers_marks,
+    home_memory_in_a_file_keeps_write_notices_in_every_arena,
     a_home_write_to_any_page_of_a_read_ahead_window_is_noticed,
 ];
 
@@ -1869,6 +1870,34 @@ fn a_home_write_to_any_page_of_a_read_ahead_window_is_noticed(node: &Node) -> Ch
     for p in pages {
         ensure(r.load(p * PAGE + 8, 1) == [p as u8], || {
             format!("node 0's write to page {p}, read ahead here before, was not noticed")
+        })?;
+    }
+    r.finish()
+}
+
+/// As `home_memory_in_a_file_keeps_write_notices_from_readers_marks`,
+/// under allocating-node placement, where each node serves (and looks
+/// for marks in) only its own arena: a page in the middle of the next
+/// node's arena, read here, then written there twice (first while its
+/// home has not mapped it, then again after), reaches this node both
+/// times.
+fn home_memory_in_a_file_keeps_write_notices_in_every_arena(node: &Node) -> Check {
+    let r = start_in_a_file(node, Placement::AllocatingNode, 1 << 30)?;
+    let next = (r.rank + 1) % r.n;
+    let arena = |k: usize| k as u64 * NODE_MEMORY;
+    let theirs = arena(next) + 300 * PAGE;
+    let mine = arena(r.rank) + 300 * PAGE;
+    ensure(r.load(theirs, 8) == [0; 8], || {
+        "untouched page is not zeros".into()
+    })?;
+    for round in 1..=2u8 {
+        r.barrier()?;
+        r.store_unmarked(mine, &[round; 8]);
+        r.barrier()?;
+        ensure(r.load(theirs, 8) == [round; 8], || {
+            format!(
+                "round {round}: node {next}'s write to its page {theirs:#x} was not noticed here"
+            )
         })?;
     }
     r.finish()
