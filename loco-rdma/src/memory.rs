@@ -13,9 +13,11 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Called with (offset, len, access) before the transport touches that
-/// range (offsets as peers address them: see [`MemoryRegion::starting_at`]), so the owner can make it present first (the shared heap installs
-/// home pages that were never touched, rather than let a serving thread
-/// fault on them) and keep track of who reads and who writes it. What it
+/// range (offsets as peers address them: see
+/// [`MemoryRegion::starting_at`]), so the owner can make it present first
+/// (the shared heap installs home pages that were never touched, rather
+/// than let a serving thread fault on them) and keep track of who reads
+/// and who writes it. What it
 /// returns runs once the access is over (the owner may keep the range
 /// writable until then).
 pub type Prepare = Box<dyn Fn(u64, usize, Access) -> Option<Finish> + Send + Sync>;

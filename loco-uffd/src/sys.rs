@@ -166,6 +166,21 @@ pub struct SharedFile {
     len: usize,
 }
 
+/// The descriptor a system call just returned, owned from now on, or the
+/// call's error (a negative return).
+///
+/// # Safety
+/// `fd` must be negative or a descriptor nothing else owns (one the
+/// kernel has just returned).
+unsafe fn owned_fd(fd: libc::c_int) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: owned by no one else (the caller's contract).
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 /// `UFFD_FEATURE_MINOR_SHMEM` (Linux 5.14): minor faults (page in the
 /// file, not mapped here) on shared memory, resolved by UFFDIO_CONTINUE.
 pub const UFFD_FEATURE_MINOR_SHMEM: u64 = 1 << 10;
@@ -176,15 +191,10 @@ pub const UFFD_FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
 impl SharedFile {
     /// A new memfd of `len` bytes, all holes.
     pub fn create(name: &str, len: usize) -> io::Result<SharedFile> {
-        use std::os::fd::FromRawFd;
         let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
-        // SAFETY: a valid C string; the flags are plain constants.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: memfd_create just returned this descriptor, owned by no one else.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a valid C string and plain flags; the descriptor
+        // memfd_create returns is new, so owned by no one else.
+        let fd = unsafe { owned_fd(libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC)) }?;
         // SAFETY: a descriptor we own; ftruncate only sets the size.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
             return Err(io::Error::last_os_error());
@@ -200,32 +210,30 @@ impl SharedFile {
             "the file is longer than the reservation"
         );
         // SAFETY: MAP_FIXED replaces only the start of our own reservation
-        // (nothing in it is in use yet); the descriptor is ours.
-        let p = unsafe {
-            libc::mmap(
-                reservation.ptr.cast(),
-                self.len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_FIXED,
-                self.fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        // (nothing in it is in use yet).
+        unsafe { self.map_at(reservation.ptr.cast(), libc::MAP_FIXED) }.map(|_| ())
     }
 
     /// A second mapping of the whole file, anywhere, shared.
     pub fn view(&self) -> io::Result<Mapping> {
-        // SAFETY: a shared mapping of our own descriptor where the kernel likes.
+        // SAFETY: no address asked for: the kernel picks a free one.
+        let ptr = unsafe { self.map_at(std::ptr::null_mut(), 0) }?;
+        Ok(Mapping { ptr, len: self.len })
+    }
+
+    /// mmap of the whole file, shared, readable and writable, at `addr`
+    /// with `extra` flags.
+    ///
+    /// # Safety
+    /// With MAP_FIXED, `addr .. addr+len` must be memory nothing uses.
+    unsafe fn map_at(&self, addr: *mut libc::c_void, extra: i32) -> io::Result<*mut u8> {
+        // SAFETY: the descriptor is ours; the caller vouches for `addr`.
         let p = unsafe {
             libc::mmap(
-                std::ptr::null_mut(),
+                addr,
                 self.len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | extra,
                 self.fd.as_raw_fd(),
                 0,
             )
@@ -233,10 +241,7 @@ impl SharedFile {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Mapping {
-            ptr: p.cast(),
-            len: self.len,
-        })
+        Ok(p.cast())
     }
 
     /// Frees `offset .. offset+len` of the file (a hole again): every
@@ -624,14 +629,9 @@ pub struct ExclusiveWait {
 
 impl ExclusiveWait {
     pub fn new(shared: RawFd, stop: RawFd) -> io::Result<ExclusiveWait> {
-        use std::os::fd::FromRawFd;
-        // SAFETY: plain system call; the descriptor it returns is ours.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: epoll_create1 just returned it, owned by no one else.
-        let epoll = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: plain system call; the descriptor it returns is new, so
+        // owned by no one else.
+        let epoll = unsafe { owned_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC)) }?;
         for (target, flags, tag) in [
             (shared, libc::EPOLLIN | libc::EPOLLEXCLUSIVE, 0u64),
             (stop, libc::EPOLLIN, 1u64),

@@ -84,22 +84,11 @@ impl Inner {
                 // after unmapping it (`restore`; flagged written, so it is
                 // compared at the next release).
                 HOME | CACHED if self.file.is_some() => {
-                    // Mapped from the file, unless it already is (then
-                    // the fault was resolved meanwhile: EEXIST).
-                    match self
-                        .uffd
-                        .r#continue(self.page_ptr(page).cast(), self.page_size(), false)
-                    {
-                        Ok(_) => {}
-                        Err(userfaultfd::Error::SystemError(e)) if e as i32 == libc::EEXIST => {}
-                        Err(e) => {
-                            return Err(HeapError::Userfaultfd(format!("UFFDIO_CONTINUE: {e}")))
-                        }
-                    }
+                    self.map_from_file(page)?;
                     // An exported home page must stay protected (its
                     // writes are noticed), before anyone may write it.
                     if self.state(page).load(Ordering::Acquire) == HOME {
-                        self.protect_if_exported(page)?;
+                        self.protect_if_exported(page);
                     }
                     self.wake(page);
                     return Ok(());
@@ -147,9 +136,7 @@ impl Inner {
                 std::thread::sleep(self.hold_install);
             }
             for q in page..page + run {
-                if let Err(e) = self.protect_if_exported(q) {
-                    self.fatal(&format!("mapping an exported home page: {e}"));
-                }
+                self.protect_if_exported(q);
                 self.bitmap.set_home(q, true);
                 self.state(q).store(HOME, Ordering::Release);
             }
@@ -372,16 +359,17 @@ impl Inner {
         }
     }
 
-    /// Maps home page `page` (claimed by the caller), found already in
-    /// the region's file (written through the transport's view, or
-    /// populated when that view was pinned), from the file; with no file,
-    /// or already mapped, there is nothing to do.
+    /// Maps page `page`, found already in the region's file (a home page
+    /// written through the transport's view, or populated when that view
+    /// was pinned; a cached page put back after a failed invalidation),
+    /// from the file; with no file, or already mapped (a fault resolved
+    /// meanwhile: EEXIST), there is nothing to do.
     fn map_from_file(&self, page: usize) -> Result<(), HeapError> {
         if self.file.is_none() {
             return Ok(());
         }
-        // The page is claimed (FETCHING) by this thread, and home pages in
-        // the file are never dropped, so it is still there.
+        // Neither a home page nor a listed cached one is dropped from the
+        // file, so it is still there.
         match self
             .uffd
             .r#continue(self.page_ptr(page).cast(), self.page_size(), false)

@@ -353,7 +353,7 @@ impl Inner {
         if self.exported(page).load(Ordering::Acquire) != 0 {
             return;
         }
-        self.protect_exported(page);
+        self.protect_exported(page, 1);
         self.exported(page).store(1, Ordering::Release);
     }
 
@@ -392,32 +392,28 @@ impl Inner {
                 .filter(|&p| self.exported(p).load(Ordering::Acquire) == 0)
                 .collect();
             for (first, count) in contiguous(&todo) {
-                if let Err(e) = self
-                    .uffd
-                    .write_protect(self.page_ptr(first).cast(), count * self.page_size())
-                {
-                    self.fatal(&format!("cannot write-protect exported home pages: {e}"));
-                }
+                self.protect_exported(first, count);
                 for p in first..first + count {
-                    self.protected(p).store(1, Ordering::Release);
-                    self.track_chunk(p);
                     self.exported(p).store(1, Ordering::Release);
                 }
             }
         }
     }
 
-    /// Write-protects exported home page `page` (caller holds its lock)
-    /// and has the write-tracking scans watch it.
-    fn protect_exported(&self, page: usize) {
+    /// Write-protects the `count` exported home pages from `first` (the
+    /// caller holds their locks, or has them to itself: claimed and not
+    /// yet HOME) and has the write-tracking scans watch them.
+    fn protect_exported(&self, first: usize, count: usize) {
         if let Err(e) = self
             .uffd
-            .write_protect(self.page_ptr(page).cast(), self.page_size())
+            .write_protect(self.page_ptr(first).cast(), count * self.page_size())
         {
-            self.fatal(&format!("cannot write-protect an exported home page: {e}"));
+            self.fatal(&format!("cannot write-protect exported home pages: {e}"));
         }
-        self.protected(page).store(1, Ordering::Release);
-        self.track_chunk(page);
+        for page in first..first + count {
+            self.protected(page).store(1, Ordering::Release);
+            self.track_chunk(page);
+        }
     }
 
     /// A write fault on exported home page `page`: flagged and listed for
@@ -530,20 +526,18 @@ impl Inner {
 
     /// Home memory in a file, at a release: the home pages other nodes
     /// marked in this node's export map since the last one become
-    /// exported here (`export_found`). Returns how many.
-    fn discover_exports(&self) -> Result<usize, HeapError> {
+    /// exported here (`export_found`).
+    fn discover_exports(&self) -> Result<(), HeapError> {
         let Some((map, _)) = &self.export_map else {
-            return Ok(0);
+            return Ok(());
         };
         if !self.selective {
-            return Ok(0);
+            return Ok(());
         }
         let exported = self.exported.as_atomic_u8();
-        let mut found = 0;
-        let mut take = |page: usize, mark: u8| {
+        let take = |page: usize, mark: u8| {
             if mark != 0 && exported[page].load(Ordering::Acquire) == 0 {
                 self.export_found(page);
-                found += 1;
             }
         };
         // Only the pages that can be home here are ever marked (readers
@@ -576,7 +570,7 @@ impl Inner {
         for (b, mark) in marks.into_iter().enumerate() {
             take(tail + b, mark);
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Home page `page`, which another node has said it reads, becomes
@@ -600,7 +594,7 @@ impl Inner {
             }
         }
         let _g = self.lock_page(page);
-        self.protect_exported(page);
+        self.protect_exported(page, 1);
         if self.written(page).swap(1, Ordering::AcqRel) == 0 {
             self.home_written.lock().unwrap().push(page as u32);
         }
@@ -610,16 +604,10 @@ impl Inner {
     /// HOME, its faulting threads still asleep), is write-protected if
     /// another node has said it reads it, so this node's writes to it
     /// are noticed. See `export_found` for the order of the flags.
-    pub(super) fn protect_if_exported(&self, page: usize) -> Result<(), HeapError> {
-        if self.export_map.is_none() || self.exported(page).load(Ordering::SeqCst) == 0 {
-            return Ok(());
+    pub(super) fn protect_if_exported(&self, page: usize) {
+        if self.export_map.is_some() && self.exported(page).load(Ordering::SeqCst) != 0 {
+            self.protect_exported(page, 1);
         }
-        self.uffd
-            .write_protect(self.page_ptr(page).cast(), self.page_size())
-            .map_err(|e| HeapError::Userfaultfd(format!("UFFDIO_WRITEPROTECT: {e}")))?;
-        self.protected(page).store(1, Ordering::Release);
-        self.track_chunk(page);
-        Ok(())
     }
 
     /// At a release: the exported home pages written since the last one are

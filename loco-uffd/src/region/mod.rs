@@ -162,8 +162,9 @@ pub enum HomeMemory {
     /// the transport, that nothing faults in. A NIC can register that view
     /// (pinning it touches no page of the region) and read and write home
     /// pages at any time without this node's CPU. Nothing is told of
-    /// those accesses, so an acquire drops every cached page (no write
-    /// notices, no zero-filled pages, no home migration).
+    /// those accesses: readers mark what they read in the home's export
+    /// map, which keeps write notices, but there are no zero-filled
+    /// pages and no home migration.
     SharedFile,
 }
 
