@@ -549,9 +549,10 @@ impl Inner {
         // byte a page) with what is known exported, most of it equal.
         let known = self.exported.as_atomic_u64();
         for (w, known) in known.iter().enumerate().take(pages / 8).skip(first) {
-            // SAFETY: the map is `pages` bytes of page-aligned memory that
-            // lives as long as `self` (an `Arc` here); word `w` lies inside
-            // it and is aligned. Other nodes write it through the
+            // SAFETY: the map is a byte per page of the region, in
+            // page-aligned memory that lives as long as `self` (an `Arc`
+            // here); word `w` covers pages below the served span's end, so
+            // it lies inside it, and is aligned. Other nodes write it through the
             // transport meanwhile: an atomic load reads each byte as before
             // or after their write.
             let marks = unsafe { AtomicU64::from_ptr(map.as_ptr().add(w * 8).cast::<u64>()) }
